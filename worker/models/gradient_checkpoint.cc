@@ -1,0 +1,53 @@
+#include "worker/models/gradient_checkpoint.h"
+
+#include <torch/torch.h>
+
+namespace align::models {
+namespace {
+
+// Carries the std::function through autograd's context.
+struct FnHolder : torch::CustomClassHolder {
+  explicit FnHolder(CheckpointedFn f) : fn(std::move(f)) {}
+  CheckpointedFn fn;
+};
+
+struct CheckpointFunction : public torch::autograd::Function<CheckpointFunction> {
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
+                                                c10::intrusive_ptr<FnHolder> holder,
+                                                at::TensorList inputs) {
+    ctx->saved_data["fn"] = c10::IValue::make_capsule(holder);
+    ctx->save_for_backward(inputs.vec());
+    torch::NoGradGuard no_grad;
+    return {holder->fn(inputs.vec())};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_outputs) {
+    auto holder = c10::static_intrusive_pointer_cast<FnHolder>(ctx->saved_data["fn"].toCapsule());
+    std::vector<torch::Tensor> inputs;
+    for (const torch::Tensor& saved : ctx->get_saved_variables()) {
+      inputs.push_back(saved.detach().requires_grad_(saved.requires_grad()));
+    }
+    torch::Tensor output;
+    {
+      torch::AutoGradMode enable_grad(true);
+      output = holder->fn(inputs);
+    }
+    if (output.requires_grad()) torch::autograd::backward({output}, {grad_outputs[0]});
+    torch::autograd::variable_list grads = {torch::Tensor()};  // for the holder
+    for (const torch::Tensor& input : inputs) {
+      grads.push_back(input.requires_grad() ? input.grad() : torch::Tensor());
+    }
+    return grads;
+  }
+};
+
+}  // namespace
+
+torch::Tensor Checkpoint(CheckpointedFn fn, const std::vector<torch::Tensor>& inputs) {
+  if (!torch::GradMode::is_enabled()) return fn(inputs);
+  auto holder = c10::make_intrusive<FnHolder>(std::move(fn));
+  return CheckpointFunction::apply(holder, at::TensorList(inputs))[0];
+}
+
+}  // namespace align::models

@@ -1,0 +1,68 @@
+#include "worker/models/layers.h"
+
+#include <torch/torch.h>
+
+namespace align::models {
+
+LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias,
+                       const torch::TensorOptions& options) {
+  weight = register_parameter("weight", torch::empty({out_features, in_features}, options));
+  if (with_bias) bias = register_parameter("bias", torch::empty({out_features}, options));
+}
+
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return torch::linear(x, weight, bias); }
+
+Conv2dImpl::Conv2dImpl(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
+                       int64_t stride, int64_t padding, const torch::TensorOptions& options)
+    : stride_(stride), padding_(padding) {
+  weight = register_parameter(
+      "weight", torch::empty({out_channels, in_channels, kernel_size, kernel_size}, options));
+  bias = register_parameter("bias", torch::empty({out_channels}, options));
+}
+
+torch::Tensor Conv2dImpl::forward(const torch::Tensor& x) {
+  return torch::conv2d(x, weight, bias, stride_, padding_);
+}
+
+GroupNormImpl::GroupNormImpl(int64_t num_groups, int64_t num_channels, double eps,
+                             const torch::TensorOptions& options)
+    : num_groups_(num_groups), eps_(eps) {
+  weight = register_parameter("weight", torch::empty({num_channels}, options));
+  bias = register_parameter("bias", torch::empty({num_channels}, options));
+}
+
+torch::Tensor GroupNormImpl::forward(const torch::Tensor& x) {
+  return torch::group_norm(x, num_groups_, weight, bias, eps_);
+}
+
+LayerNormImpl::LayerNormImpl(int64_t dim, double eps, const torch::TensorOptions& options)
+    : dim_(dim), eps_(eps) {
+  weight = register_parameter("weight", torch::empty({dim}, options));
+  bias = register_parameter("bias", torch::empty({dim}, options));
+}
+
+torch::Tensor LayerNormImpl::forward(const torch::Tensor& x) {
+  return torch::layer_norm(x, {dim_}, weight, bias, eps_);
+}
+
+void InitializeRandomWeights(torch::nn::Module& module, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  auto generator = at::detail::createCPUGenerator(seed);
+  for (auto& item : module.named_parameters(/*recurse=*/true)) {
+    torch::Tensor& p = item.value();
+    const std::string& name = item.key();
+    const bool is_bias = name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0;
+    const bool is_norm = name.find("norm") != std::string::npos;
+    if (is_bias) {
+      p.zero_();
+    } else if (is_norm) {
+      p.fill_(1.0);
+    } else if (p.device().is_cpu()) {
+      p.normal_(0.0, 0.02, generator);
+    } else {
+      p.normal_(0.0, 0.02);
+    }
+  }
+}
+
+}  // namespace align::models

@@ -1,0 +1,56 @@
+#include "worker/models/noise_schedule.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+namespace align::models {
+
+NoiseSchedule::NoiseSchedule(const SchedulerConfig& config) : config_(config) {
+  const int64_t T = config.num_train_timesteps;
+  torch::Tensor betas;
+  if (!config.trained_betas.empty()) {
+    betas = torch::tensor(config.trained_betas, torch::kDouble).to(torch::kFloat);
+  } else if (config.beta_schedule == BetaSchedule::kScaledLinear) {
+    betas = torch::linspace(std::sqrt(config.beta_start), std::sqrt(config.beta_end), T,
+                            torch::TensorOptions().dtype(torch::kFloat))
+                .pow(2);
+  } else {
+    betas = torch::linspace(config.beta_start, config.beta_end, T, torch::TensorOptions().dtype(torch::kFloat));
+  }
+  alphas_cumprod_ = torch::cumprod(1.0 - betas, 0);
+}
+
+std::pair<torch::Tensor, torch::Tensor> NoiseSchedule::Coefficients(const torch::Tensor& like,
+                                                                    const torch::Tensor& timesteps) const {
+  TORCH_CHECK(timesteps.dim() == 1 && timesteps.size(0) == like.size(0),
+              "timesteps must be [batch] matching the samples");
+  TORCH_CHECK(timesteps.min().item<int64_t>() >= 0 &&
+                  timesteps.max().item<int64_t>() < config_.num_train_timesteps,
+              "timesteps must lie in [0, ", config_.num_train_timesteps, ")");
+  torch::Tensor a = alphas_cumprod_.to(like.device()).index_select(0, timesteps.to(like.device()).to(torch::kLong));
+  std::vector<int64_t> shape(like.dim(), 1);
+  shape[0] = like.size(0);
+  torch::Tensor sqrt_a = a.sqrt().to(like.scalar_type()).view(shape);
+  torch::Tensor sqrt_one_minus_a = (1.0 - a).sqrt().to(like.scalar_type()).view(shape);
+  return {sqrt_a, sqrt_one_minus_a};
+}
+
+torch::Tensor NoiseSchedule::AddNoise(const torch::Tensor& x0, const torch::Tensor& noise,
+                                      const torch::Tensor& timesteps) const {
+  auto [sqrt_a, sqrt_one_minus_a] = Coefficients(x0, timesteps);
+  return sqrt_a * x0 + sqrt_one_minus_a * noise;
+}
+
+torch::Tensor NoiseSchedule::Velocity(const torch::Tensor& x0, const torch::Tensor& noise,
+                                      const torch::Tensor& timesteps) const {
+  auto [sqrt_a, sqrt_one_minus_a] = Coefficients(x0, timesteps);
+  return sqrt_a * noise - sqrt_one_minus_a * x0;
+}
+
+torch::Tensor NoiseSchedule::Target(const torch::Tensor& x0, const torch::Tensor& noise,
+                                    const torch::Tensor& timesteps) const {
+  return config_.prediction_type == PredictionType::kVPrediction ? Velocity(x0, noise, timesteps) : noise;
+}
+
+}  // namespace align::models

@@ -1,0 +1,145 @@
+#include "worker/models/unet_2d_condition.h"
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace align::models {
+namespace {
+
+StageOptions StageFor(const UNetConfig& c, size_t block, int64_t in_channels, int64_t layers,
+                      bool cross_attention, double output_scale_factor) {
+  const int64_t out = c.block_out_channels[block];
+  StageOptions s;
+  s.in_channels = in_channels;
+  s.out_channels = out;
+  s.temb_channels = c.time_embed_dim();
+  s.layers = layers;
+  s.cross_attention = cross_attention;
+  s.transformer = Transformer2DOptions{out,
+                                       c.num_attention_heads[block],
+                                       c.transformer_layers_per_block[block],
+                                       c.cross_attention_dim,
+                                       c.norm_num_groups,
+                                       c.use_linear_projection,
+                                       c.upcast_attention};
+  s.norm_groups = c.norm_num_groups;
+  s.norm_eps = c.norm_eps;
+  s.output_scale_factor = output_scale_factor;
+  return s;
+}
+
+}  // namespace
+
+UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNetConfig& config,
+                                                   const torch::TensorOptions& options)
+    : config_(config) {
+  const UNetConfig& c = config_;
+  const size_t n = c.num_blocks();
+  const int64_t ch0 = c.block_out_channels[0];
+  const int64_t temb = c.time_embed_dim();
+
+  conv_in = register_module(
+      "conv_in", Conv2d(c.in_channels, ch0, c.conv_in_kernel, 1, (c.conv_in_kernel - 1) / 2, options));
+  time_embedding = register_module("time_embedding", TimestepEmbedding(ch0, temb, options));
+  if (c.text_time_embedding) {
+    add_embedding = register_module(
+        "add_embedding", TimestepEmbedding(c.projection_class_embeddings_input_dim, temb, options));
+  }
+
+  // Channels of every skip connection, in the order the down path produces them.
+  std::vector<int64_t> skip_channels = {ch0};
+  auto down_blocks = register_module("down_blocks", torch::nn::ModuleList());
+  int64_t channels = ch0;
+  for (size_t i = 0; i < n; ++i) {
+    const bool last = i + 1 == n;
+    StageOptions s = StageFor(c, i, channels, c.layers_per_block[i],
+                              c.down_block_types[i] == DownBlockType::kCrossAttnDownBlock2D,
+                              c.resnet_out_scale_factor);
+    down_stages_.emplace_back(s, !last, c.downsample_padding, options);
+    down_blocks->push_back(down_stages_.back());
+    channels = s.out_channels;
+    for (int64_t j = 0; j < s.layers + (last ? 0 : 1); ++j) skip_channels.push_back(channels);
+  }
+
+  StageOptions mid = StageFor(c, n - 1, channels, 1, true, c.mid_block_scale_factor);
+  mid_stage_ = register_module("mid_block", MidStage(mid, options));
+
+  auto up_blocks = register_module("up_blocks", torch::nn::ModuleList());
+  for (size_t i = 0; i < n; ++i) {
+    const size_t block = n - 1 - i;  // the up path mirrors the down path
+    const int64_t layers = c.layers_per_block[block] + 1;
+    StageOptions s = StageFor(c, block, channels, layers,
+                              c.up_block_types[i] == UpBlockType::kCrossAttnUpBlock2D,
+                              c.resnet_out_scale_factor);
+    std::vector<int64_t> consumed;
+    for (int64_t j = 0; j < layers; ++j) {
+      consumed.push_back(skip_channels.back());
+      skip_channels.pop_back();
+    }
+    up_stages_.emplace_back(s, channels, consumed, /*add_upsample=*/i + 1 < n, options);
+    up_blocks->push_back(up_stages_.back());
+    channels = s.out_channels;
+  }
+
+  conv_norm_out = register_module("conv_norm_out", GroupNorm(c.norm_num_groups, ch0, c.norm_eps, options));
+  conv_out = register_module(
+      "conv_out", Conv2d(ch0, c.out_channels, c.conv_out_kernel, 1, (c.conv_out_kernel - 1) / 2, options));
+}
+
+int64_t UNet2DConditionModelImpl::num_parameters() const {
+  int64_t total = 0;
+  for (const auto& p : parameters()) total += p.numel();
+  return total;
+}
+
+torch::Tensor UNet2DConditionModelImpl::TimeEmbedding(const UNetInputs& in, int64_t batch,
+                                                      torch::Dtype dtype) {
+  const UNetConfig& c = config_;
+  torch::Tensor timesteps = in.timestep.dim() == 0 ? in.timestep.expand({batch}) : in.timestep;
+  TORCH_CHECK(timesteps.dim() == 1 && timesteps.size(0) == batch, "timestep must be a scalar or [",
+              batch, "], got ", timesteps.sizes());
+  torch::Tensor t_emb =
+      SinusoidalEmbedding(timesteps, c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift);
+  torch::Tensor emb = time_embedding(t_emb.to(dtype));
+  if (!c.text_time_embedding) return emb;
+
+  TORCH_CHECK(in.text_embeds.defined() && in.time_ids.defined(),
+              "this UNet (addition_embed_type text_time) needs text_embeds and time_ids");
+  TORCH_CHECK(in.time_ids.dim() == 2 && in.time_ids.size(0) == batch && in.time_ids.size(1) == 6,
+              "time_ids must be [", batch, ", 6], got ", in.time_ids.sizes());
+  TORCH_CHECK(in.text_embeds.dim() == 2 && in.text_embeds.size(0) == batch &&
+                  in.text_embeds.size(1) == c.pooled_text_dim(),
+              "text_embeds must be [", batch, ", ", c.pooled_text_dim(), "], got ", in.text_embeds.sizes());
+  torch::Tensor time_embeds = SinusoidalEmbedding(in.time_ids.flatten(), c.addition_time_embed_dim,
+                                                  c.flip_sin_to_cos, c.freq_shift)
+                                  .reshape({batch, -1});
+  torch::Tensor add_embeds = torch::cat({in.text_embeds, time_embeds.to(in.text_embeds.scalar_type())}, -1);
+  return emb + add_embedding(add_embeds.to(dtype));
+}
+
+torch::Tensor UNet2DConditionModelImpl::forward(const UNetInputs& in) {
+  const UNetConfig& c = config_;
+  TORCH_CHECK(in.sample.dim() == 4 && in.sample.size(1) == c.in_channels, "sample must be [B, ",
+              c.in_channels, ", H, W], got ", in.sample.sizes());
+  const int64_t batch = in.sample.size(0);
+  TORCH_CHECK(in.encoder_hidden_states.dim() == 3 && in.encoder_hidden_states.size(0) == batch &&
+                  in.encoder_hidden_states.size(2) == c.cross_attention_dim,
+              "encoder_hidden_states must be [", batch, ", tokens, ", c.cross_attention_dim, "], got ",
+              in.encoder_hidden_states.sizes());
+  const bool ckpt = gradient_checkpointing_ && is_training();
+
+  torch::Tensor x = c.center_input_sample ? in.sample * 2.0 - 1.0 : in.sample;
+  const torch::Tensor temb = TimeEmbedding(in, batch, x.scalar_type());
+  const torch::Tensor& context = in.encoder_hidden_states;
+
+  x = conv_in(x);
+  std::vector<torch::Tensor> skips = {x};
+  for (DownStage& stage : down_stages_) x = stage(x, temb, context, skips, ckpt);
+  x = mid_stage_(x, temb, context, ckpt);
+  for (UpStage& stage : up_stages_) x = stage(x, temb, context, skips, ckpt);
+  x = conv_out(torch::silu(conv_norm_out(x)));
+  return x;
+}
+
+}  // namespace align::models

@@ -1,0 +1,50 @@
+#pragma once
+// SDXL's denoiser: diffusers' UNet2DConditionModel for the block family
+// DownBlock2D / CrossAttnDownBlock2D / UNetMidBlock2DCrossAttn /
+// CrossAttnUpBlock2D / UpBlock2D with the text_time additional embedding.
+// Submodules are registered under diffusers' names, so named_parameters() are
+// exactly the checkpoint's keys.
+
+#include <vector>
+
+#include "worker/models/embeddings.h"
+#include "worker/models/unet_blocks.h"
+#include "worker/models/unet_config.h"
+
+namespace align::models {
+
+struct UNetInputs {
+  torch::Tensor sample;                 // [B, in_channels, H, W] noisy latents
+  torch::Tensor timestep;               // [B] or scalar, integer or float
+  torch::Tensor encoder_hidden_states;  // [B, tokens, cross_attention_dim]
+  torch::Tensor text_embeds;            // [B, pooled_text_dim] (text_time only)
+  torch::Tensor time_ids;               // [B, 6] (text_time only)
+};
+
+class UNet2DConditionModelImpl : public torch::nn::Module {
+ public:
+  UNet2DConditionModelImpl(const UNetConfig& config, const torch::TensorOptions& options);
+
+  // Returns the model output (predicted noise or velocity), shaped like sample.
+  torch::Tensor forward(const UNetInputs& inputs);
+
+  const UNetConfig& config() const { return config_; }
+  void set_gradient_checkpointing(bool enabled) { gradient_checkpointing_ = enabled; }
+  bool gradient_checkpointing() const { return gradient_checkpointing_; }
+  int64_t num_parameters() const;
+
+ private:
+  torch::Tensor TimeEmbedding(const UNetInputs& inputs, int64_t batch, torch::Dtype dtype);
+
+  UNetConfig config_;
+  bool gradient_checkpointing_ = false;
+  Conv2d conv_in{nullptr}, conv_out{nullptr};
+  TimestepEmbedding time_embedding{nullptr}, add_embedding{nullptr};
+  std::vector<DownStage> down_stages_;
+  MidStage mid_stage_{nullptr};
+  std::vector<UpStage> up_stages_;
+  GroupNorm conv_norm_out{nullptr};
+};
+TORCH_MODULE(UNet2DConditionModel);
+
+}  // namespace align::models

@@ -1,0 +1,153 @@
+#include "worker/tools/verify_model.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <map>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "nlohmann/json.hpp"
+#include "worker/models/unet_io.h"
+#include "worker/models/weights_io.h"
+
+namespace align::tools {
+namespace {
+
+using TensorMap = std::map<std::string, torch::Tensor>;
+
+// Tolerances on max|a-b| / max|b|. fp32 follows the reference's own
+// run-to-run agreement; bf16 keeps 8 mantissa bits, so errors of a few 1e-3
+// per op compound through the UNet's depth.
+struct Tolerance {
+  double output;
+  double gradient;
+};
+Tolerance ToleranceFor(const std::string& dtype) {
+  return dtype == "bf16" ? Tolerance{5e-2, 1e-1} : Tolerance{1e-4, 1e-3};
+}
+
+double MaxRelativeError(const torch::Tensor& actual, const torch::Tensor& expected) {
+  torch::Tensor a = actual.detach().to(torch::kCPU, torch::kDouble);
+  torch::Tensor b = expected.detach().to(torch::kCPU, torch::kDouble);
+  if (a.sizes() != b.sizes()) return std::numeric_limits<double>::infinity();
+  const double scale = b.abs().max().item<double>();
+  const double diff = (a - b).abs().max().item<double>();
+  if (std::isnan(diff)) return std::numeric_limits<double>::infinity();
+  return scale > 0 ? diff / scale : diff;
+}
+
+struct Comparison {
+  nlohmann::json errors = nlohmann::json::object();
+  bool ok = true;
+
+  void Add(const std::string& name, double error, double tolerance) {
+    errors[name] = error;
+    if (!(error <= tolerance)) ok = false;
+  }
+};
+
+absl::StatusOr<torch::Tensor> Require(const TensorMap& io, const std::string& key) {
+  auto it = io.find(key);
+  if (it == io.end()) return absl::InvalidArgumentError(absl::StrCat("io file has no '", key, "' tensor"));
+  return it->second;
+}
+
+absl::Status VerifyUNet(const VerifyModelOptions& opts, const TensorMap& io, torch::Device device,
+                        torch::Dtype dtype, Comparison& result) {
+  const Tolerance tol = ToleranceFor(opts.dtype);
+  auto options = torch::TensorOptions().dtype(dtype).device(device);
+  ASSIGN_OR_RETURN(models::UNet2DConditionModel unet, models::LoadUNet(opts.model_dir + "/unet", options));
+  unet->train();
+  unet->set_gradient_checkpointing(opts.gradient_checkpointing);
+
+  auto as_input = [&](const std::string& key) -> absl::StatusOr<torch::Tensor> {
+    ASSIGN_OR_RETURN(torch::Tensor t, Require(io, key));
+    return t.is_floating_point() ? t.to(device, dtype) : t.to(device);
+  };
+  models::UNetInputs inputs;
+  ASSIGN_OR_RETURN(inputs.sample, as_input("sample"));
+  ASSIGN_OR_RETURN(inputs.timestep, as_input("timestep"));
+  ASSIGN_OR_RETURN(inputs.encoder_hidden_states, as_input("encoder_hidden_states"));
+  if (unet->config().text_time_embedding) {
+    ASSIGN_OR_RETURN(inputs.text_embeds, as_input("text_embeds"));
+    ASSIGN_OR_RETURN(inputs.time_ids, as_input("time_ids"));
+  }
+  ASSIGN_OR_RETURN(torch::Tensor expected_out, Require(io, "out"));
+
+  torch::Tensor out;
+  try {
+    out = unet->forward(inputs);
+  } catch (const c10::Error& e) {
+    return absl::InvalidArgumentError(absl::StrCat("UNet forward failed: ", e.what_without_backtrace()));
+  }
+  result.Add("out", MaxRelativeError(out, expected_out), tol.output);
+
+  if (io.count("target") == 0) return absl::OkStatus();
+  ASSIGN_OR_RETURN(torch::Tensor target, as_input("target"));
+  torch::Tensor loss = torch::mse_loss(out.to(torch::kFloat), target.to(torch::kFloat));
+  if (io.count("loss")) result.Add("loss", MaxRelativeError(loss.reshape({1}), io.at("loss").reshape({1})), tol.output);
+  loss.backward();
+
+  std::map<std::string, torch::Tensor> params;
+  for (const auto& item : unet->named_parameters()) params[item.key()] = item.value();
+  for (const auto& [key, expected] : io) {
+    if (!absl::StartsWith(key, "grad.")) continue;
+    const std::string name = key.substr(5);
+    auto it = params.find(name);
+    if (it == params.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("io file has ", key, " but the UNet has no parameter ", name));
+    }
+    torch::Tensor grad = it->second.grad();
+    result.Add(key, grad.defined() ? MaxRelativeError(grad, expected) : std::numeric_limits<double>::infinity(),
+               tol.gradient);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int RunVerifyModel(const VerifyModelOptions& opts, std::ostream& out, std::ostream& err) {
+  torch::Device device(torch::kCPU);
+  if (opts.device == "cuda") {
+    if (!torch::cuda::is_available()) {
+      err << "verify-model: --device cuda, but this build has no CUDA device or CUDA support\n";
+      return 2;
+    }
+    device = torch::Device(torch::kCUDA);
+  }
+  const torch::Dtype dtype = opts.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat;
+
+  absl::StatusOr<TensorMap> io = models::ReadTensors(opts.io_path);
+  if (!io.ok()) {
+    err << "verify-model: " << io.status().message() << "\n";
+    return 2;
+  }
+  Comparison result;
+  nlohmann::json components = nlohmann::json::array();
+  absl::Status status = absl::OkStatus();
+  if (io->count("sample")) {
+    components.push_back("unet");
+    status = VerifyUNet(opts, *io, device, dtype, result);
+  }
+  if (status.ok() && components.empty()) {
+    status = absl::InvalidArgumentError(
+        "io file holds no inputs of a known component (unet: sample, timestep, encoder_hidden_states)");
+  }
+  if (!status.ok()) {
+    err << "verify-model: " << status.message() << "\n";
+    return 2;
+  }
+  const Tolerance tol = ToleranceFor(opts.dtype);
+  nlohmann::json line = {{"components", components},
+                         {"device", opts.device},
+                         {"dtype", opts.dtype},
+                         {"tolerance", {{"outputs", tol.output}, {"gradients", tol.gradient}}},
+                         {"max_rel_err", result.errors},
+                         {"ok", result.ok}};
+  out << line.dump() << std::endl;
+  return result.ok ? 0 : 1;
+}
+
+}  // namespace align::tools
