@@ -30,8 +30,9 @@ bool IsValidUtf8(std::string_view s);
 
 // Parses a complete JSON document. Unlike nlohmann's own parser it rejects
 // duplicate object keys (which nlohmann would silently resolve to the last one,
-// letting two readers of one file disagree) and never throws: invalid UTF-8,
-// syntax errors and duplicates come back as InvalidArgument.
+// letting two readers of one file disagree), bounds the nesting depth, and never
+// throws: invalid UTF-8, syntax errors, duplicates and excessive depth come back
+// as InvalidArgument.
 absl::StatusOr<nlohmann::json> ParseJson(std::string_view text);
 
 // dtype x shape in bytes; InvalidArgument for negative dimensions or a product

@@ -1,0 +1,252 @@
+#include "worker/models/unet_2d_condition.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "common/file_util.h"
+#include "nlohmann/json.hpp"
+#include "worker/models/layers.h"
+#include "worker/models/unet_io.h"
+#include "worker/models/weights_io.h"
+#include "worker/tools/verify_model.h"
+
+namespace align::models {
+namespace {
+
+namespace fs = std::filesystem;
+const std::string kTiny = std::string(ALIGN_GOLDEN_DIR) + "/tiny-sdxl";
+
+double MaxRelErr(const torch::Tensor& a, const torch::Tensor& b) {
+  return ((a.detach().to(torch::kDouble) - b.detach().to(torch::kDouble)).abs().max() /
+          b.detach().to(torch::kDouble).abs().max())
+      .item<double>();
+}
+
+std::map<std::string, torch::Tensor> Io() {
+  auto io = ReadTensors(kTiny + "/io.safetensors");
+  EXPECT_TRUE(io.ok()) << io.status();
+  return *io;
+}
+
+UNetInputs InputsFrom(const std::map<std::string, torch::Tensor>& io) {
+  return UNetInputs{io.at("sample"), io.at("timestep"), io.at("encoder_hidden_states"),
+                    io.at("text_embeds"), io.at("time_ids")};
+}
+
+UNet2DConditionModel LoadTiny() {
+  auto unet = LoadUNet(kTiny + "/unet", torch::TensorOptions().dtype(torch::kFloat));
+  EXPECT_TRUE(unet.ok()) << unet.status();
+  return *unet;
+}
+
+fs::path TempDir(const std::string& name) {
+  fs::path dir = fs::temp_directory_path() / ("align_unet_test_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+// Forward + MSE + backward; returns {loss, grads by name}.
+std::pair<torch::Tensor, std::map<std::string, torch::Tensor>> LossAndGrads(UNet2DConditionModel& unet,
+                                                                            const UNetInputs& in,
+                                                                            const torch::Tensor& target) {
+  unet->zero_grad();
+  torch::Tensor loss = torch::mse_loss(unet->forward(in), target);
+  loss.backward();
+  std::map<std::string, torch::Tensor> grads;
+  for (const auto& p : unet->named_parameters()) grads[p.key()] = p.value().grad().clone();
+  return {loss.detach(), grads};
+}
+
+TEST(UNetTest, MatchesDiffusersOnTheGoldenFixture) {
+  auto io = Io();
+  UNet2DConditionModel unet = LoadTiny();
+  unet->train();
+  auto [loss, grads] = LossAndGrads(unet, InputsFrom(io), io.at("target"));
+  torch::Tensor out = unet->forward(InputsFrom(io));
+  EXPECT_LT(MaxRelErr(out, io.at("out")), 1e-4);
+  EXPECT_LT(MaxRelErr(loss.reshape({1}), io.at("loss")), 1e-4);
+  int compared = 0;
+  for (const auto& [key, expected] : io) {
+    if (key.rfind("grad.", 0) != 0) continue;
+    ASSERT_TRUE(grads.count(key.substr(5))) << key;
+    EXPECT_LT(MaxRelErr(grads.at(key.substr(5)), expected), 1e-3) << key;
+    ++compared;
+  }
+  EXPECT_EQ(compared, 9);
+}
+
+TEST(UNetTest, GradientCheckpointingGivesTheSameGradients) {
+  auto io = Io();
+  UNet2DConditionModel unet = LoadTiny();
+  unet->train();
+  auto [loss_plain, grads_plain] = LossAndGrads(unet, InputsFrom(io), io.at("target"));
+  unet->set_gradient_checkpointing(true);
+  auto [loss_ckpt, grads_ckpt] = LossAndGrads(unet, InputsFrom(io), io.at("target"));
+  EXPECT_EQ(loss_plain.item<float>(), loss_ckpt.item<float>());
+  // Compared against each gradient's own scale; some are mathematically zero
+  // (a per-channel bias right before a GroupNorm with one channel per group)
+  // and hold only float noise.
+  double largest = 0;
+  for (const auto& [name, g] : grads_plain) largest = std::max(largest, g.abs().max().item<double>());
+  for (const auto& [name, g] : grads_plain) {
+    const double scale = g.abs().max().item<double>();
+    EXPECT_LE((grads_ckpt.at(name) - g).abs().max().item<double>(), 1e-5 * scale + 1e-6 * largest) << name;
+  }
+}
+
+// Shapes the fixture does not cover: odd, non-square latents (the upsample
+// follows the skip sizes), other batch sizes and token counts. Each sample of
+// a batch must not depend on the others.
+TEST(UNetTest, NonSquareOddLatentsBatchAndTokenCounts) {
+  UNet2DConditionModel unet = LoadTiny();
+  unet->eval();
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(7);
+  const int64_t batch = 3, tokens = 5;
+  UNetInputs in{torch::randn({batch, 4, 13, 10}), torch::tensor({999, 0, 500}),
+                torch::randn({batch, tokens, 64}), torch::randn({batch, 32}),
+                torch::tensor({{1024., 1024., 0., 0., 1024., 1024.},
+                               {768., 1344., 12., 4., 1024., 1024.},
+                               {512., 512., 0., 0., 512., 512.}})};
+  torch::Tensor out = unet->forward(in);
+  ASSERT_EQ(out.sizes(), in.sample.sizes());
+  EXPECT_TRUE(torch::isfinite(out).all().item<bool>());
+  for (int64_t i = 0; i < batch; ++i) {
+    auto slice = [&](const torch::Tensor& t) { return t.narrow(0, i, 1); };
+    UNetInputs one{slice(in.sample), slice(in.timestep), slice(in.encoder_hidden_states),
+                   slice(in.text_embeds), slice(in.time_ids)};
+    EXPECT_LT(MaxRelErr(unet->forward(one), slice(out)), 1e-5) << "sample " << i;
+  }
+}
+
+TEST(UNetTest, ScalarTimestepBroadcasts) {
+  auto io = Io();
+  UNet2DConditionModel unet = LoadTiny();
+  torch::NoGradGuard no_grad;
+  UNetInputs in = InputsFrom(io);
+  in.timestep = torch::tensor(321);
+  UNetInputs expanded = in;
+  expanded.timestep = torch::tensor({321, 321});
+  EXPECT_TRUE(torch::equal(unet->forward(in), unet->forward(expanded)));
+}
+
+TEST(UNetTest, RejectsMissingConditioning) {
+  auto io = Io();
+  UNet2DConditionModel unet = LoadTiny();
+  torch::NoGradGuard no_grad;
+  UNetInputs in = InputsFrom(io);
+  in.time_ids = torch::Tensor();
+  EXPECT_THROW(unet->forward(in), c10::Error);
+  in = InputsFrom(io);
+  in.encoder_hidden_states = torch::randn({2, 7, 32});
+  EXPECT_THROW(unet->forward(in), c10::Error);
+}
+
+TEST(UNetTest, SaveAndLoadRoundTripsInDiffusersLayout) {
+  auto io = Io();
+  UNet2DConditionModel unet = LoadTiny();
+  for (const bool sharded : {false, true}) {
+    fs::path dir = TempDir(sharded ? "sharded" : "single") / "unet";
+    // The fixture's weights are F16 values, so an F16 copy is exact.
+    ASSERT_TRUE(SaveUNet(unet, dir.string(), torch::kHalf, sharded ? 1 << 20 : 10ull << 30).ok());
+    EXPECT_TRUE(fs::exists(dir / "config.json"));
+    EXPECT_EQ(fs::exists(dir / "diffusion_pytorch_model.safetensors.index.json"), sharded);
+    EXPECT_EQ(fs::exists(dir / "diffusion_pytorch_model.safetensors"), !sharded);
+    auto reloaded = LoadUNet(dir.string(), torch::TensorOptions().dtype(torch::kFloat));
+    ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+    auto original = unet->named_parameters();
+    for (const auto& p : (*reloaded)->named_parameters()) {
+      EXPECT_TRUE(torch::equal(p.value(), original[p.key()])) << p.key();
+    }
+    torch::NoGradGuard no_grad;
+    EXPECT_TRUE(torch::equal((*reloaded)->forward(InputsFrom(io)), unet->forward(InputsFrom(io))));
+    fs::remove_all(dir.parent_path());
+  }
+}
+
+// Writes the tiny checkpoint with `edit` applied to its tensor map.
+absl::Status LoadEdited(const std::function<void(std::map<std::string, torch::Tensor>&)>& edit) {
+  auto weights = ReadTensors(kTiny + "/unet/diffusion_pytorch_model.safetensors");
+  EXPECT_TRUE(weights.ok());
+  edit(*weights);
+  fs::path dir = TempDir("edited") / "unet";
+  fs::create_directories(dir);
+  fs::copy_file(kTiny + "/unet/config.json", dir / "config.json");
+  EXPECT_TRUE(WriteTensors((dir / "diffusion_pytorch_model.safetensors").string(), *weights).ok());
+  absl::Status status = LoadUNet(dir.string(), torch::TensorOptions()).status();
+  fs::remove_all(dir.parent_path());
+  return status;
+}
+
+TEST(UNetTest, LoadingNamesMissingExtraAndMisshapenKeys) {
+  absl::Status missing = LoadEdited([](auto& w) { w.erase("mid_block.attentions.0.norm.weight"); });
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(std::string(missing.message()).find("missing from the checkpoint: mid_block.attentions.0.norm.weight"),
+            std::string::npos) << missing.message();
+
+  absl::Status extra = LoadEdited([](auto& w) { w["mid_block.extra.weight"] = torch::zeros({2}); });
+  ASSERT_FALSE(extra.ok());
+  EXPECT_NE(std::string(extra.message()).find("not used by the model: mid_block.extra.weight"), std::string::npos)
+      << extra.message();
+
+  absl::Status shape = LoadEdited([](auto& w) { w["conv_in.weight"] = torch::zeros({32, 4, 1, 1}); });
+  ASSERT_FALSE(shape.ok());
+  EXPECT_NE(std::string(shape.message()).find("conv_in.weight (file [32,4,1,1], model [32,4,3,3])"),
+            std::string::npos) << shape.message();
+}
+
+// SDXL base's real config, built on the meta device: shapes without memory.
+TEST(UNetTest, SdxlBaseHasExactlyTheReferenceParameterCount) {
+  auto config = LoadUNetConfig(std::string(ALIGN_TESTS_DIR) + "/data/sdxl-base/unet/config.json");
+  ASSERT_TRUE(config.ok()) << config.status();
+  UNet2DConditionModel unet(*config, torch::TensorOptions().dtype(torch::kFloat).device(torch::kMeta));
+  EXPECT_EQ(unet->num_parameters(), 2567463684);
+  auto params = unet->named_parameters();
+  EXPECT_EQ(params.size(), 1680u);
+  ASSERT_TRUE(params.contains("add_embedding.linear_1.weight"));
+  EXPECT_EQ(params["add_embedding.linear_1.weight"].sizes(), (std::vector<int64_t>{1280, 2816}));
+  ASSERT_TRUE(params.contains("down_blocks.2.attentions.1.transformer_blocks.9.ff.net.2.weight"));
+  EXPECT_EQ(params["down_blocks.2.attentions.1.transformer_blocks.9.ff.net.2.weight"].sizes(),
+            (std::vector<int64_t>{1280, 5120}));
+  ASSERT_TRUE(params.contains("up_blocks.0.attentions.2.transformer_blocks.9.attn2.to_k.weight"));
+  EXPECT_EQ(params["up_blocks.0.attentions.2.transformer_blocks.9.attn2.to_k.weight"].sizes(),
+            (std::vector<int64_t>{1280, 2048}));
+  EXPECT_TRUE(params.contains("up_blocks.2.resnets.2.conv_shortcut.weight"));
+  EXPECT_FALSE(params.contains("up_blocks.2.upsamplers.0.conv.weight"));
+  EXPECT_TRUE(params["conv_in.weight"].is_meta());
+}
+
+TEST(VerifyModelTest, PassesOnTheFixtureAndFailsOnAPerturbedWeight) {
+  tools::VerifyModelOptions opts{kTiny, kTiny + "/io.safetensors"};
+  std::ostringstream out, err;
+  EXPECT_EQ(tools::RunVerifyModel(opts, out, err), 0) << err.str();
+  nlohmann::json line = nlohmann::json::parse(out.str());
+  EXPECT_TRUE(line["ok"].get<bool>());
+  EXPECT_LT(line["max_rel_err"]["out"].get<double>(), 1e-4);
+  EXPECT_EQ(line["max_rel_err"].size(), 11u);  // out, loss and nine gradients
+
+  fs::path root = TempDir("perturbed");
+  fs::create_directories(root / "unet");
+  fs::copy_file(kTiny + "/unet/config.json", root / "unet" / "config.json");
+  auto weights = ReadTensors(kTiny + "/unet/diffusion_pytorch_model.safetensors");
+  ASSERT_TRUE(weights.ok());
+  (*weights)["mid_block.resnets.1.conv2.bias"] += 0.01;
+  ASSERT_TRUE(WriteTensors((root / "unet" / "diffusion_pytorch_model.safetensors").string(), *weights).ok());
+  opts.model_dir = root.string();
+  std::ostringstream out2, err2;
+  EXPECT_EQ(tools::RunVerifyModel(opts, out2, err2), 1);
+  EXPECT_FALSE(nlohmann::json::parse(out2.str())["ok"].get<bool>());
+
+  opts.io_path = kTiny + "/unet/config.json";  // not a safetensors file
+  std::ostringstream out3, err3;
+  EXPECT_EQ(tools::RunVerifyModel(opts, out3, err3), 2);
+  EXPECT_FALSE(err3.str().empty());
+  fs::remove_all(root);
+}
+
+}  // namespace
+}  // namespace align::models
