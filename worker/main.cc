@@ -1,9 +1,29 @@
 // align-worker: the per-GPU process. Subcommands run single tasks locally.
 
+#include <mpi.h>
+
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "worker/tools/train_command.h"
 #include "worker/tools/verify_model.h"
+
+namespace {
+
+// Runs `body` inside MPI; a rank that fails takes the whole world down, so no
+// peer is left waiting in a collective.
+int WithMpi(int argc, char** argv, const std::function<int()>& body) {
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  int size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  const int rc = body();
+  if (rc != 0 && size > 1) MPI_Abort(MPI_COMM_WORLD, rc);
+  MPI_Finalize();
+  return rc;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"align-worker: trains and runs diffusion models for the alignment service"};
@@ -22,7 +42,15 @@ int main(int argc, char** argv) {
   verify_cmd->add_flag("--gradient-checkpointing", verify.gradient_checkpointing,
                        "Recompute activations in backward (checks the checkpointed path)");
 
+  align::tools::TrainOptions train;
+  CLI::App* train_cmd = app.add_subcommand(
+      "train", "Run one training job on this MPI world without a coordinator (mpirun -np N align-worker train ...)");
+  train_cmd->add_option("--spec", train.spec_path, "Job spec (YAML)")->required()->check(CLI::ExistingFile);
+
   CLI11_PARSE(app, argc, argv);
   if (verify_cmd->parsed()) return align::tools::RunVerifyModel(verify, std::cout, std::cerr);
+  if (train_cmd->parsed()) {
+    return WithMpi(argc, argv, [&] { return align::tools::RunTrain(train, std::cout, std::cerr); });
+  }
   return 2;
 }

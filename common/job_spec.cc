@@ -1,0 +1,430 @@
+#include "common/job_spec.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "common/file_util.h"
+#include "common/status_macros.h"
+#include "yaml-cpp/yaml.h"
+
+namespace align {
+namespace {
+
+template <typename E>
+using NameTable = std::vector<std::pair<absl::string_view, E>>;
+
+const NameTable<JobType> kJobTypes = {{"train", JobType::kTrain}, {"prepare", JobType::kPrepare}};
+const NameTable<LossType> kLossTypes = {
+    {"dpo", LossType::kDpo}, {"fdpo", LossType::kFdpo}, {"mapo", LossType::kMapo}, {"sft", LossType::kSft}};
+const NameTable<Divergence> kDivergences = {{"reverse_kl", Divergence::kReverseKl},
+                                            {"forward_kl", Divergence::kForwardKl},
+                                            {"js", Divergence::kJensenShannon},
+                                            {"alpha", Divergence::kAlpha},
+                                            {"hellinger", Divergence::kHellinger}};
+const NameTable<OptimizerName> kOptimizers = {{"adamw", OptimizerName::kAdamW},
+                                              {"adafactor", OptimizerName::kAdafactor}};
+const NameTable<LrSchedule> kSchedules = {{"constant_with_warmup", LrSchedule::kConstantWithWarmup},
+                                          {"cosine", LrSchedule::kCosine}};
+const NameTable<Precision> kPrecisions = {{"fp32", Precision::kFp32}, {"bf16", Precision::kBf16}};
+const NameTable<CurriculumDifficulty> kDifficulties = {{"rank_gap", CurriculumDifficulty::kRankGap},
+                                                       {"score_gap", CurriculumDifficulty::kScoreGap}};
+const NameTable<absl::string_view> kDevices = {{"auto", "auto"}, {"cpu", "cpu"}, {"cuda", "cuda"}};
+
+template <typename E>
+std::string NamesOf(const NameTable<E>& table) {
+  std::vector<absl::string_view> names;
+  for (const auto& [name, value] : table) names.push_back(name);
+  return absl::StrJoin(names, ", ");
+}
+
+template <typename E>
+std::string NameOf(const NameTable<E>& table, E value) {
+  for (const auto& [name, v] : table) {
+    if (v == value) return std::string(name);
+  }
+  return "unknown";
+}
+
+std::string LineOf(const YAML::Node& node) {
+  const YAML::Mark mark = node.Mark();
+  if (mark.is_null()) return "";
+  return absl::StrCat(" (line ", mark.line + 1, ")");
+}
+
+// One YAML mapping of the spec. The constructor rejects duplicate and unknown
+// keys up front, so a misspelled option is reported as such rather than as a
+// missing required field; getters leave the default in place when a key is absent.
+class Fields {
+ public:
+  static absl::StatusOr<Fields> Of(const YAML::Node& node, std::string path,
+                                   const std::vector<std::string>& known) {
+    const std::string where = path.empty() ? "job spec" : path;
+    if (!node.IsMap()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": expected a mapping of fields", LineOf(node)));
+    }
+    Fields fields(std::move(path));
+    std::vector<std::string> unknown;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (!it->first.IsScalar()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": field names must be plain strings", LineOf(it->first)));
+      }
+      const std::string key = it->first.Scalar();
+      if (fields.entries_.count(key) != 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(fields.Path(key), ": duplicate field", LineOf(it->first)));
+      }
+      fields.entries_.emplace(key, Entry{it->first, it->second});
+      if (std::find(known.begin(), known.end(), key) == known.end()) {
+        unknown.push_back(fields.Path(key) + LineOf(it->first));
+      }
+    }
+    if (!unknown.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown field", unknown.size() > 1 ? "s " : " ",
+                                                     absl::StrJoin(unknown, ", "), " (", where,
+                                                     " accepts: ", absl::StrJoin(known, ", "), ")"));
+    }
+    return fields;
+  }
+
+  bool Has(const std::string& key) const { return entries_.count(key) != 0; }
+
+  std::string Path(const std::string& key) const {
+    return path_.empty() ? key : absl::StrCat(path_, ".", key);
+  }
+
+  absl::Status Error(const std::string& key, absl::string_view message) const {
+    auto it = entries_.find(key);
+    return absl::InvalidArgumentError(
+        absl::StrCat(Path(key), ": ", message, it == entries_.end() ? "" : LineOf(it->second.key)));
+  }
+
+  absl::Status Require(const std::string& key, absl::string_view why = "") const {
+    if (Has(key)) return absl::OkStatus();
+    return Error(key, why.empty() ? "required field is missing" : why);
+  }
+
+  absl::Status Check(const std::string& key, bool ok, absl::string_view message) const {
+    return ok ? absl::OkStatus() : Error(key, message);
+  }
+
+  absl::Status String(const std::string& key, std::string* out) const {
+    ASSIGN_OR_RETURN(const YAML::Node* node, Scalar(key));
+    if (node == nullptr) return absl::OkStatus();
+    *out = node->Scalar();
+    return absl::OkStatus();
+  }
+
+  absl::Status Int(const std::string& key, int64_t* out) const {
+    ASSIGN_OR_RETURN(absl::string_view text, NumberText(key));
+    if (text.empty()) return absl::OkStatus();
+    if (!absl::SimpleAtoi(text, out)) {
+      return Error(key, absl::StrCat("expected an integer, got \"", text, "\""));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status UInt64(const std::string& key, uint64_t* out) const {
+    ASSIGN_OR_RETURN(absl::string_view text, NumberText(key));
+    if (text.empty()) return absl::OkStatus();
+    if (!absl::SimpleAtoi(text, out)) {
+      return Error(key, absl::StrCat("expected an integer in [0, 2^64), got \"", text, "\""));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Double(const std::string& key, double* out) const {
+    ASSIGN_OR_RETURN(absl::string_view text, NumberText(key));
+    if (text.empty()) return absl::OkStatus();
+    double value = 0;
+    if (!absl::SimpleAtod(text, &value) || !std::isfinite(value)) {
+      return Error(key, absl::StrCat("expected a finite number, got \"", text, "\""));
+    }
+    *out = value;
+    return absl::OkStatus();
+  }
+
+  absl::Status Bool(const std::string& key, bool* out) const {
+    ASSIGN_OR_RETURN(const YAML::Node* node, Scalar(key));
+    if (node == nullptr) return absl::OkStatus();
+    const std::string text = absl::AsciiStrToLower(node->Scalar());
+    if (node->Tag() != "!" && (text == "true" || text == "false")) {
+      *out = text == "true";
+      return absl::OkStatus();
+    }
+    return Error(key, absl::StrCat("expected true or false, got \"", node->Scalar(), "\""));
+  }
+
+  template <typename E>
+  absl::Status Enum(const std::string& key, const NameTable<E>& table, E* out) const {
+    std::string text;
+    if (!Has(key)) return absl::OkStatus();
+    RETURN_IF_ERROR(String(key, &text));
+    for (const auto& [name, value] : table) {
+      if (name == text) {
+        *out = value;
+        return absl::OkStatus();
+      }
+    }
+    return Error(key, absl::StrCat("\"", text, "\" is not one of ", NamesOf(table)));
+  }
+
+  // A nested mapping; nullopt when absent or null (the section keeps its defaults).
+  absl::StatusOr<std::optional<Fields>> Section(const std::string& key,
+                                                const std::vector<std::string>& known) const {
+    auto it = entries_.find(key);
+    if (it == entries_.end() || it->second.value.IsNull()) return std::optional<Fields>();
+    if (!it->second.value.IsMap()) {
+      return Error(key, "expected a mapping of fields, e.g. {name: value, ...}");
+    }
+    ASSIGN_OR_RETURN(Fields fields, Of(it->second.value, Path(key), known));
+    return std::optional<Fields>(std::move(fields));
+  }
+
+ private:
+  struct Entry {
+    YAML::Node key;
+    YAML::Node value;
+  };
+
+  explicit Fields(std::string path) : path_(std::move(path)) {}
+
+  // nullptr when absent; an error when present but not a single value.
+  absl::StatusOr<const YAML::Node*> Scalar(const std::string& key) const {
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return nullptr;
+    const YAML::Node& value = it->second.value;
+    if (value.IsNull()) return Error(key, "has no value");
+    if (!value.IsScalar()) return Error(key, "expected a single value, not a list or mapping");
+    return &value;
+  }
+
+  // Empty when absent. Quoted scalars are strings in YAML, so `lr: "1e-5"` is
+  // rejected rather than silently converted: the user may have meant something else.
+  absl::StatusOr<absl::string_view> NumberText(const std::string& key) const {
+    ASSIGN_OR_RETURN(const YAML::Node* node, Scalar(key));
+    if (node == nullptr) return absl::string_view();
+    if (node->Tag() == "!") {
+      return Error(key, absl::StrCat("expected a number, got the string \"", node->Scalar(), "\""));
+    }
+    if (node->Scalar().empty()) return Error(key, "has no value");
+    return absl::string_view(node->Scalar());
+  }
+
+  std::string path_;
+  std::map<std::string, Entry> entries_;
+};
+
+bool ValidName(const std::string& name) {
+  if (name.empty() || name.size() > 128) return false;
+  for (char c : name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::Status ParseLoss(const Fields& f, LossSpec* loss) {
+  RETURN_IF_ERROR(f.Require("type"));
+  RETURN_IF_ERROR(f.Enum("type", kLossTypes, &loss->type));
+  const bool is_fdpo = loss->type == LossType::kFdpo;
+  const std::string type_name = LossTypeName(loss->type);
+
+  // Options of another loss are errors: silently ignoring `divergence: js` under
+  // `type: dpo` would train something other than what the user asked for.
+  const auto only_for = [&](const std::string& key, bool applies, absl::string_view which) {
+    return f.Check(key, !f.Has(key) || applies,
+                   absl::StrCat("only applies to ", which, ", not to loss type ", type_name));
+  };
+  RETURN_IF_ERROR(only_for("divergence", is_fdpo, "loss type fdpo"));
+  RETURN_IF_ERROR(only_for("beta", loss->type == LossType::kDpo || is_fdpo, "loss types dpo and fdpo"));
+  RETURN_IF_ERROR(only_for("mapo_beta", loss->type == LossType::kMapo, "loss type mapo"));
+
+  if (is_fdpo) {
+    RETURN_IF_ERROR(f.Require(
+        "divergence", absl::StrCat("required for loss type fdpo (one of ", NamesOf(kDivergences), ")")));
+    std::string divergence;
+    RETURN_IF_ERROR(f.String("divergence", &divergence));
+    if (divergence == "chi_squared" || divergence == "chi2") {
+      return f.Error("divergence",
+                     "chi-squared is not a valid link for f-DPO: 0 lies in the domain of "
+                     "f'(u) = 2(u - 1), so the implied optimal policy may put zero probability where "
+                     "the reference does not and the reward cannot be written through the policy "
+                     "ratio (use reverse_kl, forward_kl, js, alpha or hellinger)");
+    }
+    if (divergence == "total_variation" || divergence == "tv") {
+      return f.Error("divergence",
+                     "total variation is not a valid link for f-DPO: f'(u) = sign(u - 1) / 2 is "
+                     "piecewise constant, hence not invertible, so the reward cannot be written "
+                     "through the policy ratio (use reverse_kl, forward_kl, js, alpha or hellinger)");
+    }
+    RETURN_IF_ERROR(f.Enum("divergence", kDivergences, &loss->divergence));
+  }
+  RETURN_IF_ERROR(only_for("alpha", is_fdpo && loss->divergence == Divergence::kAlpha, "divergence alpha"));
+
+  RETURN_IF_ERROR(f.Double("beta", &loss->beta));
+  RETURN_IF_ERROR(f.Check("beta", loss->beta > 0, "must be > 0"));
+  RETURN_IF_ERROR(f.Double("alpha", &loss->alpha));
+  RETURN_IF_ERROR(f.Check("alpha", loss->alpha > 0 && loss->alpha < 1,
+                          "must be in (0, 1) (alpha -> 0 is reverse KL, 1 is forward KL)"));
+  // Hellinger is the alpha-divergence at 1/2; keeping alpha consistent lets the
+  // loss code treat both through one formula.
+  if (is_fdpo && loss->divergence == Divergence::kHellinger) loss->alpha = 0.5;
+  RETURN_IF_ERROR(f.Double("mapo_beta", &loss->mapo_beta));
+  RETURN_IF_ERROR(f.Check("mapo_beta", loss->mapo_beta > 0, "must be > 0"));
+  return absl::OkStatus();
+}
+
+absl::Status ParseOptim(const Fields& f, OptimSpec* optim) {
+  RETURN_IF_ERROR(f.Enum("name", kOptimizers, &optim->name));
+  RETURN_IF_ERROR(f.Double("lr", &optim->lr));
+  RETURN_IF_ERROR(f.Check("lr", optim->lr > 0, "must be > 0"));
+  RETURN_IF_ERROR(f.Double("weight_decay", &optim->weight_decay));
+  RETURN_IF_ERROR(f.Check("weight_decay", optim->weight_decay >= 0, "must be >= 0"));
+  RETURN_IF_ERROR(f.Double("beta1", &optim->beta1));
+  RETURN_IF_ERROR(f.Check("beta1", optim->beta1 >= 0 && optim->beta1 < 1, "must be in [0, 1)"));
+  RETURN_IF_ERROR(f.Double("beta2", &optim->beta2));
+  RETURN_IF_ERROR(f.Check("beta2", optim->beta2 >= 0 && optim->beta2 < 1, "must be in [0, 1)"));
+  RETURN_IF_ERROR(f.Double("eps", &optim->eps));
+  RETURN_IF_ERROR(f.Check("eps", optim->eps > 0, "must be > 0"));
+  RETURN_IF_ERROR(f.Int("warmup_steps", &optim->warmup_steps));
+  RETURN_IF_ERROR(f.Check("warmup_steps", optim->warmup_steps >= 0, "must be >= 0"));
+  RETURN_IF_ERROR(f.Enum("schedule", kSchedules, &optim->schedule));
+  RETURN_IF_ERROR(f.Double("grad_clip", &optim->grad_clip));
+  RETURN_IF_ERROR(f.Check("grad_clip", optim->grad_clip >= 0, "must be >= 0 (0 disables clipping)"));
+  return absl::OkStatus();
+}
+
+absl::Status ParseBatch(const Fields& f, BatchSpec* batch) {
+  RETURN_IF_ERROR(f.Int("pairs_per_rank", &batch->pairs_per_rank));
+  RETURN_IF_ERROR(f.Check("pairs_per_rank", batch->pairs_per_rank >= 1, "must be >= 1"));
+  RETURN_IF_ERROR(f.Int("grad_accum", &batch->grad_accum));
+  RETURN_IF_ERROR(f.Check("grad_accum", batch->grad_accum >= 1, "must be >= 1"));
+  return absl::OkStatus();
+}
+
+absl::Status ParseCurriculum(const Fields& f, CurriculumSpec* curriculum) {
+  RETURN_IF_ERROR(f.Require("stages"));
+  RETURN_IF_ERROR(f.Int("stages", &curriculum->stages));
+  RETURN_IF_ERROR(f.Check("stages", curriculum->stages >= 1, "must be >= 1"));
+  RETURN_IF_ERROR(f.Require("steps_per_stage"));
+  RETURN_IF_ERROR(f.Int("steps_per_stage", &curriculum->steps_per_stage));
+  RETURN_IF_ERROR(f.Check("steps_per_stage", curriculum->steps_per_stage >= 1, "must be >= 1"));
+  RETURN_IF_ERROR(f.Enum("difficulty", kDifficulties, &curriculum->difficulty));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
+  ASSIGN_OR_RETURN(
+      Fields f, Fields::Of(root, "",
+                           {"name", "type", "model", "dataset", "output", "loss", "optim", "batch", "steps",
+                            "seed", "precision", "gradient_checkpointing", "checkpoint_every", "eval_every",
+                            "max_bad_steps", "device", "curriculum"}));
+  JobSpec spec;
+  for (const char* key : {"name", "type", "model", "dataset", "output"}) {
+    RETURN_IF_ERROR(f.Require(key));
+  }
+  RETURN_IF_ERROR(f.String("name", &spec.name));
+  RETURN_IF_ERROR(f.Check("name", ValidName(spec.name),
+                          "must be 1 to 128 characters of letters, digits, '-', '_' and '.' "
+                          "(it names files and metric labels)"));
+  RETURN_IF_ERROR(f.Enum("type", kJobTypes, &spec.type));
+  RETURN_IF_ERROR(f.String("model", &spec.model));
+  RETURN_IF_ERROR(f.Check("model", !spec.model.empty(), "must not be empty"));
+  RETURN_IF_ERROR(f.String("dataset", &spec.dataset));
+  RETURN_IF_ERROR(f.Check("dataset", !spec.dataset.empty(), "must not be empty"));
+  RETURN_IF_ERROR(f.String("output", &spec.output));
+  RETURN_IF_ERROR(f.Check("output", !spec.output.empty(), "must not be empty"));
+
+  if (spec.type == JobType::kTrain) {
+    RETURN_IF_ERROR(f.Require("steps", "required for type train"));
+  }
+  RETURN_IF_ERROR(f.Int("steps", &spec.steps));
+  RETURN_IF_ERROR(f.Check("steps", spec.type != JobType::kTrain || spec.steps > 0, "must be > 0"));
+  RETURN_IF_ERROR(f.Check("steps", spec.steps >= 0, "must be >= 0"));
+
+  // The loss is what the job is about; a silent default would hide a forgotten section.
+  if (spec.type == JobType::kTrain) RETURN_IF_ERROR(f.Require("loss", "required for type train"));
+  ASSIGN_OR_RETURN(auto loss, f.Section("loss", {"type", "divergence", "beta", "alpha", "mapo_beta"}));
+  if (loss) {
+    RETURN_IF_ERROR(ParseLoss(*loss, &spec.loss));
+  } else if (spec.type == JobType::kTrain) {
+    return f.Error("loss", "has no value (expected e.g. {type: dpo, beta: 5})");
+  }
+  ASSIGN_OR_RETURN(auto optim, f.Section("optim", {"name", "lr", "weight_decay", "beta1", "beta2", "eps",
+                                                   "warmup_steps", "schedule", "grad_clip"}));
+  if (optim) RETURN_IF_ERROR(ParseOptim(*optim, &spec.optim));
+  ASSIGN_OR_RETURN(auto batch, f.Section("batch", {"pairs_per_rank", "grad_accum"}));
+  if (batch) RETURN_IF_ERROR(ParseBatch(*batch, &spec.batch));
+
+  RETURN_IF_ERROR(f.UInt64("seed", &spec.seed));
+  RETURN_IF_ERROR(f.Enum("precision", kPrecisions, &spec.precision));
+  RETURN_IF_ERROR(f.Bool("gradient_checkpointing", &spec.gradient_checkpointing));
+  RETURN_IF_ERROR(f.Int("checkpoint_every", &spec.checkpoint_every));
+  RETURN_IF_ERROR(
+      f.Check("checkpoint_every", spec.checkpoint_every >= 0, "must be >= 0 (0: only at the end)"));
+  RETURN_IF_ERROR(f.Int("eval_every", &spec.eval_every));
+  RETURN_IF_ERROR(f.Check("eval_every", spec.eval_every >= 0, "must be >= 0 (0: only at the end)"));
+  RETURN_IF_ERROR(f.Int("max_bad_steps", &spec.max_bad_steps));
+  RETURN_IF_ERROR(f.Check("max_bad_steps", spec.max_bad_steps >= 1, "must be >= 1"));
+  absl::string_view device = "auto";
+  RETURN_IF_ERROR(f.Enum("device", kDevices, &device));
+  spec.device = std::string(device);
+
+  ASSIGN_OR_RETURN(auto curriculum, f.Section("curriculum", {"stages", "steps_per_stage", "difficulty"}));
+  if (curriculum) {
+    spec.curriculum.emplace();
+    RETURN_IF_ERROR(ParseCurriculum(*curriculum, &*spec.curriculum));
+  }
+  return spec;
+}
+
+}  // namespace
+
+absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text) {
+  // yaml-cpp reports malformed input and failed conversions by throwing; the
+  // rest of the project speaks absl::Status.
+  try {
+    const std::vector<YAML::Node> documents = YAML::LoadAll(yaml_text);
+    if (documents.empty() || documents[0].IsNull()) {
+      return absl::InvalidArgumentError("job spec is empty");
+    }
+    if (documents.size() > 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("job spec holds ", documents.size(), " YAML documents ('---'); expected exactly one"));
+    }
+    return ParseDocument(documents[0]);
+  } catch (const YAML::Exception& e) {
+    if (e.mark.is_null()) {
+      return absl::InvalidArgumentError(absl::StrCat("job spec is not valid YAML: ", e.msg));
+    }
+    return absl::InvalidArgumentError(absl::StrCat("job spec is not valid YAML: line ", e.mark.line + 1,
+                                                   ", column ", e.mark.column + 1, ": ", e.msg));
+  }
+}
+
+absl::StatusOr<JobSpec> LoadJobSpec(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+  absl::StatusOr<JobSpec> spec = ParseJobSpec(text);
+  if (!spec.ok()) {
+    return absl::Status(spec.status().code(), absl::StrCat(path, ": ", spec.status().message()));
+  }
+  return spec;
+}
+
+std::string LossTypeName(LossType type) { return NameOf(kLossTypes, type); }
+
+std::string DivergenceName(Divergence divergence) { return NameOf(kDivergences, divergence); }
+
+}  // namespace align

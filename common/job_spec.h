@@ -1,0 +1,81 @@
+#pragma once
+// A job as users write it (job.yaml) and as the coordinator stores it. Parsing
+// validates every field and names the field in every error; unknown fields are
+// errors. docs/job-spec.md documents each field, its default and valid range.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace align {
+
+enum class JobType { kTrain, kPrepare };
+enum class LossType { kDpo, kFdpo, kMapo, kSft };
+// f-divergences whose f' is an invertible link (chi-squared and total
+// variation are not, and are rejected).
+enum class Divergence { kReverseKl, kForwardKl, kJensenShannon, kAlpha, kHellinger };
+enum class OptimizerName { kAdamW, kAdafactor };
+enum class LrSchedule { kConstantWithWarmup, kCosine };
+enum class Precision { kFp32, kBf16 };
+enum class CurriculumDifficulty { kRankGap, kScoreGap };
+
+struct LossSpec {
+  LossType type = LossType::kDpo;
+  Divergence divergence = Divergence::kReverseKl;  // fdpo only
+  double beta = 5.0;       // dpo / fdpo: z = beta (f'(u_w) - f'(u_l)); Diffusion-DPO's beta_dpo = beta * T
+  double alpha = 0.5;      // fdpo alpha-divergence, 0 < alpha < 1
+  double mapo_beta = 0.1;  // mapo
+};
+
+struct OptimSpec {
+  OptimizerName name = OptimizerName::kAdamW;
+  double lr = 1e-5;
+  double weight_decay = 0.01;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  int64_t warmup_steps = 0;
+  LrSchedule schedule = LrSchedule::kConstantWithWarmup;
+  double grad_clip = 1.0;  // 0: no clipping
+};
+
+struct BatchSpec {
+  int64_t pairs_per_rank = 1;
+  int64_t grad_accum = 1;
+};
+
+struct CurriculumSpec {
+  int64_t stages = 1;
+  int64_t steps_per_stage = 0;
+  CurriculumDifficulty difficulty = CurriculumDifficulty::kRankGap;
+};
+
+struct JobSpec {
+  std::string name;
+  JobType type = JobType::kTrain;
+  std::string model;
+  std::string dataset;
+  std::string output;
+  LossSpec loss;
+  OptimSpec optim;
+  BatchSpec batch;
+  int64_t steps = 0;
+  uint64_t seed = 0;
+  Precision precision = Precision::kFp32;
+  bool gradient_checkpointing = false;
+  int64_t checkpoint_every = 0;  // 0: only at the end
+  int64_t eval_every = 0;        // 0: only at the end
+  int64_t max_bad_steps = 5;     // consecutive non-finite steps before the job fails
+  std::string device = "auto";   // auto | cpu | cuda
+  std::optional<CurriculumSpec> curriculum;
+};
+
+absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text);
+absl::StatusOr<JobSpec> LoadJobSpec(const std::string& path);
+
+std::string LossTypeName(LossType type);
+std::string DivergenceName(Divergence divergence);
+
+}  // namespace align

@@ -1,0 +1,29 @@
+// alignctl: the command-line client. Each subcommand lives in its own file
+// and registers itself here.
+
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "coordinator/alignctl/make_synthetic.h"
+#include "coordinator/alignctl/subcommand.h"
+
+int main(int argc, char** argv) {
+  using namespace align::alignctl;
+  CLI::App app{"alignctl: submit and watch alignment jobs, and prepare data for them"};
+  app.require_subcommand(1);
+
+  const std::vector<Subcommand> subcommands = {
+      AddMakeSyntheticCommand(app),
+  };
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help exits 0; every other parse error is a usage error.
+    return app.exit(e) == 0 ? 0 : kExitUsage;
+  }
+  for (const Subcommand& subcommand : subcommands) {
+    if (subcommand.app->parsed()) return subcommand.run();
+  }
+  return kExitUsage;
+}

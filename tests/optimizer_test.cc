@@ -1,0 +1,88 @@
+#include "worker/engine/optimizer.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "worker/engine/lr_schedule.h"
+
+namespace align::engine {
+namespace {
+
+TEST(AdamWTest, TwoStepsMatchTheFormula) {
+  OptimSpec spec;
+  spec.beta1 = 0.9;
+  spec.beta2 = 0.99;
+  spec.eps = 1e-8;
+  spec.weight_decay = 0.1;
+  torch::Tensor p = torch::tensor({1.0, -2.0}, torch::kFloat).set_requires_grad(true);
+  auto opt = MakeAdamW({{"p", p}}, spec);
+  const double lr = 0.01;
+  double x[2] = {1.0, -2.0}, m[2] = {0, 0}, v[2] = {0, 0};
+  const double g[2][2] = {{0.5, -1.0}, {0.25, 2.0}};
+  for (int t = 1; t <= 2; ++t) {
+    p.mutable_grad() = torch::tensor({g[t - 1][0], g[t - 1][1]}, torch::kFloat);
+    opt->Step(lr);
+    for (int i = 0; i < 2; ++i) {
+      x[i] *= 1 - lr * 0.1;
+      m[i] = 0.9 * m[i] + 0.1 * g[t - 1][i];
+      v[i] = 0.99 * v[i] + 0.01 * g[t - 1][i] * g[t - 1][i];
+      const double mh = m[i] / (1 - std::pow(0.9, t)), vh = v[i] / (1 - std::pow(0.99, t));
+      x[i] -= lr * mh / (std::sqrt(vh) + 1e-8);
+      EXPECT_NEAR(p[i].item<double>(), x[i], 1e-6) << "step " << t << " i " << i;
+    }
+  }
+}
+
+TEST(AdafactorTest, FactoredUpdateMatchesTheFormula) {
+  OptimSpec spec;
+  spec.weight_decay = 0;
+  torch::Tensor p = torch::tensor({{1.0, 2.0}, {3.0, 4.0}}, torch::kDouble).set_requires_grad(true);
+  torch::Tensor g = torch::tensor({{0.1, -0.2}, {0.3, 0.4}}, torch::kDouble);
+  auto opt = MakeAdafactor({{"p", p}}, spec);
+  p.mutable_grad() = g.clone();
+  opt->Step(0.5);
+  // step 1: beta2t = 1 - 1^-0.8 = 0, so the moments are this step's means.
+  torch::Tensor sq = g * g + 1e-30;
+  torch::Tensor row = sq.mean(-1), col = sq.mean(-2);
+  torch::Tensor update = (row / row.mean()).rsqrt().unsqueeze(-1) * col.unsqueeze(-2).rsqrt() * g;
+  const double rms = update.pow(2).mean().sqrt().item<double>();
+  update = update / std::max(1.0, rms) * 0.5;
+  torch::Tensor expected = torch::tensor({{1.0, 2.0}, {3.0, 4.0}}, torch::kDouble) - update;
+  EXPECT_TRUE(torch::allclose(p.detach(), expected, 1e-6, 1e-9)) << p << expected;
+}
+
+TEST(OptimizerTest, StateRoundTripsAndIsChecked) {
+  OptimSpec spec;
+  torch::Tensor p = torch::ones({3}).set_requires_grad(true);
+  auto opt = MakeAdamW({{"w", p}}, spec);
+  p.mutable_grad() = torch::full({3}, 0.5);
+  opt->Step(0.1);
+  auto state = opt->State();
+  EXPECT_EQ(state.at("step").item<int64_t>(), 1);
+  ASSERT_TRUE(state.count("w.exp_avg") && state.count("w.exp_avg_sq"));
+  torch::Tensor q = torch::ones({3}).set_requires_grad(true);
+  auto other = MakeAdamW({{"w", q}}, spec);
+  ASSERT_TRUE(other->LoadState(state).ok());
+  EXPECT_TRUE(torch::equal(other->State().at("w.exp_avg"), state.at("w.exp_avg")));
+  state.erase("w.exp_avg");
+  EXPECT_FALSE(other->LoadState(state).ok());
+}
+
+TEST(LrScheduleTest, WarmupThenConstantOrCosine) {
+  OptimSpec spec;
+  spec.lr = 1.0;
+  spec.warmup_steps = 4;
+  EXPECT_DOUBLE_EQ(LearningRate(spec, 0, 100), 0.0);
+  EXPECT_DOUBLE_EQ(LearningRate(spec, 2, 100), 0.5);
+  EXPECT_DOUBLE_EQ(LearningRate(spec, 4, 100), 1.0);
+  EXPECT_DOUBLE_EQ(LearningRate(spec, 99, 100), 1.0);
+  spec.schedule = LrSchedule::kCosine;
+  EXPECT_DOUBLE_EQ(LearningRate(spec, 4, 104), 1.0);
+  EXPECT_NEAR(LearningRate(spec, 54, 104), 0.5, 1e-12);
+  EXPECT_NEAR(LearningRate(spec, 104, 104), 0.0, 1e-12);
+}
+
+}  // namespace
+}  // namespace align::engine

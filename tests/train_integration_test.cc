@@ -1,0 +1,220 @@
+// End-to-end training through the command lines users run:
+// `alignctl make-synthetic`, then `mpirun -np N align-worker train --spec`.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/dataset/float16.h"
+#include "common/safetensors/checkpoint.h"
+#include "nlohmann/json.hpp"
+
+namespace align {
+namespace {
+
+namespace fs = std::filesystem;
+const std::string kTiny = std::string(ALIGN_GOLDEN_DIR) + "/tiny-sdxl";
+
+std::string Mpirun(int ranks) {
+  return absl::StrCat("mpirun --allow-run-as-root --oversubscribe --bind-to none -np ", ranks, " ");
+}
+
+int Shell(const std::string& command) {
+  const int rc = std::system(command.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+class TrainIntegrationTest : public testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = fs::temp_directory_path() / absl::StrCat("align_train_it_", ::getpid());
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+    const std::string cmd = absl::StrCat(ALIGN_ALIGNCTL_BIN, " make-synthetic --model ", kTiny,
+                                         " --pairs 192 --heldout 64 --tokens 8 --seed 3 --out ",
+                                         (root_ / "data").string(), " > ", (root_ / "make.log").string(), " 2>&1");
+    ASSERT_EQ(Shell(cmd), 0) << cmd;
+  }
+  static void TearDownTestSuite() { fs::remove_all(root_); }
+
+  // A spec for the tiny model and the synthetic dataset; `extra` is appended.
+  static std::string WriteSpec(const std::string& name, const std::string& loss, const std::string& extra) {
+    const fs::path path = root_ / (name + ".yaml");
+    std::ofstream(path) << "name: " << name << "\n"
+                        << "type: train\n"
+                        << "model: " << kTiny << "\n"
+                        << "dataset: " << (root_ / "data").string() << "\n"
+                        << "output: " << (root_ / name).string() << "\n"
+                        << "loss: " << loss << "\n"
+                        << "seed: 11\n"
+                        << "device: cpu\n"
+                        << extra;
+    return path.string();
+  }
+
+  static std::vector<nlohmann::json> Metrics(const std::string& name) {
+    std::ifstream in(root_ / name / "metrics.jsonl");
+    std::vector<nlohmann::json> lines;
+    std::string line;
+    while (std::getline(in, line)) lines.push_back(nlohmann::json::parse(line));
+    return lines;
+  }
+
+  static std::vector<double> HeldoutAccuracies(const std::string& name) {
+    std::vector<double> acc;
+    for (const auto& j : Metrics(name)) {
+      if (j.contains("heldout_implicit_accuracy")) acc.push_back(j["heldout_implicit_accuracy"].get<double>());
+    }
+    return acc;
+  }
+
+  static std::map<std::string, std::vector<float>> Weights(const std::string& checkpoint_dir) {
+    auto ckpt = safetensors::Checkpoint::Open(checkpoint_dir + "/unet", "diffusion_pytorch_model");
+    EXPECT_TRUE(ckpt.ok()) << ckpt.status();
+    std::map<std::string, std::vector<float>> out;
+    for (const std::string& name : ckpt->Names()) {
+      auto view = ckpt->Get(name);
+      std::vector<float>& values = out[name];
+      values.resize(view->info->numel());
+      EXPECT_TRUE(data::ConvertToFloat(view->info->dtype, view->data, view->info->numel(), values.data()).ok());
+    }
+    return out;
+  }
+
+  void ExpectLearns(const std::string& name, const std::string& loss) {
+    const std::string spec = WriteSpec(name, loss,
+                                       "optim: {name: adamw, lr: 1.0e-3, weight_decay: 0.0, warmup_steps: 0, grad_clip: 1.0}\n"
+                                       "batch: {pairs_per_rank: 4, grad_accum: 1}\n"
+                                       "steps: 30\neval_every: 10\ncheckpoint_every: 0\n");
+    ASSERT_EQ(Shell(Mpirun(2) + ALIGN_WORKER_BIN + " train --spec " + spec + " > " +
+                  (root_ / (name + ".log")).string() + " 2>&1"),
+              0)
+        << "see " << (root_ / (name + ".log"));
+    std::vector<double> acc = HeldoutAccuracies(name);
+    ASSERT_GE(acc.size(), 2u);
+    EXPECT_NEAR(acc.front(), 0.5, 0.2) << name;
+    EXPECT_GE(acc.back(), 0.9) << name;
+    EXPECT_TRUE(fs::exists(root_ / name / "checkpoint-30" / "unet" / "config.json"));
+    EXPECT_EQ(Metrics(name).size(), 30u + acc.size());
+  }
+
+  static fs::path root_;
+};
+fs::path TrainIntegrationTest::root_;
+
+TEST_F(TrainIntegrationTest, DiffusionDpoLearnsThePreferenceOnTwoRanks) { ExpectLearns("dpo", "{type: dpo, beta: 5}"); }
+TEST_F(TrainIntegrationTest, JensenShannonFdpoLearnsThePreferenceOnTwoRanks) {
+  ExpectLearns("fdpo-js", "{type: fdpo, divergence: js, beta: 5}");
+}
+TEST_F(TrainIntegrationTest, MapoLearnsThePreferenceOnTwoRanks) {
+  ExpectLearns("mapo", "{type: mapo, mapo_beta: 0.1}");
+}
+
+// Data-parallel correctness: two ranks with B pairs each take the same step as
+// one rank with the 2B pairs (same pairs, same noise and timesteps per pair).
+// One step, from policy == reference: later steps of Diffusion-DPO amplify
+// float noise in the MSEs by beta*T/2, so equality is tested where the math is
+// well conditioned. Adam's update g/(|g|+eps) is ill-conditioned for gradient
+// entries near eps (float noise of the large ones, ~1e3 here, decides them),
+// so a large eps makes the update proportional to the averaged gradient,
+// which is what data parallelism must preserve.
+TEST_F(TrainIntegrationTest, TwoRankStepEqualsOneRankStepOnTheConcatenatedBatch) {
+  const std::string common = "optim: {name: adamw, lr: 1.0e-3, eps: 100.0, weight_decay: 0.01, grad_clip: 0.0}\n"
+                             "steps: 1\neval_every: 0\ncheckpoint_every: 0\n";
+  const std::string one = WriteSpec("one-rank", "{type: dpo, beta: 5}", common + "batch: {pairs_per_rank: 4, grad_accum: 1}\n");
+  const std::string two = WriteSpec("two-ranks", "{type: dpo, beta: 5}", common + "batch: {pairs_per_rank: 2, grad_accum: 1}\n");
+  ASSERT_EQ(Shell(Mpirun(1) + ALIGN_WORKER_BIN + " train --spec " + one + " > /dev/null"), 0);
+  ASSERT_EQ(Shell(Mpirun(2) + ALIGN_WORKER_BIN + " train --spec " + two + " > /dev/null"), 0);
+  auto a = Weights((root_ / "one-rank" / "checkpoint-1").string());
+  auto b = Weights((root_ / "two-ranks" / "checkpoint-1").string());
+  auto base = Weights(kTiny);
+  ASSERT_EQ(a.size(), b.size());
+  double max_change = 0;
+  for (const auto& [name, wa] : a) {
+    const auto& w0 = base.at(name);
+    for (size_t i = 0; i < wa.size(); ++i) max_change = std::max(max_change, double(std::abs(wa[i] - w0[i])));
+  }
+  EXPECT_GT(max_change, 1e-4);
+  // Differences allowed: 1e-4 of the largest update, plus two fp32 ulps of
+  // the weight itself (the update is added to weights of magnitude ~1).
+  int64_t outside = 0;
+  for (const auto& [name, wa] : a) {
+    const auto& wb = b.at(name);
+    for (size_t i = 0; i < wa.size(); ++i) {
+      const double allowed = 1e-4 * max_change + 2.4e-7 * std::abs(wa[i]);
+      if (std::abs(double(wa[i]) - wb[i]) > allowed) ++outside;
+    }
+  }
+  EXPECT_EQ(outside, 0) << "largest update " << max_change;
+
+  auto la = Metrics("one-rank"), lb = Metrics("two-ranks");
+  ASSERT_EQ(la.size(), lb.size());
+  for (size_t i = 0; i < la.size(); ++i) {
+    if (!la[i].contains("loss")) continue;
+    const double norm = la[i]["grad_norm"].get<double>();
+    EXPECT_NEAR(la[i]["loss"].get<double>(), lb[i]["loss"].get<double>(), 1e-5);
+    EXPECT_NEAR(norm, lb[i]["grad_norm"].get<double>(), 1e-4 * norm + 1e-9);
+  }
+}
+
+// A run killed with SIGKILL after a checkpoint and started again with the same
+// spec ends with weights bit-identical to an uninterrupted run (CPU, 2 ranks).
+TEST_F(TrainIntegrationTest, KilledRunResumesBitIdentically) {
+  const std::string extra = "optim: {name: adamw, lr: 1.0e-3}\nbatch: {pairs_per_rank: 2, grad_accum: 2}\n"
+                            "steps: 8\neval_every: 4\ncheckpoint_every: 2\n";
+  const std::string straight = WriteSpec("straight", "{type: fdpo, divergence: js, beta: 5}", extra);
+  ASSERT_EQ(Shell(Mpirun(2) + ALIGN_WORKER_BIN + " train --spec " + straight + " > /dev/null"), 0);
+
+  const std::string resumed = WriteSpec("resumed", "{type: fdpo, divergence: js, beta: 5}", extra);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    execl("/bin/sh", "sh", "-c", (Mpirun(2) + ALIGN_WORKER_BIN + " train --spec " + resumed + " > /dev/null 2>&1").c_str(),
+          nullptr);
+    _exit(127);
+  }
+  setpgid(pid, pid);
+  const fs::path marker = root_ / "resumed" / "checkpoint-4";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+  while (!fs::exists(marker) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(fs::exists(marker)) << "no checkpoint-4 within 5 minutes";
+  kill(-pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_FALSE(fs::exists(root_ / "resumed" / "checkpoint-8")) << "the run finished before it was killed";
+
+  ASSERT_EQ(Shell(Mpirun(2) + ALIGN_WORKER_BIN + " train --spec " + resumed + " > " + (root_ / "resume.log").string()), 0);
+  auto a = Weights((root_ / "straight" / "checkpoint-8").string());
+  auto b = Weights((root_ / "resumed" / "checkpoint-8").string());
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, wa] : a) EXPECT_EQ(wa, b.at(name)) << name;
+  // No step appears twice in the resumed run's metrics.
+  std::set<int64_t> steps;
+  for (const auto& j : Metrics("resumed")) {
+    if (j.contains("loss")) EXPECT_TRUE(steps.insert(j["step"].get<int64_t>()).second) << j.dump();
+  }
+  EXPECT_EQ(steps.size(), 8u);
+}
+
+TEST_F(TrainIntegrationTest, BadSpecsFailWithTheFieldNamed) {
+  const std::string spec = WriteSpec("bad", "{type: fdpo, divergence: chi_squared, beta: 5}", "steps: 2\n");
+  const std::string log = (root_ / "bad.log").string();
+  EXPECT_EQ(Shell(Mpirun(1) + ALIGN_WORKER_BIN + " train --spec " + spec + " > " + log + " 2>&1"), 2);
+  std::ifstream in(log);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_NE(text.str().find("chi"), std::string::npos) << text.str();
+}
+
+}  // namespace
+}  // namespace align

@@ -1,0 +1,49 @@
+#pragma once
+// Collectives between the ranks of one job. Backends: MPI (CPU tensors) and,
+// in CUDA builds, NCCL (CUDA tensors; the NCCL unique id travels over MPI).
+// The trainer only sees this interface; the planning of what to reduce when
+// (GradientReducer) is separate from the collective itself.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "absl/status/statusor.h"
+
+namespace align::engine {
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int world_size() const = 0;
+  virtual std::string backend() const = 0;
+  // In-place elementwise sum over all ranks of a contiguous fp32/fp64 tensor.
+  virtual void AllReduceSum(torch::Tensor& tensor) = 0;
+  // In-place copy of root's contiguous tensor to every rank.
+  virtual void Broadcast(torch::Tensor& tensor, int root) = 0;
+  virtual void Barrier() = 0;
+};
+
+// MPI_COMM_WORLD; MPI must be initialised (align-worker does it at start).
+std::unique_ptr<Communicator> MakeMpiCommunicator();
+// NCCL over the ranks of MPI_COMM_WORLD on CUDA device `device`; an error in
+// builds without CUDA/NCCL.
+absl::StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicator(int device);
+
+// Averages gradients over ranks: packs them into flat buckets of about
+// `bucket_bytes`, all-reduces each bucket, and unpacks the mean.
+class GradientReducer {
+ public:
+  GradientReducer(Communicator& comm, std::vector<torch::Tensor> params, int64_t bucket_bytes = 25 << 20);
+  void AverageGradients();
+
+ private:
+  Communicator& comm_;
+  std::vector<torch::Tensor> params_;
+  std::vector<std::vector<size_t>> buckets_;  // indices into params_
+};
+
+}  // namespace align::engine

@@ -1,0 +1,298 @@
+#include "worker/engine/losses.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace align::engine {
+namespace {
+
+constexpr char kValidLinks[] = "reverse_kl, forward_kl, js, alpha, hellinger";
+
+// bf16 errors differ in their last bits, and T/2 ~ 500 amplifies exactly those
+// bits, so the loss math never runs below fp32. Double stays double so the
+// finite-difference tests can check gradients tightly.
+torch::Tensor ToComputeDtype(const torch::Tensor& t) {
+  return t.scalar_type() == torch::kDouble ? t : t.to(torch::kFloat);
+}
+
+// exp(x) for x <= cap; exp's tangent at the cap beyond it. Both branches are
+// finite everywhere, so torch::where's backward never multiplies 0 by inf.
+torch::Tensor CappedExp(const torch::Tensor& x) {
+  const double e_cap = std::exp(kExpCap);
+  torch::Tensor inside = torch::exp(x.clamp_max(kExpCap));
+  torch::Tensor beyond = e_cap * (1.0 + (x - kExpCap));
+  return torch::where(x > kExpCap, beyond, inside);
+}
+
+// expm1 with the same linear continuation; expm1 keeps (1 - u^-alpha)/alpha
+// accurate for small alpha, where 1 - exp(.) would cancel.
+torch::Tensor CappedExpm1(const torch::Tensor& x) {
+  const double e_cap = std::exp(kExpCap);
+  torch::Tensor inside = torch::expm1(x.clamp_max(kExpCap));
+  torch::Tensor beyond = std::expm1(kExpCap) + e_cap * (x - kExpCap);
+  return torch::where(x > kExpCap, beyond, inside);
+}
+
+// (1 - u^-alpha) / alpha = -expm1(-alpha log u) / alpha.
+torch::Tensor AlphaLink(double alpha, const torch::Tensor& log_u) {
+  return -CappedExpm1(-alpha * log_u) / alpha;
+}
+
+void CheckErrorVector(const torch::Tensor& t, const char* what, int64_t batch) {
+  TORCH_CHECK(t.defined(), "PairErrors.", what, " is undefined");
+  TORCH_CHECK(t.dim() == 1, "PairErrors.", what, " must be [B], got ", t.sizes());
+  TORCH_CHECK(t.size(0) == batch, "PairErrors.", what, " has ", t.size(0), " entries, policy_w has ", batch);
+  TORCH_CHECK(t.is_floating_point(), "PairErrors.", what, " must be floating point");
+}
+
+int64_t CheckPairErrors(const PairErrors& e, bool needs_reference) {
+  TORCH_CHECK(e.policy_w.defined(), "PairErrors.policy_w is undefined");
+  const int64_t batch = e.policy_w.dim() == 1 ? e.policy_w.size(0) : -1;
+  TORCH_CHECK(batch > 0, "PairErrors.policy_w must be a non-empty [B] vector, got ", e.policy_w.sizes());
+  CheckErrorVector(e.policy_w, "policy_w", batch);
+  CheckErrorVector(e.policy_l, "policy_l", batch);
+  if (needs_reference) {
+    CheckErrorVector(e.reference_w, "reference_w", batch);
+    CheckErrorVector(e.reference_l, "reference_l", batch);
+  }
+  return batch;
+}
+
+// Ties count 1/2: at z == 0 the model is indifferent, which is neither a win
+// nor a loss (and a freshly initialised policy equals its reference: z == 0).
+double ImplicitAccuracy(const torch::Tensor& logits) {
+  torch::Tensor wins = (logits > 0).to(torch::kDouble) + 0.5 * (logits == 0).to(torch::kDouble);
+  return wins.mean().item<double>();
+}
+
+double MeanOf(const torch::Tensor& t) { return t.to(torch::kDouble).mean().item<double>(); }
+
+// Diffusion-DPO and f-DPO: z = beta (f'(u_w) - f'(u_l)), loss = softplus(-z).
+class FDivergenceDpoLoss : public PreferenceLoss {
+ public:
+  FDivergenceDpoLoss(std::string name, Divergence divergence, double alpha, double beta, int64_t T)
+      : name_(std::move(name)), divergence_(divergence), alpha_(alpha), beta_(beta), T_(T) {}
+
+  LossOutput Compute(const PairErrors& e) const override {
+    CheckPairErrors(e, /*needs_reference=*/true);
+    // The reference is frozen; detaching keeps a reference forward that ran
+    // with grad enabled out of the graph.
+    torch::Tensor log_u_w = ImplicitLogRatio(e.policy_w, e.reference_w.detach(), T_);
+    torch::Tensor log_u_l = ImplicitLogRatio(e.policy_l, e.reference_l.detach(), T_);
+    torch::Tensor z = beta_ * (LinkDerivative(divergence_, alpha_, log_u_w) -
+                               LinkDerivative(divergence_, alpha_, log_u_l));
+    LossOutput out;
+    // -log sigmoid(z) as softplus(-z): no log(0) when z is very negative.
+    out.loss = torch::softplus(-z).mean();
+    out.logits = z.detach();
+    out.implicit_accuracy = ImplicitAccuracy(out.logits);
+    out.reward_margin = MeanOf(out.logits);
+    return out;
+  }
+  bool needs_reference() const override { return true; }
+  std::string name() const override { return name_; }
+
+ private:
+  std::string name_;
+  Divergence divergence_;
+  double alpha_;
+  double beta_;
+  int64_t T_;
+};
+
+// MaPO: loss = mean(L_w) - mapo_beta * mean(log sigmoid(T (s(L_w) - s(L_l)))).
+class MapoLoss : public PreferenceLoss {
+ public:
+  MapoLoss(double mapo_beta, int64_t T) : mapo_beta_(mapo_beta), T_(T) {}
+
+  LossOutput Compute(const PairErrors& e) const override {
+    CheckPairErrors(e, /*needs_reference=*/false);
+    torch::Tensor l_w = ToComputeDtype(e.policy_w);
+    torch::Tensor l_l = ToComputeDtype(e.policy_l);
+    torch::Tensor margin = MapoScore(l_w) - MapoScore(l_l);
+    torch::Tensor logits = static_cast<double>(T_) * margin;
+    LossOutput out;
+    out.loss = l_w.mean() + mapo_beta_ * torch::softplus(-logits).mean();
+    out.logits = logits.detach();
+    out.implicit_accuracy = ImplicitAccuracy(out.logits);
+    out.reward_margin = MeanOf(margin.detach());
+    return out;
+  }
+  bool needs_reference() const override { return false; }
+  std::string name() const override { return "mapo"; }
+
+ private:
+  double mapo_beta_;
+  int64_t T_;
+};
+
+// Plain denoising loss on the preferred samples: the baseline every
+// preference method is compared with. Its logits are the reference-free
+// log-ratio difference so accuracy and margin are comparable across runs.
+class SftLoss : public PreferenceLoss {
+ public:
+  explicit SftLoss(int64_t T) : T_(T) {}
+
+  LossOutput Compute(const PairErrors& e) const override {
+    CheckPairErrors(e, /*needs_reference=*/false);
+    torch::Tensor l_w = ToComputeDtype(e.policy_w);
+    torch::Tensor l_l = ToComputeDtype(e.policy_l);
+    LossOutput out;
+    out.loss = l_w.mean();
+    out.logits = (-0.5 * static_cast<double>(T_) * (l_w - l_l)).detach();
+    out.implicit_accuracy = ImplicitAccuracy(out.logits);
+    out.reward_margin = MeanOf(out.logits);
+    return out;
+  }
+  bool needs_reference() const override { return false; }
+  std::string name() const override { return "sft"; }
+
+ private:
+  int64_t T_;
+};
+
+absl::Status PositiveFinite(double value, const char* field) {
+  if (std::isfinite(value) && value > 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(field, " must be a finite number > 0, got ", value));
+}
+
+}  // namespace
+
+torch::Tensor ImplicitLogRatio(const torch::Tensor& policy, const torch::Tensor& reference,
+                               int64_t num_train_timesteps) {
+  // Subtract after the cast: in bf16 the difference itself would be rounded.
+  torch::Tensor diff = ToComputeDtype(policy) - ToComputeDtype(reference);
+  return (-0.5 * static_cast<double>(num_train_timesteps)) * diff;
+}
+
+torch::Tensor LinkDerivative(Divergence divergence, double alpha, const torch::Tensor& log_u) {
+  switch (divergence) {
+    case Divergence::kReverseKl:
+      return log_u + 1.0;
+    case Divergence::kForwardKl:
+      return -CappedExp(-log_u);
+    case Divergence::kJensenShannon:
+      // log(2u / (1 + u)) = log 2 + log sigmoid(log u); softplus keeps both tails exact.
+      return std::log(2.0) - torch::softplus(-log_u);
+    case Divergence::kAlpha:
+      return AlphaLink(alpha, log_u);
+    case Divergence::kHellinger:
+      return AlphaLink(0.5, log_u);
+  }
+  TORCH_CHECK(false, "unknown divergence ", static_cast<int>(divergence));
+  return torch::Tensor();
+}
+
+torch::Tensor MapoScore(const torch::Tensor& errors) {
+  // x/(e^x - 1) is 0/0 at x = 0 and its autograd derivative cancels
+  // catastrophically near 0, so small |x| uses the Bernoulli series; large x
+  // uses x e^-x / (1 - e^-x) so e^x never overflows. Each branch only sees
+  // inputs it is safe on: torch::where's backward would turn an inf in an
+  // unselected branch into NaN.
+  constexpr double kSeriesBound = 0.1;  // series error < x^8/1.2e6 ~ 1e-14 there
+  torch::Tensor x = kMapoC * ToComputeDtype(errors);
+  torch::Tensor small = x.abs() < kSeriesBound;
+  torch::Tensor positive = x >= kSeriesBound;
+
+  torch::Tensor xs = torch::where(small, x, torch::zeros_like(x));
+  torch::Tensor xs2 = xs * xs;
+  torch::Tensor series = 1.0 - 0.5 * xs + xs2 * (1.0 / 12.0 - xs2 * (1.0 / 720.0 - xs2 / 30240.0));
+
+  torch::Tensor xp = torch::where(positive, x, torch::ones_like(x));
+  torch::Tensor pos = xp * torch::exp(-xp) / -torch::expm1(-xp);
+
+  torch::Tensor xn = torch::where(positive.logical_or(small), -torch::ones_like(x), x);
+  torch::Tensor neg = xn / torch::expm1(xn);
+
+  return torch::where(small, series, torch::where(positive, pos, neg));
+}
+
+absl::Status ValidateLossSpec(const LossSpec& spec) {
+  switch (spec.type) {
+    case LossType::kDpo:
+      return PositiveFinite(spec.beta, "loss.beta");
+    case LossType::kFdpo:
+      RETURN_IF_ERROR(PositiveFinite(spec.beta, "loss.beta"));
+      if (spec.divergence == Divergence::kAlpha && !(spec.alpha > 0 && spec.alpha < 1)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "loss.alpha must lie strictly between 0 and 1 for the alpha divergence, got ", spec.alpha,
+            " (alpha -> 0 is reverse_kl, alpha -> 1 is forward_kl; use those links instead)"));
+      }
+      return absl::OkStatus();
+    case LossType::kMapo:
+      return PositiveFinite(spec.mapo_beta, "loss.mapo_beta");
+    case LossType::kSft:
+      return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError("loss.type is not a known loss");
+}
+
+absl::StatusOr<std::unique_ptr<PreferenceLoss>> MakeLoss(const LossSpec& spec, int64_t num_train_timesteps) {
+  RETURN_IF_ERROR(ValidateLossSpec(spec));
+  if (num_train_timesteps <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("num_train_timesteps must be positive, got ", num_train_timesteps));
+  }
+  const int64_t T = num_train_timesteps;
+  switch (spec.type) {
+    case LossType::kDpo:
+      // Diffusion-DPO is f-DPO with the reverse-KL link; spec.divergence is ignored.
+      return std::make_unique<FDivergenceDpoLoss>("dpo", Divergence::kReverseKl, spec.alpha, spec.beta, T);
+    case LossType::kFdpo:
+      return std::make_unique<FDivergenceDpoLoss>(absl::StrCat("fdpo_", DivergenceLinkName(spec.divergence)),
+                                                  spec.divergence, spec.alpha, spec.beta, T);
+    case LossType::kMapo:
+      return std::make_unique<MapoLoss>(spec.mapo_beta, T);
+    case LossType::kSft:
+      return std::make_unique<SftLoss>(T);
+  }
+  return absl::InvalidArgumentError("loss.type is not a known loss");
+}
+
+absl::StatusOr<Divergence> ParseDivergence(const std::string& name) {
+  if (name == "reverse_kl") return Divergence::kReverseKl;
+  if (name == "forward_kl") return Divergence::kForwardKl;
+  if (name == "js" || name == "jensen_shannon") return Divergence::kJensenShannon;
+  if (name == "alpha") return Divergence::kAlpha;
+  if (name == "hellinger") return Divergence::kHellinger;
+  if (name == "chi_squared" || name == "chi2") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "divergence '", name,
+        "' is not a valid f-DPO link: for chi-squared f'(u) = 2(u - 1) is finite at u = 0 (0 lies in "
+        "the domain of f'), so the optimal policy may put zero mass where the reference does not, the "
+        "KKT multipliers do not vanish and the normalising constant does not cancel in the "
+        "Bradley-Terry model; use one of ",
+        kValidLinks));
+  }
+  if (name == "total_variation" || name == "tv") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "divergence '", name,
+        "' is not a valid f-DPO link: for total variation f'(u) = sign(u - 1)/2 is piecewise constant, "
+        "so it is not invertible and the reward cannot be recovered from the policy ratio; use one of ",
+        kValidLinks));
+  }
+  return absl::NotFoundError(absl::StrCat("unknown divergence '", name, "'; valid: ", kValidLinks));
+}
+
+std::string DivergenceLinkName(Divergence divergence) {
+  switch (divergence) {
+    case Divergence::kReverseKl:
+      return "reverse_kl";
+    case Divergence::kForwardKl:
+      return "forward_kl";
+    case Divergence::kJensenShannon:
+      return "js";
+    case Divergence::kAlpha:
+      return "alpha";
+    case Divergence::kHellinger:
+      return "hellinger";
+  }
+  return "unknown";
+}
+
+}  // namespace align::engine

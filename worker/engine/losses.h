@@ -1,0 +1,81 @@
+#pragma once
+// Preference-alignment losses on per-sample denoising errors: Diffusion-DPO,
+// f-divergence DPO, MaPO (reference-free) and an SFT baseline. The formulas
+// are fixed by DESIGN.md; docs/losses.md derives them and maps paper
+// hyperparameters onto LossSpec.
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/job_spec.h"
+
+namespace align::engine {
+
+// Per-sample denoising errors of one micro-batch of B pairs: l = mean over
+// C,H,W of (target - prediction)^2, shape [B] each. reference_* undefined for
+// reference-free losses.
+struct PairErrors {
+  torch::Tensor policy_w, policy_l, reference_w, reference_l;
+};
+
+struct LossOutput {
+  torch::Tensor loss;        // scalar, differentiable w.r.t. policy errors (mean over the B pairs)
+  torch::Tensor logits;      // [B], detached: z for dpo/fdpo; T*margin for mapo; for sft the
+                             // reference-free stand-in -(T/2)(policy_w - policy_l)
+  double implicit_accuracy;  // mean of 1[logit > 0], ties (logit == 0) counting 1/2
+  double reward_margin;      // mean z (dpo/fdpo), mean s(L_w)-s(L_l) (mapo), mean stand-in (sft)
+};
+
+class PreferenceLoss {
+ public:
+  virtual ~PreferenceLoss() = default;
+  // Throws c10::Error when the tensors are not [B] vectors of one length
+  // (or the reference is missing for a loss that needs it): a caller bug.
+  virtual LossOutput Compute(const PairErrors& errors) const = 0;
+  virtual bool needs_reference() const = 0;  // false for mapo and sft
+  virtual std::string name() const = 0;      // "dpo", "fdpo_js", "fdpo_alpha", "mapo", "sft", ...
+};
+
+// num_train_timesteps = T of the noise schedule.
+absl::StatusOr<std::unique_ptr<PreferenceLoss>> MakeLoss(const align::LossSpec& spec,
+                                                         int64_t num_train_timesteps);
+
+// Checks the fields that `spec.type` uses: beta (dpo/fdpo) > 0 and finite,
+// 0 < alpha < 1 (fdpo with the alpha divergence), mapo_beta (mapo) > 0 and
+// finite. Errors name the field: "loss.beta", "loss.alpha", "loss.mapo_beta".
+absl::Status ValidateLossSpec(const align::LossSpec& spec);
+
+// reverse_kl, forward_kl, js (alias jensen_shannon), alpha, hellinger.
+// chi_squared / chi2 and total_variation / tv: InvalidArgument saying why
+// they cannot be f-DPO links; anything else: NotFound listing the valid names.
+absl::StatusOr<align::Divergence> ParseDivergence(const std::string& name);
+
+// The name ParseDivergence accepts for `divergence` (e.g. "js").
+std::string DivergenceLinkName(align::Divergence divergence);
+
+// --- Building blocks, exposed for tests and for tools that report them. ---
+
+// Exponent arguments above this are continued linearly (exp's tangent at the
+// cap), so forward KL / alpha links stay finite with finite, nonzero slope.
+inline constexpr double kExpCap = 50.0;
+// MaPO's c in s(L) = c L / (exp(c L) - 1).
+inline constexpr double kMapoC = 0.5;
+
+// log u = -(T/2) (l_theta - l_ref), elementwise, in the compute dtype.
+torch::Tensor ImplicitLogRatio(const torch::Tensor& policy, const torch::Tensor& reference,
+                               int64_t num_train_timesteps);
+
+// f'(u) given log u, up to an additive constant that cancels in
+// z = beta (f'(u_w) - f'(u_l)). `alpha` is used by kAlpha only.
+torch::Tensor LinkDerivative(align::Divergence divergence, double alpha, const torch::Tensor& log_u);
+
+// s(L) = c L / (exp(c L) - 1), c = kMapoC, with s(0) = 1; finite value and
+// gradient for every finite L.
+torch::Tensor MapoScore(const torch::Tensor& errors);
+
+}  // namespace align::engine

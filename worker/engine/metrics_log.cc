@@ -1,0 +1,72 @@
+#include "worker/engine/metrics_log.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/file_util.h"
+#include "common/status_macros.h"
+#include "nlohmann/json.hpp"
+
+namespace align::engine {
+namespace {
+
+// JSON has no NaN/inf: a skipped step's non-finite loss is written as null.
+nlohmann::json Number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<MetricsLog>> MetricsLog::Open(const std::string& path, int64_t keep_through_step) {
+  std::unique_ptr<MetricsLog> log(new MetricsLog(path));
+  absl::StatusOr<std::string> existing = ReadFileToString(path);
+  std::string kept;
+  if (existing.ok()) {
+    std::istringstream lines(*existing);
+    std::string line;
+    while (std::getline(lines, line)) {
+      const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_discarded() || !j.contains("step") || !j["step"].is_number_integer()) continue;
+      if (j["step"].get<int64_t>() <= keep_through_step) absl::StrAppend(&kept, line, "\n");
+    }
+  }
+  RETURN_IF_ERROR(WriteFileAtomically(path, kept));
+  log->out_.open(path, std::ios::app);
+  if (!log->out_) return absl::PermissionDeniedError(absl::StrCat("cannot append to ", path));
+  return log;
+}
+
+absl::Status MetricsLog::Append(const std::string& line) {
+  out_ << line << "\n";
+  out_.flush();
+  if (!out_) return absl::DataLossError(absl::StrCat("cannot write ", path_));
+  return absl::OkStatus();
+}
+
+absl::Status MetricsLog::WriteStep(const StepMetrics& m) {
+  nlohmann::json j = {{"step", m.step},
+                      {"loss", Number(m.loss)},
+                      {"implicit_accuracy", Number(m.implicit_accuracy)},
+                      {"reward_margin", Number(m.reward_margin)},
+                      {"lr", m.lr},
+                      {"grad_norm", Number(m.grad_norm)},
+                      {"pairs_per_s", m.pairs_per_s},
+                      {"step_s", m.step_s},
+                      {"policy_mse_w", Number(m.policy_mse_w)},
+                      {"policy_mse_l", Number(m.policy_mse_l)},
+                      {"reference_mse_w", Number(m.reference_mse_w)},
+                      {"reference_mse_l", Number(m.reference_mse_l)},
+                      {"gpu_memory_bytes", m.gpu_memory_bytes},
+                      {"stage", m.stage},
+                      {"skipped", m.skipped}};
+  return Append(j.dump());
+}
+
+absl::Status MetricsLog::WriteEval(const EvalMetrics& e) {
+  nlohmann::json j = {{"step", e.step},
+                      {"heldout_implicit_accuracy", e.heldout_implicit_accuracy},
+                      {"heldout_loss", Number(e.heldout_loss)},
+                      {"heldout_pairs", e.heldout_pairs}};
+  return Append(j.dump());
+}
+
+}  // namespace align::engine

@@ -1,0 +1,424 @@
+#include "worker/engine/trainer.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/dataset/prefetch.h"
+#include "common/dataset/reader.h"
+#include "common/random.h"
+#include "common/status_macros.h"
+#include "worker/engine/autocast.h"
+#include "worker/engine/checkpoint_store.h"
+#include "worker/engine/losses.h"
+#include "worker/engine/lr_schedule.h"
+#include "worker/engine/metrics_log.h"
+#include "worker/engine/optimizer.h"
+#include "worker/models/noise_schedule.h"
+#include "worker/models/unet_io.h"
+#include "worker/models/weights_io.h"
+
+namespace align::engine {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+// One micro-batch of pairs on the device, conditioning duplicated for the
+// [w_1..w_B, l_1..l_B] layout of a single forward.
+struct PairTensors {
+  int64_t pairs = 0;
+  torch::Tensor latents;  // [2B, C, H, W]: preferred then rejected
+  torch::Tensor prompt_embeds, pooled, time_ids;
+};
+
+torch::Tensor FromVector(const std::vector<float>& v, std::vector<int64_t> shape, torch::Device device) {
+  return torch::from_blob(const_cast<float*>(v.data()), shape, torch::kFloat)
+      .to(device, torch::kFloat, /*non_blocking=*/false, /*copy=*/true);
+}
+
+PairTensors ToDevice(const data::PairBatch& b, torch::Device device) {
+  const auto& s = b.shape;
+  const int64_t n = b.size;
+  PairTensors t;
+  t.pairs = n;
+  torch::Tensor w = FromVector(b.latents_w, {n, s.latent_channels, s.latent_height, s.latent_width}, device);
+  torch::Tensor l = FromVector(b.latents_l, {n, s.latent_channels, s.latent_height, s.latent_width}, device);
+  t.latents = torch::cat({w, l});
+  torch::Tensor pe = FromVector(b.prompt_embeds, {n, s.tokens, s.context_dim}, device);
+  t.prompt_embeds = torch::cat({pe, pe});
+  if (s.pooled_dim > 0) {
+    torch::Tensor pooled = FromVector(b.pooled_prompt_embeds, {n, s.pooled_dim}, device);
+    t.pooled = torch::cat({pooled, pooled});
+  }
+  torch::Tensor ids = FromVector(b.time_ids, {n, 6}, device);
+  t.time_ids = torch::cat({ids, ids});
+  return t;
+}
+
+// The noise and timestep of each pair, keyed by (seed, stream, a, key_i):
+// shared by the pair's two images, independent of batch layout and rank.
+struct Draws {
+  torch::Tensor noise;      // [2B, C, H, W]
+  torch::Tensor timesteps;  // [2B]
+};
+
+Draws DrawNoise(uint64_t seed, RandomStream stream, int64_t a, const std::vector<int64_t>& keys,
+                c10::IntArrayRef latent_shape, int64_t num_timesteps, torch::Device device) {
+  std::vector<torch::Tensor> noise;
+  std::vector<int64_t> timesteps;
+  for (int64_t key : keys) {
+    const uint64_t k = DeriveSeed(seed, {static_cast<uint64_t>(stream), static_cast<uint64_t>(a),
+                                         static_cast<uint64_t>(key)});
+    auto gen = at::detail::createCPUGenerator(k);
+    noise.push_back(torch::randn(latent_shape, gen, torch::kFloat));
+    CounterRng t_rng(Mix64(k));
+    timesteps.push_back(static_cast<int64_t>(t_rng.Below(static_cast<uint64_t>(num_timesteps))));
+  }
+  torch::Tensor n = torch::stack(noise);
+  torch::Tensor t = torch::tensor(timesteps, torch::kLong);
+  return {torch::cat({n, n}).to(device), torch::cat({t, t}).to(device)};
+}
+
+class TrainerImpl : public Trainer {
+ public:
+  TrainerImpl(const JobSpec& spec, Communicator& comm, std::unique_ptr<PlanSource> plan, TrainerHooks hooks)
+      : spec_(spec), comm_(comm), plan_(std::move(plan)), hooks_(std::move(hooks)), device_(torch::kCPU) {}
+
+  absl::Status Init();
+  absl::Status Run() override;
+  int64_t start_step() const override { return start_step_; }
+
+ private:
+  struct MicroResult {
+    LossOutput out;
+    double policy_w = 0, policy_l = 0, reference_w = 0, reference_l = 0;
+  };
+
+  MicroResult Forward(const PairTensors& batch, const Draws& draws, bool train);
+  absl::StatusOr<StepMetrics> TrainStep(int64_t step);
+  absl::StatusOr<EvalMetrics> Evaluate(int64_t step);
+  absl::Status Checkpoint(int64_t step);
+  absl::Status Resume();
+  void EnqueuePrefetch(int64_t step);
+  double GradNorm();
+
+  JobSpec spec_;
+  Communicator& comm_;
+  std::unique_ptr<PlanSource> plan_;
+  TrainerHooks hooks_;
+  torch::Device device_;
+  bool bf16_ = false;
+  models::UNet2DConditionModel policy_{nullptr}, reference_{nullptr};
+  std::unique_ptr<models::NoiseSchedule> schedule_;
+  std::unique_ptr<PreferenceLoss> loss_;
+  std::unique_ptr<Optimizer> optimizer_;
+  std::unique_ptr<GradientReducer> reducer_;
+  std::vector<torch::Tensor> params_;
+  std::shared_ptr<const data::PairReader> train_data_, heldout_data_;
+  std::unique_ptr<data::PrefetchingReader> prefetch_;
+  std::vector<plan::MicroBatchPlan> pending_plans_;  // in prefetch order
+  std::unique_ptr<MetricsLog> metrics_;
+  int64_t start_step_ = 0;
+  int64_t prefetched_until_ = 0;
+};
+
+absl::Status TrainerImpl::Init() {
+  if (spec_.device == "cuda" || (spec_.device == "auto" && torch::cuda::is_available())) {
+    if (!torch::cuda::is_available()) return absl::FailedPreconditionError("device: cuda requested but not available");
+    device_ = torch::Device(torch::kCUDA, static_cast<int>(comm_.rank() % torch::cuda::device_count()));
+  }
+  bf16_ = spec_.precision == Precision::kBf16;
+
+  ASSIGN_OR_RETURN(models::SchedulerConfig sched, models::LoadSchedulerConfig(spec_.model + "/scheduler/scheduler_config.json"));
+  schedule_ = std::make_unique<models::NoiseSchedule>(sched);
+  ASSIGN_OR_RETURN(loss_, MakeLoss(spec_.loss, sched.num_train_timesteps));
+
+  auto fp32 = torch::TensorOptions().dtype(torch::kFloat).device(device_);
+  ASSIGN_OR_RETURN(policy_, models::LoadUNet(spec_.model + "/unet", fp32));
+  policy_->train();
+  policy_->set_gradient_checkpointing(spec_.gradient_checkpointing);
+  if (loss_->needs_reference()) {
+    // The frozen reference runs in the compute precision: bf16 halves its memory.
+    auto ref_options = torch::TensorOptions().dtype(bf16_ ? torch::kBFloat16 : torch::kFloat).device(device_);
+    ASSIGN_OR_RETURN(reference_, models::LoadUNet(spec_.model + "/unet", ref_options));
+    reference_->eval();
+    for (auto& p : reference_->parameters()) p.set_requires_grad(false);
+  }
+
+  ASSIGN_OR_RETURN(std::unique_ptr<data::PairReader> train, data::PairReader::Open(spec_.dataset, "train"));
+  train_data_ = std::move(train);
+  absl::StatusOr<std::unique_ptr<data::PairReader>> heldout = data::PairReader::Open(spec_.dataset, "heldout");
+  if (heldout.ok()) heldout_data_ = std::move(*heldout);
+
+  const models::UNetConfig& mc = policy_->config();
+  const data::PairShape& shape = train_data_->shape();
+  if (shape.latent_channels != mc.in_channels || shape.context_dim != mc.cross_attention_dim ||
+      (mc.text_time_embedding && shape.pooled_dim != mc.pooled_text_dim())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dataset ", spec_.dataset, " does not fit model ", spec_.model, ": dataset has latent_channels ",
+        shape.latent_channels, ", context_dim ", shape.context_dim, ", pooled_dim ", shape.pooled_dim,
+        "; the UNet expects ", mc.in_channels, ", ", mc.cross_attention_dim, ", ", mc.pooled_text_dim()));
+  }
+
+  NamedParameters named;
+  for (auto& item : policy_->named_parameters()) {
+    named.emplace_back(item.key(), item.value());
+    params_.push_back(item.value());
+  }
+  optimizer_ = MakeOptimizer(named, spec_.optim);
+  reducer_ = std::make_unique<GradientReducer>(comm_, params_);
+
+  if (!plan_) {
+    plan::PairPlanConfig pc{train_data_->num_pairs(), spec_.batch.pairs_per_rank, spec_.batch.grad_accum,
+                            comm_.world_size(), spec_.seed};
+    plan_ = std::make_unique<LocalPlanSource>(pc, comm_.rank());
+  }
+  prefetch_ = std::make_unique<data::PrefetchingReader>(train_data_, static_cast<size_t>(2 * spec_.batch.grad_accum));
+
+  std::error_code ec;
+  fs::create_directories(spec_.output, ec);
+  if (ec) return absl::PermissionDeniedError(absl::StrCat("output: cannot create ", spec_.output, ": ", ec.message()));
+  return Resume();
+}
+
+absl::Status TrainerImpl::Resume() {
+  std::optional<CheckpointContents> latest = FindLatestCheckpoint(spec_.output);
+  if (latest) {
+    ASSIGN_OR_RETURN(safetensors::Checkpoint weights,
+                     safetensors::Checkpoint::Open(latest->dir + "/unet", models::kDiffusersWeightsBase));
+    RETURN_IF_ERROR(models::LoadParameters(*policy_, weights));
+    ASSIGN_OR_RETURN(auto state, ReadOptimizerState(latest->dir));
+    RETURN_IF_ERROR(optimizer_->LoadState(state));
+    start_step_ = latest->step;
+  }
+  if (comm_.rank() == 0) {
+    ASSIGN_OR_RETURN(metrics_, MetricsLog::Open(spec_.output + "/metrics.jsonl", start_step_));
+  }
+  return absl::OkStatus();
+}
+
+void TrainerImpl::EnqueuePrefetch(int64_t step) {
+  // Requests for whole steps, in order; Next() hands them back in that order.
+  for (; prefetched_until_ <= step && prefetched_until_ < spec_.steps; ++prefetched_until_) {
+    for (int64_t micro = 0; micro < spec_.batch.grad_accum; ++micro) {
+      absl::StatusOr<plan::MicroBatchPlan> mb = plan_->MicroBatch(prefetched_until_, micro);
+      if (!mb.ok()) return;  // reported when the step asks for it
+      prefetch_->Enqueue(mb->pairs);
+      pending_plans_.push_back(*mb);
+    }
+  }
+}
+
+TrainerImpl::MicroResult TrainerImpl::Forward(const PairTensors& batch, const Draws& draws, bool train) {
+  const int64_t b = batch.pairs;
+  torch::Tensor noisy = schedule_->AddNoise(batch.latents, draws.noise, draws.timesteps);
+  torch::Tensor target = schedule_->Target(batch.latents, draws.noise, draws.timesteps);
+  models::UNetInputs in{noisy, draws.timesteps, batch.prompt_embeds, batch.pooled, batch.time_ids};
+
+  auto per_sample_mse = [&](const torch::Tensor& pred) {
+    return (pred.to(torch::kFloat) - target).pow(2).mean({1, 2, 3});
+  };
+  PairErrors errors;
+  {
+    AutocastScope autocast(device_, bf16_);
+    torch::AutoGradMode grad_mode(train);
+    torch::Tensor mse = per_sample_mse(policy_->forward(in));
+    errors.policy_w = mse.narrow(0, 0, b);
+    errors.policy_l = mse.narrow(0, b, b);
+  }
+  if (reference_) {
+    AutocastScope autocast(device_, bf16_);
+    torch::NoGradGuard no_grad;
+    models::UNetInputs ref_in = in;
+    if (bf16_) {
+      ref_in.sample = in.sample.to(torch::kBFloat16);
+      ref_in.encoder_hidden_states = in.encoder_hidden_states.to(torch::kBFloat16);
+      if (in.text_embeds.defined()) ref_in.text_embeds = in.text_embeds.to(torch::kBFloat16);
+    }
+    torch::Tensor mse = per_sample_mse(reference_->forward(ref_in));
+    errors.reference_w = mse.narrow(0, 0, b);
+    errors.reference_l = mse.narrow(0, b, b);
+  }
+  MicroResult r;
+  r.out = loss_->Compute(errors);
+  r.policy_w = errors.policy_w.mean().item<double>();
+  r.policy_l = errors.policy_l.mean().item<double>();
+  if (reference_) {
+    r.reference_w = errors.reference_w.mean().item<double>();
+    r.reference_l = errors.reference_l.mean().item<double>();
+  }
+  return r;
+}
+
+double TrainerImpl::GradNorm() {
+  torch::NoGradGuard no_grad;
+  double sq = 0;
+  for (const auto& p : params_) {
+    if (p.grad().defined()) sq += p.grad().to(torch::kDouble).pow(2).sum().item<double>();
+  }
+  return std::sqrt(sq);
+}
+
+absl::StatusOr<StepMetrics> TrainerImpl::TrainStep(int64_t step) {
+  const auto start = Clock::now();
+  EnqueuePrefetch(step + 1);
+  for (auto& p : params_) p.mutable_grad() = torch::Tensor();
+
+  // loss, accuracy, margin, policy w/l, reference w/l, non-finite flag
+  std::vector<double> sums(8, 0.0);
+  const int64_t accum = spec_.batch.grad_accum;
+  for (int64_t micro = 0; micro < accum; ++micro) {
+    if (pending_plans_.empty()) return absl::InternalError("no plan for this step (plan source failed)");
+    plan::MicroBatchPlan mb = pending_plans_.front();
+    pending_plans_.erase(pending_plans_.begin());
+    ASSIGN_OR_RETURN(data::PairBatch batch, prefetch_->Next());
+    PairTensors tensors = ToDevice(batch, device_);
+    Draws draws = DrawNoise(spec_.seed, RandomStream::kNoise, step, mb.positions, tensors.latents.sizes().slice(1),
+                            schedule_->num_train_timesteps(), device_);
+    MicroResult r = Forward(tensors, draws, /*train=*/true);
+    const double loss_value = r.out.loss.item<double>();
+    if (std::isfinite(loss_value)) {
+      (r.out.loss / static_cast<double>(accum)).backward();
+    } else {
+      sums[7] += 1;
+    }
+    sums[0] += loss_value;
+    sums[1] += r.out.implicit_accuracy;
+    sums[2] += r.out.reward_margin;
+    sums[3] += r.policy_w;
+    sums[4] += r.policy_l;
+    sums[5] += r.reference_w;
+    sums[6] += r.reference_l;
+  }
+
+  reducer_->AverageGradients();
+  torch::Tensor packed = torch::tensor(sums, torch::kDouble);
+  comm_.AllReduceSum(packed);
+  const double denom = static_cast<double>(accum * comm_.world_size());
+  StepMetrics m;
+  m.step = step + 1;
+  m.grad_norm = GradNorm();
+  m.skipped = packed[7].item<double>() > 0 || !std::isfinite(m.grad_norm);
+  m.loss = packed[0].item<double>() / denom;
+  m.implicit_accuracy = packed[1].item<double>() / denom;
+  m.reward_margin = packed[2].item<double>() / denom;
+  m.policy_mse_w = packed[3].item<double>() / denom;
+  m.policy_mse_l = packed[4].item<double>() / denom;
+  m.reference_mse_w = packed[5].item<double>() / denom;
+  m.reference_mse_l = packed[6].item<double>() / denom;
+  m.lr = LearningRate(spec_.optim, step, spec_.steps);
+
+  if (!m.skipped) {
+    if (spec_.optim.grad_clip > 0 && m.grad_norm > spec_.optim.grad_clip) {
+      torch::NoGradGuard no_grad;
+      const double scale = spec_.optim.grad_clip / (m.grad_norm + 1e-6);
+      for (auto& p : params_) {
+        if (p.grad().defined()) p.grad().mul_(scale);
+      }
+    }
+    optimizer_->Step(m.lr);
+  }
+  m.step_s = std::chrono::duration<double>(Clock::now() - start).count();
+  m.pairs_per_s = static_cast<double>(spec_.batch.pairs_per_rank * accum * comm_.world_size()) / m.step_s;
+  if (device_.is_cuda()) m.gpu_memory_bytes = 0;  // filled by the CUDA build's allocator stats
+  return m;
+}
+
+absl::StatusOr<EvalMetrics> TrainerImpl::Evaluate(int64_t step) {
+  EvalMetrics e;
+  e.step = step;
+  if (!heldout_data_) return e;
+  policy_->eval();
+  double correct = 0, loss_sum = 0, count = 0;
+  const int64_t n = heldout_data_->num_pairs();
+  const int64_t per_batch = spec_.batch.pairs_per_rank;
+  std::vector<int64_t> mine;
+  for (int64_t i = comm_.rank(); i < n; i += comm_.world_size()) mine.push_back(i);
+  for (size_t begin = 0; begin < mine.size(); begin += per_batch) {
+    std::vector<int64_t> ids(mine.begin() + begin, mine.begin() + std::min(mine.size(), begin + per_batch));
+    ASSIGN_OR_RETURN(data::PairBatch batch, heldout_data_->Read(ids));
+    PairTensors tensors = ToDevice(batch, device_);
+    // Fixed draws per held-out pair: evaluations at different steps compare like with like.
+    Draws draws = DrawNoise(spec_.seed, RandomStream::kEval, 0, ids, tensors.latents.sizes().slice(1),
+                            schedule_->num_train_timesteps(), device_);
+    MicroResult r = Forward(tensors, draws, /*train=*/false);
+    torch::Tensor z = r.out.logits.to(torch::kDouble).cpu();
+    correct += (z > 0).to(torch::kDouble).sum().item<double>() + 0.5 * (z == 0).to(torch::kDouble).sum().item<double>();
+    loss_sum += r.out.loss.item<double>() * static_cast<double>(ids.size());
+    count += static_cast<double>(ids.size());
+  }
+  policy_->train();
+  torch::Tensor packed = torch::tensor({correct, loss_sum, count}, torch::kDouble);
+  comm_.AllReduceSum(packed);
+  e.heldout_pairs = static_cast<int64_t>(packed[2].item<double>());
+  if (e.heldout_pairs > 0) {
+    e.heldout_implicit_accuracy = packed[0].item<double>() / packed[2].item<double>();
+    e.heldout_loss = packed[1].item<double>() / packed[2].item<double>();
+  }
+  return e;
+}
+
+absl::Status TrainerImpl::Checkpoint(int64_t step) {
+  absl::Status status = absl::OkStatus();
+  if (comm_.rank() == 0) {
+    nlohmann::json state = {{"step", step}, {"seed", spec_.seed}, {"world_size", comm_.world_size()},
+                            {"job", spec_.name}, {"loss", LossTypeName(spec_.loss.type)}};
+    status = WriteTrainingCheckpoint(spec_.output, step, policy_, optimizer_->State(), state);
+  }
+  // Every rank learns whether the checkpoint landed before anyone goes on.
+  torch::Tensor ok = torch::tensor({status.ok() ? 0.0 : 1.0}, torch::kDouble);
+  comm_.AllReduceSum(ok);
+  if (ok.item<double>() > 0 && status.ok()) return absl::InternalError("rank 0 failed to write a checkpoint");
+  if (status.ok() && hooks_.on_checkpoint) hooks_.on_checkpoint(step, spec_.output + "/checkpoint-" + std::to_string(step));
+  return status;
+}
+
+absl::Status TrainerImpl::Run() {
+  int64_t consecutive_bad = 0;
+  if (start_step_ == 0 && spec_.eval_every > 0) {
+    ASSIGN_OR_RETURN(EvalMetrics e, Evaluate(0));
+    if (metrics_) RETURN_IF_ERROR(metrics_->WriteEval(e));
+    if (hooks_.on_eval) hooks_.on_eval(e);
+  }
+  prefetched_until_ = start_step_;
+  for (int64_t step = start_step_; step < spec_.steps; ++step) {
+    ASSIGN_OR_RETURN(StepMetrics m, TrainStep(step));
+    consecutive_bad = m.skipped ? consecutive_bad + 1 : 0;
+    if (metrics_) RETURN_IF_ERROR(metrics_->WriteStep(m));
+    if (hooks_.on_step) hooks_.on_step(m);
+    if (consecutive_bad >= spec_.max_bad_steps) {
+      return absl::AbortedError(absl::StrCat(consecutive_bad, " consecutive steps with non-finite loss or gradients (",
+                                             "last at step ", m.step, "); max_bad_steps is ", spec_.max_bad_steps));
+    }
+    const bool last = m.step == spec_.steps;
+    if ((spec_.eval_every > 0 && m.step % spec_.eval_every == 0) || last) {
+      ASSIGN_OR_RETURN(EvalMetrics e, Evaluate(m.step));
+      if (metrics_) RETURN_IF_ERROR(metrics_->WriteEval(e));
+      if (hooks_.on_eval) hooks_.on_eval(e);
+    }
+    if ((spec_.checkpoint_every > 0 && m.step % spec_.checkpoint_every == 0) || last) {
+      RETURN_IF_ERROR(Checkpoint(m.step));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Trainer>> CreateTrainer(const JobSpec& spec, Communicator& comm,
+                                                       std::unique_ptr<PlanSource> plan, TrainerHooks hooks) {
+  auto trainer = std::make_unique<TrainerImpl>(spec, comm, std::move(plan), std::move(hooks));
+  try {
+    RETURN_IF_ERROR(trainer->Init());
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("setting up the trainer failed: ", e.what_without_backtrace()));
+  }
+  return trainer;
+}
+
+}  // namespace align::engine

@@ -1,0 +1,56 @@
+#pragma once
+// The training loop of one job on one rank: for each optimizer step, the
+// micro-batches the plan assigns to this rank go through the policy (and the
+// frozen reference), the preference loss and backward; gradients are averaged
+// over ranks, checked for NaN/inf, clipped, and applied. Metrics go to
+// output/metrics.jsonl (rank 0); checkpoints make the job resumable.
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "common/job_spec.h"
+#include "worker/engine/communicator.h"
+#include "worker/engine/plan_source.h"
+
+namespace align::engine {
+
+// Per-step numbers, already averaged over ranks.
+struct StepMetrics {
+  int64_t step = 0;  // 1-based: the number of optimizer steps done after this one
+  double loss = 0, implicit_accuracy = 0, reward_margin = 0;
+  double policy_mse_w = 0, policy_mse_l = 0, reference_mse_w = 0, reference_mse_l = 0;
+  double grad_norm = 0, lr = 0, pairs_per_s = 0, step_s = 0;
+  int64_t gpu_memory_bytes = 0;
+  int64_t stage = 0;
+  bool skipped = false;  // non-finite loss or gradient: no update
+};
+
+struct EvalMetrics {
+  int64_t step = 0;
+  double heldout_implicit_accuracy = 0;
+  double heldout_loss = 0;
+  int64_t heldout_pairs = 0;
+};
+
+struct TrainerHooks {
+  std::function<void(const StepMetrics&)> on_step;
+  std::function<void(const EvalMetrics&)> on_eval;
+  std::function<void(int64_t step, const std::string& dir)> on_checkpoint;
+};
+
+class Trainer {
+ public:
+  virtual ~Trainer() = default;
+  // Resumes from the newest complete checkpoint in spec.output when there is one.
+  virtual absl::Status Run() = 0;
+  virtual int64_t start_step() const = 0;
+};
+
+// Validates the spec against the model and dataset, loads both, and returns a
+// trainer for this rank. `plan` may be null: then the local planner is used.
+absl::StatusOr<std::unique_ptr<Trainer>> CreateTrainer(const JobSpec& spec, Communicator& comm,
+                                                       std::unique_ptr<PlanSource> plan, TrainerHooks hooks = {});
+
+}  // namespace align::engine

@@ -1,0 +1,75 @@
+#include "worker/tools/train_command.h"
+
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "common/job_spec.h"
+#include "worker/engine/communicator.h"
+#include "worker/engine/trainer.h"
+
+namespace align::tools {
+namespace {
+
+// Ranks sharing a host share its cores; oversubscribing them makes every rank slow.
+void SetThreadsPerRank() {
+  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+  const int ranks_here = local ? std::max(1, std::atoi(local)) : 1;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(std::max(1, cores / ranks_here));
+}
+
+}  // namespace
+
+int RunTrain(const TrainOptions& options, std::ostream& out, std::ostream& err) {
+  absl::StatusOr<JobSpec> spec = LoadJobSpec(options.spec_path);
+  if (!spec.ok()) {
+    err << "align-worker train: " << spec.status().message() << "\n";
+    return 2;
+  }
+  if (spec->type != JobType::kTrain) {
+    err << "align-worker train: " << options.spec_path << " is not a train job (type)\n";
+    return 2;
+  }
+  SetThreadsPerRank();
+  std::unique_ptr<engine::Communicator> comm = engine::MakeMpiCommunicator();
+  const bool lead = comm->rank() == 0;
+  engine::TrainerHooks hooks;
+  if (lead) {
+    hooks.on_step = [&](const engine::StepMetrics& m) {
+      out << absl::StrFormat("step %d/%d loss %.4f acc %.3f margin %.4g lr %.3g grad_norm %.3g pairs/s %.2f%s\n",
+                             m.step, spec->steps, m.loss, m.implicit_accuracy, m.reward_margin, m.lr, m.grad_norm,
+                             m.pairs_per_s, m.skipped ? " (skipped: non-finite)" : "");
+      out.flush();
+    };
+    hooks.on_eval = [&](const engine::EvalMetrics& e) {
+      out << absl::StrFormat("eval step %d heldout_implicit_accuracy %.4f over %d pairs\n", e.step,
+                             e.heldout_implicit_accuracy, e.heldout_pairs);
+      out.flush();
+    };
+    hooks.on_checkpoint = [&](int64_t step, const std::string& dir) { out << "checkpoint " << dir << "\n"; };
+  }
+  absl::StatusOr<std::unique_ptr<engine::Trainer>> trainer =
+      engine::CreateTrainer(*spec, *comm, nullptr, std::move(hooks));
+  if (!trainer.ok()) {
+    err << "align-worker train: " << trainer.status().message() << "\n";
+    return 2;
+  }
+  if (lead && (*trainer)->start_step() > 0) out << "resuming from step " << (*trainer)->start_step() << "\n";
+  absl::Status status;
+  try {
+    status = (*trainer)->Run();
+  } catch (const c10::Error& e) {
+    status = absl::InternalError(e.what_without_backtrace());
+  }
+  if (!status.ok()) {
+    err << "align-worker train: job failed: " << status.message() << "\n";
+    return 1;
+  }
+  if (lead) out << "done: " << spec->output << "\n";
+  return 0;
+}
+
+}  // namespace align::tools
