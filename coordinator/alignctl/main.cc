@@ -1,9 +1,12 @@
 // alignctl: the command-line client. Each subcommand lives in its own file
 // and registers itself here.
 
+#include <memory>
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "coordinator/alignctl/client.h"
+#include "coordinator/alignctl/job_commands.h"
 #include "coordinator/alignctl/make_synthetic.h"
 #include "coordinator/alignctl/subcommand.h"
 
@@ -11,9 +14,12 @@ int main(int argc, char** argv) {
   using namespace align::alignctl;
   CLI::App app{"alignctl: submit and watch alignment jobs, and prepare data for them"};
   app.require_subcommand(1);
+  std::shared_ptr<ClientOptions> client = AddClientOptions(app);
 
   const std::vector<Subcommand> subcommands = {
-      AddMakeSyntheticCommand(app),
+      AddSubmitCommand(app, client), AddStatusCommand(app, client), AddListCommand(app, client),
+      AddCancelCommand(app, client), AddWatchCommand(app, client),  AddWaitCommand(app, client),
+      AddEventsCommand(app, client), AddMakeSyntheticCommand(app),
   };
 
   try {

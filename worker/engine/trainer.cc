@@ -12,12 +12,12 @@
 #include "common/dataset/reader.h"
 #include "common/random.h"
 #include "common/status_macros.h"
-#include "worker/engine/autocast.h"
 #include "worker/engine/checkpoint_store.h"
 #include "worker/engine/losses.h"
 #include "worker/engine/lr_schedule.h"
 #include "worker/engine/metrics_log.h"
 #include "worker/engine/optimizer.h"
+#include "worker/engine/preference_step.h"
 #include "worker/models/noise_schedule.h"
 #include "worker/models/unet_io.h"
 #include "worker/models/weights_io.h"
@@ -27,62 +27,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-// One micro-batch of pairs on the device, conditioning duplicated for the
-// [w_1..w_B, l_1..l_B] layout of a single forward.
-struct PairTensors {
-  int64_t pairs = 0;
-  torch::Tensor latents;  // [2B, C, H, W]: preferred then rejected
-  torch::Tensor prompt_embeds, pooled, time_ids;
-};
-
-torch::Tensor FromVector(const std::vector<float>& v, std::vector<int64_t> shape, torch::Device device) {
-  return torch::from_blob(const_cast<float*>(v.data()), shape, torch::kFloat)
-      .to(device, torch::kFloat, /*non_blocking=*/false, /*copy=*/true);
-}
-
-PairTensors ToDevice(const data::PairBatch& b, torch::Device device) {
-  const auto& s = b.shape;
-  const int64_t n = b.size;
-  PairTensors t;
-  t.pairs = n;
-  torch::Tensor w = FromVector(b.latents_w, {n, s.latent_channels, s.latent_height, s.latent_width}, device);
-  torch::Tensor l = FromVector(b.latents_l, {n, s.latent_channels, s.latent_height, s.latent_width}, device);
-  t.latents = torch::cat({w, l});
-  torch::Tensor pe = FromVector(b.prompt_embeds, {n, s.tokens, s.context_dim}, device);
-  t.prompt_embeds = torch::cat({pe, pe});
-  if (s.pooled_dim > 0) {
-    torch::Tensor pooled = FromVector(b.pooled_prompt_embeds, {n, s.pooled_dim}, device);
-    t.pooled = torch::cat({pooled, pooled});
-  }
-  torch::Tensor ids = FromVector(b.time_ids, {n, 6}, device);
-  t.time_ids = torch::cat({ids, ids});
-  return t;
-}
-
-// The noise and timestep of each pair, keyed by (seed, stream, a, key_i):
-// shared by the pair's two images, independent of batch layout and rank.
-struct Draws {
-  torch::Tensor noise;      // [2B, C, H, W]
-  torch::Tensor timesteps;  // [2B]
-};
-
-Draws DrawNoise(uint64_t seed, RandomStream stream, int64_t a, const std::vector<int64_t>& keys,
-                c10::IntArrayRef latent_shape, int64_t num_timesteps, torch::Device device) {
-  std::vector<torch::Tensor> noise;
-  std::vector<int64_t> timesteps;
-  for (int64_t key : keys) {
-    const uint64_t k = DeriveSeed(seed, {static_cast<uint64_t>(stream), static_cast<uint64_t>(a),
-                                         static_cast<uint64_t>(key)});
-    auto gen = at::detail::createCPUGenerator(k);
-    noise.push_back(torch::randn(latent_shape, gen, torch::kFloat));
-    CounterRng t_rng(Mix64(k));
-    timesteps.push_back(static_cast<int64_t>(t_rng.Below(static_cast<uint64_t>(num_timesteps))));
-  }
-  torch::Tensor n = torch::stack(noise);
-  torch::Tensor t = torch::tensor(timesteps, torch::kLong);
-  return {torch::cat({n, n}).to(device), torch::cat({t, t}).to(device)};
-}
 
 class TrainerImpl : public Trainer {
  public:
@@ -94,12 +38,6 @@ class TrainerImpl : public Trainer {
   int64_t start_step() const override { return start_step_; }
 
  private:
-  struct MicroResult {
-    LossOutput out;
-    double policy_w = 0, policy_l = 0, reference_w = 0, reference_l = 0;
-  };
-
-  MicroResult Forward(const PairTensors& batch, const Draws& draws, bool train);
   absl::StatusOr<StepMetrics> TrainStep(int64_t step);
   absl::StatusOr<EvalMetrics> Evaluate(int64_t step);
   absl::Status Checkpoint(int64_t step);
@@ -116,6 +54,7 @@ class TrainerImpl : public Trainer {
   models::UNet2DConditionModel policy_{nullptr}, reference_{nullptr};
   std::unique_ptr<models::NoiseSchedule> schedule_;
   std::unique_ptr<PreferenceLoss> loss_;
+  std::unique_ptr<PreferenceStep> step_;
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<GradientReducer> reducer_;
   std::vector<torch::Tensor> params_;
@@ -164,6 +103,8 @@ absl::Status TrainerImpl::Init() {
         shape.latent_channels, ", context_dim ", shape.context_dim, ", pooled_dim ", shape.pooled_dim,
         "; the UNet expects ", mc.in_channels, ", ", mc.cross_attention_dim, ", ", mc.pooled_text_dim()));
   }
+
+  step_ = std::make_unique<PreferenceStep>(policy_, reference_, *schedule_, *loss_, device_, bf16_);
 
   NamedParameters named;
   for (auto& item : policy_->named_parameters()) {
@@ -214,47 +155,6 @@ void TrainerImpl::EnqueuePrefetch(int64_t step) {
   }
 }
 
-TrainerImpl::MicroResult TrainerImpl::Forward(const PairTensors& batch, const Draws& draws, bool train) {
-  const int64_t b = batch.pairs;
-  torch::Tensor noisy = schedule_->AddNoise(batch.latents, draws.noise, draws.timesteps);
-  torch::Tensor target = schedule_->Target(batch.latents, draws.noise, draws.timesteps);
-  models::UNetInputs in{noisy, draws.timesteps, batch.prompt_embeds, batch.pooled, batch.time_ids};
-
-  auto per_sample_mse = [&](const torch::Tensor& pred) {
-    return (pred.to(torch::kFloat) - target).pow(2).mean({1, 2, 3});
-  };
-  PairErrors errors;
-  {
-    AutocastScope autocast(device_, bf16_);
-    torch::AutoGradMode grad_mode(train);
-    torch::Tensor mse = per_sample_mse(policy_->forward(in));
-    errors.policy_w = mse.narrow(0, 0, b);
-    errors.policy_l = mse.narrow(0, b, b);
-  }
-  if (reference_) {
-    AutocastScope autocast(device_, bf16_);
-    torch::NoGradGuard no_grad;
-    models::UNetInputs ref_in = in;
-    if (bf16_) {
-      ref_in.sample = in.sample.to(torch::kBFloat16);
-      ref_in.encoder_hidden_states = in.encoder_hidden_states.to(torch::kBFloat16);
-      if (in.text_embeds.defined()) ref_in.text_embeds = in.text_embeds.to(torch::kBFloat16);
-    }
-    torch::Tensor mse = per_sample_mse(reference_->forward(ref_in));
-    errors.reference_w = mse.narrow(0, 0, b);
-    errors.reference_l = mse.narrow(0, b, b);
-  }
-  MicroResult r;
-  r.out = loss_->Compute(errors);
-  r.policy_w = errors.policy_w.mean().item<double>();
-  r.policy_l = errors.policy_l.mean().item<double>();
-  if (reference_) {
-    r.reference_w = errors.reference_w.mean().item<double>();
-    r.reference_l = errors.reference_l.mean().item<double>();
-  }
-  return r;
-}
-
 double TrainerImpl::GradNorm() {
   torch::NoGradGuard no_grad;
   double sq = 0;
@@ -278,9 +178,9 @@ absl::StatusOr<StepMetrics> TrainerImpl::TrainStep(int64_t step) {
     pending_plans_.erase(pending_plans_.begin());
     ASSIGN_OR_RETURN(data::PairBatch batch, prefetch_->Next());
     PairTensors tensors = ToDevice(batch, device_);
-    Draws draws = DrawNoise(spec_.seed, RandomStream::kNoise, step, mb.positions, tensors.latents.sizes().slice(1),
+    NoiseDraws draws = DrawNoise(spec_.seed, RandomStream::kNoise, step, mb.positions, tensors.latents.sizes().slice(1),
                             schedule_->num_train_timesteps(), device_);
-    MicroResult r = Forward(tensors, draws, /*train=*/true);
+    StepResult r = step_->Forward(tensors, draws, /*train=*/true);
     const double loss_value = r.out.loss.item<double>();
     if (std::isfinite(loss_value)) {
       (r.out.loss / static_cast<double>(accum)).backward();
@@ -344,9 +244,9 @@ absl::StatusOr<EvalMetrics> TrainerImpl::Evaluate(int64_t step) {
     ASSIGN_OR_RETURN(data::PairBatch batch, heldout_data_->Read(ids));
     PairTensors tensors = ToDevice(batch, device_);
     // Fixed draws per held-out pair: evaluations at different steps compare like with like.
-    Draws draws = DrawNoise(spec_.seed, RandomStream::kEval, 0, ids, tensors.latents.sizes().slice(1),
+    NoiseDraws draws = DrawNoise(spec_.seed, RandomStream::kEval, 0, ids, tensors.latents.sizes().slice(1),
                             schedule_->num_train_timesteps(), device_);
-    MicroResult r = Forward(tensors, draws, /*train=*/false);
+    StepResult r = step_->Forward(tensors, draws, /*train=*/false);
     torch::Tensor z = r.out.logits.to(torch::kDouble).cpu();
     correct += (z > 0).to(torch::kDouble).sum().item<double>() + 0.5 * (z == 0).to(torch::kDouble).sum().item<double>();
     loss_sum += r.out.loss.item<double>() * static_cast<double>(ids.size());

@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "worker/models/flop_counter.h"
+
 namespace align::models {
 
 #if TORCH_VERSION_MAJOR >= 2
@@ -15,27 +17,28 @@ bool HasFusedAttention() { return false; }
 
 namespace {
 
-torch::Tensor ExplicitAttention(const torch::Tensor& q, const torch::Tensor& k,
-                                const torch::Tensor& v) {
+#if TORCH_VERSION_MAJOR >= 2
+torch::Tensor Attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+  return at::scaled_dot_product_attention(q, k, v);
+}
+#else
+torch::Tensor Attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
   torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1)) * scale;
   return torch::matmul(scores.softmax(-1), v);
 }
+#endif
 
 }  // namespace
 
 torch::Tensor ScaledDotProductAttention(const torch::Tensor& q, const torch::Tensor& k,
                                         const torch::Tensor& v, bool upcast) {
+  // q k^T and (softmax) v: two [N x d] by [d x M] products per batch and head.
+  CountFlops(4.0 * static_cast<double>(q.numel()) * static_cast<double>(k.size(-2)));
   if (upcast && q.scalar_type() != torch::kFloat) {
-    return ScaledDotProductAttention(q.to(torch::kFloat), k.to(torch::kFloat), v.to(torch::kFloat),
-                                     /*upcast=*/false)
-        .to(q.scalar_type());
+    return Attend(q.to(torch::kFloat), k.to(torch::kFloat), v.to(torch::kFloat)).to(q.scalar_type());
   }
-#if TORCH_VERSION_MAJOR >= 2
-  return at::scaled_dot_product_attention(q, k, v);
-#else
-  return ExplicitAttention(q, k, v);
-#endif
+  return Attend(q, k, v);
 }
 
 }  // namespace align::models

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "worker/models/flop_counter.h"
+
 namespace align::models {
 
 LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias,
@@ -10,7 +12,10 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias
   if (with_bias) bias = register_parameter("bias", torch::empty({out_features}, options));
 }
 
-torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return torch::linear(x, weight, bias); }
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+  CountFlops(2.0 * static_cast<double>(x.numel() / x.size(-1)) * static_cast<double>(weight.numel()));
+  return torch::linear(x, weight, bias);
+}
 
 Conv2dImpl::Conv2dImpl(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
                        int64_t stride, int64_t padding, const torch::TensorOptions& options)
@@ -21,7 +26,10 @@ Conv2dImpl::Conv2dImpl(int64_t in_channels, int64_t out_channels, int64_t kernel
 }
 
 torch::Tensor Conv2dImpl::forward(const torch::Tensor& x) {
-  return torch::conv2d(x, weight, bias, stride_, padding_);
+  torch::Tensor y = torch::conv2d(x, weight, bias, stride_, padding_);
+  // Each output element is one dot product over in_channels x k x k.
+  CountFlops(2.0 * static_cast<double>(y.numel()) * static_cast<double>(weight.numel() / weight.size(0)));
+  return y;
 }
 
 GroupNormImpl::GroupNormImpl(int64_t num_groups, int64_t num_channels, double eps,

@@ -11,7 +11,9 @@ ResnetBlock2DImpl::ResnetBlock2DImpl(int64_t in_channels, int64_t out_channels,
     : output_scale_factor_(output_scale_factor) {
   norm1 = register_module("norm1", GroupNorm(groups, in_channels, eps, options));
   conv1 = register_module("conv1", Conv2d(in_channels, out_channels, 3, 1, 1, options));
-  time_emb_proj = register_module("time_emb_proj", Linear(temb_channels, out_channels, true, options));
+  if (temb_channels > 0) {
+    time_emb_proj = register_module("time_emb_proj", Linear(temb_channels, out_channels, true, options));
+  }
   norm2 = register_module("norm2", GroupNorm(groups, out_channels, eps, options));
   conv2 = register_module("conv2", Conv2d(out_channels, out_channels, 3, 1, 1, options));
   if (in_channels != out_channels) {
@@ -21,7 +23,11 @@ ResnetBlock2DImpl::ResnetBlock2DImpl(int64_t in_channels, int64_t out_channels,
 
 torch::Tensor ResnetBlock2DImpl::forward(const torch::Tensor& x, const torch::Tensor& temb) {
   torch::Tensor h = conv1(torch::silu(norm1(x)));
-  h = h + time_emb_proj(torch::silu(temb)).unsqueeze(-1).unsqueeze(-1);
+  if (time_emb_proj) {
+    h = h + time_emb_proj(torch::silu(temb)).unsqueeze(-1).unsqueeze(-1);
+  } else {
+    TORCH_CHECK(!temb.defined(), "ResnetBlock2D without a time embedding was given one");
+  }
   h = conv2(torch::silu(norm2(h)));
   torch::Tensor shortcut = conv_shortcut ? conv_shortcut(x) : x;
   torch::Tensor out = shortcut + h;

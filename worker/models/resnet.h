@@ -10,6 +10,8 @@ namespace align::models {
 
 class ResnetBlock2DImpl : public torch::nn::Module {
  public:
+  // temb_channels <= 0: no time embedding (diffusers' temb_channels=None, as in
+  // the VAE): no time_emb_proj is registered and forward takes an undefined temb.
   ResnetBlock2DImpl(int64_t in_channels, int64_t out_channels, int64_t temb_channels,
                     int64_t groups, double eps, double output_scale_factor,
                     const torch::TensorOptions& options);

@@ -105,8 +105,9 @@ absl::Status LoadParameters(torch::nn::Module& module, const safetensors::Checkp
     if (!param.is_meta()) param.copy_(ToTorch(view));
   }
   std::vector<std::string> unexpected;
+  const std::set<std::string> ignored(options.ignored_keys.begin(), options.ignored_keys.end());
   for (const std::string& key : checkpoint.Names()) {
-    if (used.count(key) == 0) unexpected.push_back(key);
+    if (used.count(key) == 0 && ignored.count(key) == 0) unexpected.push_back(key);
   }
   if (missing.empty() && mismatched.empty() && unexpected.empty()) return absl::OkStatus();
   std::vector<std::string> problems;

@@ -26,6 +26,9 @@ struct LoadOptions {
   // Checkpoint key = prefix + parameter name, for the first prefix that
   // matches (e.g. {"", "text_model."} for both transformers layouts).
   std::vector<std::string> key_prefixes = {""};
+  // Checkpoint keys that may be present and are not model parameters (e.g.
+  // buffers older library versions saved); they are neither loaded nor errors.
+  std::vector<std::string> ignored_keys;
 };
 
 // Fills every parameter of `module` from `checkpoint`, converting dtypes

@@ -11,6 +11,8 @@
 #include "nlohmann/json.hpp"
 #include "worker/models/unet_io.h"
 #include "worker/models/weights_io.h"
+#include "worker/tools/verify_clip.h"
+#include "worker/tools/verify_vae.h"
 
 namespace align::tools {
 namespace {
@@ -124,22 +126,32 @@ int RunVerifyModel(const VerifyModelOptions& opts, std::ostream& out, std::ostre
     err << "verify-model: " << io.status().message() << "\n";
     return 2;
   }
+  const Tolerance tol = ToleranceFor(opts.dtype);
   Comparison result;
-  nlohmann::json components = nlohmann::json::array();
+  std::vector<std::string> components;
+  auto report = [&](const std::string& key, double error, bool is_gradient) {
+    result.Add(key, error, is_gradient ? tol.gradient : tol.output);
+  };
   absl::Status status = absl::OkStatus();
-  if (io->count("sample")) {
-    components.push_back("unet");
-    status = VerifyUNet(opts, *io, device, dtype, result);
+  try {
+    if (io->count("sample")) {
+      components.push_back("unet");
+      status = VerifyUNet(opts, *io, device, dtype, result);
+    }
+    if (status.ok()) status = VerifyClip(opts.model_dir, *io, device, dtype, report, components);
+    if (status.ok()) status = VerifyVae(opts.model_dir, *io, device, dtype, report, components);
+  } catch (const c10::Error& e) {
+    status = absl::InvalidArgumentError(e.what_without_backtrace());
   }
   if (status.ok() && components.empty()) {
     status = absl::InvalidArgumentError(
-        "io file holds no inputs of a known component (unet: sample, timestep, encoder_hidden_states)");
+        "io file holds no inputs of a known component (unet: sample; text encoders: input_ids with "
+        "<encoder>.penultimate/.last/.pooled; vae: image or latent)");
   }
   if (!status.ok()) {
     err << "verify-model: " << status.message() << "\n";
     return 2;
   }
-  const Tolerance tol = ToleranceFor(opts.dtype);
   nlohmann::json line = {{"components", components},
                          {"device", opts.device},
                          {"dtype", opts.dtype},

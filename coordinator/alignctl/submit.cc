@@ -1,0 +1,69 @@
+// alignctl submit job.yaml: the spec is checked here first (same parser as
+// the coordinator and the worker) so a typo is reported without a round trip,
+// then sent with this directory as the base of relative paths.
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+#include <iterator>
+#include <string>
+
+#include "common/file_util.h"
+#include "common/job_spec.h"
+#include "coordinator/alignctl/job_commands.h"
+
+namespace align::alignctl {
+
+namespace {
+
+struct SubmitOptions {
+  std::string spec_path;
+};
+
+int RunSubmit(const SubmitOptions& options, const ClientOptions& client_options, std::ostream& out,
+              std::ostream& err) {
+  std::string spec_yaml;
+  if (options.spec_path == "-") {
+    spec_yaml.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  } else {
+    absl::StatusOr<std::string> text = ReadFileToString(options.spec_path);
+    if (!text.ok()) {
+      err << "alignctl submit: " << text.status().message() << "\n";
+      return kExitUsage;
+    }
+    spec_yaml = *std::move(text);
+  }
+  if (absl::StatusOr<JobSpec> spec = ParseJobSpec(spec_yaml); !spec.ok()) {
+    err << "alignctl submit: " << options.spec_path << ": " << spec.status().message() << "\n";
+    return kExitUsage;
+  }
+  int exit_code = 0;
+  std::unique_ptr<CoordinatorClient> client = ConnectOrReport(client_options, "submit", err, &exit_code);
+  if (client == nullptr) return exit_code;
+
+  v1::SubmitJobRequest request;
+  request.set_spec_yaml(spec_yaml);
+  std::error_code ec;
+  request.set_base_dir(std::filesystem::current_path(ec).string());
+  v1::SubmitJobResponse response;
+  const grpc::Status status = client->jobs().SubmitJob(client->NewContext(true).get(), request, &response);
+  if (!status.ok()) return client->ReportError("submit", status, err);
+  if (::isatty(STDERR_FILENO)) {
+    err << "queued \"" << response.job().name() << "\" (" << response.job().progress().total_steps()
+        << " steps) as " << response.job_id() << "\n";
+  }
+  out << response.job_id() << "\n";
+  return 0;
+}
+
+}  // namespace
+
+Subcommand AddSubmitCommand(CLI::App& app, std::shared_ptr<ClientOptions> client) {
+  auto options = std::make_shared<SubmitOptions>();
+  CLI::App* cmd = app.add_subcommand("submit", "Queue a job; prints its id as the last line");
+  cmd->add_option("spec", options->spec_path, "job.yaml (docs/job-spec.md), or - for stdin")->required();
+  return {cmd, [options, client] { return RunSubmit(*options, *client, std::cout, std::cerr); }};
+}
+
+}  // namespace align::alignctl

@@ -1,0 +1,70 @@
+#include "coordinator/core/job_manager.h"
+
+#include <algorithm>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/job_spec.h"
+#include "common/status_macros.h"
+#include "coordinator/core/job_id.h"
+
+namespace align::coordinator {
+
+absl::StatusOr<JobRecord> JobManager::Submit(const std::string& spec_yaml, const std::string& base_dir) {
+  ASSIGN_OR_RETURN(JobSpec spec, CheckSubmittedSpec(spec_yaml, base_dir, options_.spec_check));
+  NewJob job;
+  job.name = spec.name;
+  job.type = spec.type == JobType::kTrain ? "train" : "prepare";
+  job.spec_yaml = spec_yaml;
+  job.base_dir = base_dir;
+  job.total_steps = spec.steps;
+  return store_->CreateJob(job);
+}
+
+absl::StatusOr<JobRecord> JobManager::Get(absl::string_view job_id) {
+  ASSIGN_OR_RETURN(int64_t id, ParseJobId(job_id));
+  return store_->GetJob(id);
+}
+
+absl::StatusOr<std::vector<JobRecord>> JobManager::List(const std::vector<JobState>& states, int64_t max_results) {
+  if (max_results < 0) return absl::InvalidArgumentError("max_results: must be >= 0");
+  JobFilter filter;
+  filter.states = states;
+  filter.limit = max_results == 0 ? options_.max_list_results : std::min(max_results, options_.max_list_results);
+  return store_->ListJobs(filter);
+}
+
+absl::StatusOr<JobRecord> JobManager::Cancel(absl::string_view job_id, const std::string& reason) {
+  ASSIGN_OR_RETURN(int64_t id, ParseJobId(job_id));
+  // A running job is marked cancelled at once; its worker group is told to
+  // stop (StopOrder) by the WorkerService, which notices the state change.
+  return store_->CancelJob(id, reason);
+}
+
+absl::StatusOr<std::vector<JobEventRecord>> JobManager::Events(absl::string_view job_id, int64_t after_seq) {
+  ASSIGN_OR_RETURN(int64_t id, ParseJobId(job_id));
+  return store_->ListEvents(id, after_seq);
+}
+
+absl::Status JobManager::Watch(absl::string_view job_id, const std::function<bool(const JobRecord&)>& emit,
+                               const std::function<bool()>& client_gone) {
+  ASSIGN_OR_RETURN(int64_t id, ParseJobId(job_id));
+  ChangeFeed& feed = store_->changes();
+  int64_t sent_revision = -1;
+  while (true) {
+    // Read the version before the job: a change landing in between is then
+    // seen by the wait below instead of being missed.
+    const uint64_t version = feed.version();
+    ASSIGN_OR_RETURN(JobRecord job, store_->GetJob(id));
+    if (job.revision != sent_revision) {
+      if (!emit(job)) return absl::CancelledError("the watcher went away");
+      sent_revision = job.revision;
+    }
+    if (IsFinal(job.state)) return absl::OkStatus();
+    if (feed.closed()) return absl::UnavailableError("the coordinator is shutting down");
+    if (client_gone()) return absl::CancelledError("the watcher went away");
+    feed.WaitForChange(version, options_.watch_poll);
+  }
+}
+
+}  // namespace align::coordinator

@@ -1,0 +1,53 @@
+#pragma once
+// What JobService does, without gRPC: submit (spec and path checks, then the
+// store), get, list, cancel, events and watch, on job ids as users type them.
+// The gRPC class only converts messages and statuses.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "coordinator/core/job_record.h"
+#include "coordinator/core/job_store.h"
+#include "coordinator/core/spec_check.h"
+
+namespace align::coordinator {
+
+struct JobManagerOptions {
+  SpecCheckOptions spec_check;
+  int64_t max_list_results = 1000;
+  // How often a watcher checks whether its client is gone when nothing changes.
+  absl::Duration watch_poll = absl::Milliseconds(500);
+};
+
+class JobManager {
+ public:
+  JobManager(JobStore* store, JobManagerOptions options) : store_(store), options_(std::move(options)) {}
+
+  absl::StatusOr<JobRecord> Submit(const std::string& spec_yaml, const std::string& base_dir);
+  absl::StatusOr<JobRecord> Get(absl::string_view job_id);
+  // max_results 0: the configured limit. Listings leave spec_yaml empty.
+  absl::StatusOr<std::vector<JobRecord>> List(const std::vector<JobState>& states, int64_t max_results);
+  absl::StatusOr<JobRecord> Cancel(absl::string_view job_id, const std::string& reason);
+  absl::StatusOr<std::vector<JobEventRecord>> Events(absl::string_view job_id, int64_t after_seq);
+
+  // Calls `emit` with the job now and after each change, and returns OK after
+  // emitting a final state. Cancelled when `emit` returns false or
+  // `client_gone` turns true; Unavailable after Shutdown().
+  absl::Status Watch(absl::string_view job_id, const std::function<bool(const JobRecord&)>& emit,
+                     const std::function<bool()>& client_gone);
+  // Ends every Watch (the server is going away).
+  void Shutdown() { store_->changes().Close(); }
+
+  JobStore& store() { return *store_; }
+
+ private:
+  JobStore* store_;
+  JobManagerOptions options_;
+};
+
+}  // namespace align::coordinator

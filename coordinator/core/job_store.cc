@@ -1,0 +1,367 @@
+#include "coordinator/core/job_store.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "coordinator/core/job_id.h"
+#include "coordinator/core/store_schema.h"
+
+namespace align::coordinator {
+
+namespace {
+
+int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Column order read by ReadJobRow; `spec` is either spec_yaml or '' (listings).
+std::string JobColumns(bool include_spec) {
+  return absl::StrCat("id, name, type, ", include_spec ? "spec_yaml" : "''",
+                      ", base_dir, state, steps_done, total_steps, created_ms, updated_ms, started_ms, "
+                      "finished_ms, run_started_ms, run_start_step, group_id, last_checkpoint_step, "
+                      "last_checkpoint_path, error, revision, attempts, metrics_step");
+}
+
+JobRecord ReadJobRow(const Statement& row) {
+  JobRecord job;
+  int c = 0;
+  job.id = row.ColumnInt(c++);
+  job.name = row.ColumnText(c++);
+  job.type = row.ColumnText(c++);
+  job.spec_yaml = row.ColumnText(c++);
+  job.base_dir = row.ColumnText(c++);
+  // The CHECK constraint on the column keeps this parse total.
+  job.state = ParseJobState(row.ColumnText(c++)).value_or(JobState::kFailed);
+  job.steps_done = row.ColumnInt(c++);
+  job.total_steps = row.ColumnInt(c++);
+  job.created_ms = row.ColumnInt(c++);
+  job.updated_ms = row.ColumnInt(c++);
+  job.started_ms = row.ColumnOptionalInt(c++);
+  job.finished_ms = row.ColumnOptionalInt(c++);
+  job.run_started_ms = row.ColumnOptionalInt(c++);
+  job.run_start_step = row.ColumnInt(c++);
+  job.group_id = row.ColumnText(c++);
+  job.last_checkpoint_step = row.ColumnOptionalInt(c++);
+  job.last_checkpoint_path = row.ColumnText(c++);
+  job.error = row.ColumnText(c++);
+  job.revision = row.ColumnInt(c++);
+  job.attempts = static_cast<int>(row.ColumnInt(c++));
+  job.metrics_step = row.ColumnInt(c++);
+  return job;
+}
+
+std::string EventKindFor(JobState from, JobState to) {
+  switch (to) {
+    case JobState::kQueued: return from == JobState::kInterrupted ? "requeued" : "queued";
+    case JobState::kRunning: return "started";
+    default: return JobStateName(to);
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path, JobStoreOptions options) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open(path, options.busy_timeout_ms));
+  RETURN_IF_ERROR(ApplySchema(*db));
+  std::function<int64_t()> now = options.now_ms ? std::move(options.now_ms) : SystemNowMs;
+  return std::unique_ptr<JobStore>(new JobStore(std::move(db), std::move(now)));
+}
+
+template <typename T>
+absl::StatusOr<T> JobStore::Mutate(const std::function<absl::StatusOr<T>()>& body) {
+  absl::StatusOr<T> result;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(*db_));
+    result = body();
+    if (!result.ok()) return result.status();  // txn rolls back
+    RETURN_IF_ERROR(txn.Commit());
+  }
+  changes_.Notify();
+  return result;
+}
+
+absl::StatusOr<JobRecord> JobStore::LoadJob(int64_t id, bool include_spec) {
+  ASSIGN_OR_RETURN(Statement select,
+                   db_->Prepare(absl::StrCat("SELECT ", JobColumns(include_spec), " FROM jobs WHERE id = ?")));
+  select.Bind(1, id);
+  ASSIGN_OR_RETURN(bool found, select.Step());
+  if (!found) return absl::NotFoundError(absl::StrCat("no job ", FormatJobId(id)));
+  JobRecord job = ReadJobRow(select);
+  RETURN_IF_ERROR(LoadMetrics(job));
+  return job;
+}
+
+absl::Status JobStore::LoadMetrics(JobRecord& job) {
+  ASSIGN_OR_RETURN(Statement select, db_->Prepare("SELECT name, value FROM job_metrics WHERE job_id = ?"));
+  select.Bind(1, job.id);
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) return absl::OkStatus();
+    job.metrics[select.ColumnText(0)] = select.ColumnDouble(1);
+  }
+}
+
+absl::Status JobStore::InsertEvent(int64_t id, const std::string& kind, const std::string& message) {
+  ASSIGN_OR_RETURN(Statement insert,
+                   db_->Prepare("INSERT INTO events (job_id, ts_ms, kind, message) VALUES (?, ?, ?, ?)"));
+  return insert.Bind(1, id).Bind(2, now_ms_()).Bind(3, kind).Bind(4, message).Run();
+}
+
+absl::StatusOr<JobRecord> JobStore::CreateJob(const NewJob& job) {
+  return Mutate<JobRecord>([&]() -> absl::StatusOr<JobRecord> {
+    const int64_t now = now_ms_();
+    ASSIGN_OR_RETURN(Statement insert,
+                     db_->Prepare("INSERT INTO jobs (name, type, spec_yaml, base_dir, state, total_steps, "
+                                  "created_ms, updated_ms) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)"));
+    RETURN_IF_ERROR(insert.Bind(1, job.name)
+                        .Bind(2, job.type)
+                        .Bind(3, job.spec_yaml)
+                        .Bind(4, job.base_dir)
+                        .Bind(5, job.total_steps)
+                        .Bind(6, now)
+                        .Bind(7, now)
+                        .Run());
+    const int64_t id = db_->LastInsertRowId();
+    RETURN_IF_ERROR(InsertEvent(id, "submitted",
+                                absl::StrCat("submitted ", job.type, " job \"", job.name, "\" (", job.total_steps,
+                                             " steps)")));
+    return LoadJob(id, /*include_spec=*/true);
+  });
+}
+
+absl::StatusOr<JobRecord> JobStore::GetJob(int64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return LoadJob(id, /*include_spec=*/true);
+}
+
+absl::StatusOr<std::vector<JobRecord>> JobStore::ListJobs(const JobFilter& filter) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> placeholders(filter.states.size(), "?");
+  std::string sql = absl::StrCat("SELECT ", JobColumns(filter.include_spec), " FROM jobs");
+  if (!filter.states.empty()) absl::StrAppend(&sql, " WHERE state IN (", absl::StrJoin(placeholders, ", "), ")");
+  absl::StrAppend(&sql, " ORDER BY id DESC LIMIT ?");
+  std::vector<JobRecord> jobs;
+  {
+    ASSIGN_OR_RETURN(Statement select, db_->Prepare(sql));
+    int index = 1;
+    for (JobState state : filter.states) select.Bind(index++, JobStateName(state));
+    select.Bind(index, filter.limit > 0 ? filter.limit : int64_t{-1});
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, select.Step());
+      if (!row) break;
+      jobs.push_back(ReadJobRow(select));
+    }
+  }
+  std::reverse(jobs.begin(), jobs.end());
+  for (JobRecord& job : jobs) RETURN_IF_ERROR(LoadMetrics(job));
+  return jobs;
+}
+
+absl::StatusOr<JobRecord> JobStore::TransitionLocked(int64_t id, JobState to, const std::string& message) {
+  ASSIGN_OR_RETURN(JobRecord job, LoadJob(id, /*include_spec=*/false));
+  RETURN_IF_ERROR(CheckTransition(FormatJobId(id), job.state, to));
+  const int64_t now = now_ms_();
+  const bool final_state = IsFinal(to);
+  const bool sets_error = to == JobState::kFailed || to == JobState::kCancelled;
+  ASSIGN_OR_RETURN(Statement update,
+                   db_->Prepare("UPDATE jobs SET state = ?, updated_ms = ?, revision = revision + 1, "
+                                "finished_ms = CASE WHEN ? THEN ? ELSE finished_ms END, "
+                                "error = CASE WHEN ? THEN ? ELSE error END WHERE id = ?"));
+  RETURN_IF_ERROR(update.Bind(1, JobStateName(to))
+                      .Bind(2, now)
+                      .Bind(3, int64_t{final_state})
+                      .Bind(4, now)
+                      .Bind(5, int64_t{sets_error})
+                      .Bind(6, message)
+                      .Bind(7, id)
+                      .Run());
+  RETURN_IF_ERROR(InsertEvent(id, EventKindFor(job.state, to), message));
+  return LoadJob(id, /*include_spec=*/true);
+}
+
+absl::StatusOr<JobRecord> JobStore::Transition(int64_t id, JobState to, const std::string& message) {
+  if (to == JobState::kRunning || (to == JobState::kQueued)) {
+    // Running needs a group (TakeNextQueued); requeueing resets progress to
+    // the checkpoint (RequeueInterrupted).
+    return absl::InvalidArgumentError(
+        absl::StrCat("use TakeNextQueued / RequeueInterrupted to make a job ", JobStateName(to)));
+  }
+  return Mutate<JobRecord>([&] { return TransitionLocked(id, to, message); });
+}
+
+absl::StatusOr<JobRecord> JobStore::CancelJob(int64_t id, const std::string& reason) {
+  return Transition(id, JobState::kCancelled, reason.empty() ? "cancelled by a user" : reason);
+}
+
+absl::StatusOr<JobRecord> JobStore::RecordProgress(int64_t id, int64_t step,
+                                                   const std::map<std::string, double>& metrics) {
+  return Mutate<JobRecord>([&]() -> absl::StatusOr<JobRecord> {
+    ASSIGN_OR_RETURN(JobRecord job, LoadJob(id, /*include_spec=*/false));
+    if (job.state != JobState::kRunning) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job ", FormatJobId(id), " is ", JobStateName(job.state), ", not running"));
+    }
+    if (step < job.metrics_step) return LoadJob(id, /*include_spec=*/true);
+    ASSIGN_OR_RETURN(Statement update,
+                     db_->Prepare("UPDATE jobs SET steps_done = MAX(steps_done, ?), metrics_step = ?, "
+                                  "updated_ms = ?, revision = revision + 1 WHERE id = ?"));
+    RETURN_IF_ERROR(update.Bind(1, step).Bind(2, step).Bind(3, now_ms_()).Bind(4, id).Run());
+    for (const auto& [name, value] : metrics) {
+      ASSIGN_OR_RETURN(Statement upsert,
+                       db_->Prepare("INSERT INTO job_metrics (job_id, name, value, step) VALUES (?, ?, ?, ?) "
+                                    "ON CONFLICT (job_id, name) DO UPDATE SET value = excluded.value, "
+                                    "step = excluded.step"));
+      // Infinities are stored as NULL too: SQLite keeps them, but JSON and
+      // Prometheus consumers downstream read them as errors.
+      RETURN_IF_ERROR(
+          upsert.Bind(1, id).Bind(2, name).Bind(3, std::isfinite(value) ? value : NAN).Bind(4, step).Run());
+    }
+    return LoadJob(id, /*include_spec=*/true);
+  });
+}
+
+absl::StatusOr<JobRecord> JobStore::RecordCheckpoint(int64_t id, int64_t step, const std::string& path) {
+  return Mutate<JobRecord>([&]() -> absl::StatusOr<JobRecord> {
+    ASSIGN_OR_RETURN(JobRecord job, LoadJob(id, /*include_spec=*/false));
+    if (job.state != JobState::kRunning) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job ", FormatJobId(id), " is ", JobStateName(job.state), ", not running"));
+    }
+    ASSIGN_OR_RETURN(Statement update,
+                     db_->Prepare("UPDATE jobs SET last_checkpoint_step = MAX(COALESCE(last_checkpoint_step, 0), ?), "
+                                  "last_checkpoint_path = CASE WHEN ? >= COALESCE(last_checkpoint_step, 0) "
+                                  "THEN ? ELSE last_checkpoint_path END, "
+                                  "updated_ms = ?, revision = revision + 1 WHERE id = ?"));
+    RETURN_IF_ERROR(update.Bind(1, step).Bind(2, step).Bind(3, path).Bind(4, now_ms_()).Bind(5, id).Run());
+    RETURN_IF_ERROR(InsertEvent(id, "checkpoint", absl::StrCat("checkpoint at step ", step, ": ", path)));
+    return LoadJob(id, /*include_spec=*/true);
+  });
+}
+
+absl::Status JobStore::AppendEvent(int64_t id, const std::string& kind, const std::string& message) {
+  return Mutate<bool>([&]() -> absl::StatusOr<bool> {
+           RETURN_IF_ERROR(LoadJob(id, /*include_spec=*/false).status());
+           RETURN_IF_ERROR(InsertEvent(id, kind, message));
+           return true;
+         })
+      .status();
+}
+
+absl::StatusOr<std::vector<JobEventRecord>> JobStore::ListEvents(int64_t id, int64_t after_seq) {
+  std::lock_guard<std::mutex> lock(mu_);
+  RETURN_IF_ERROR(LoadJob(id, /*include_spec=*/false).status());
+  ASSIGN_OR_RETURN(Statement select, db_->Prepare("SELECT seq, job_id, ts_ms, kind, message FROM events "
+                                                  "WHERE job_id = ? AND seq > ? ORDER BY seq"));
+  select.Bind(1, id).Bind(2, after_seq);
+  std::vector<JobEventRecord> events;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) return events;
+    events.push_back({select.ColumnInt(0), select.ColumnInt(1), select.ColumnInt(2), select.ColumnText(3),
+                      select.ColumnText(4)});
+  }
+}
+
+absl::StatusOr<std::map<JobState, int64_t>> JobStore::CountByState() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::map<JobState, int64_t> counts;
+  for (JobState state : kAllJobStates) counts[state] = 0;
+  ASSIGN_OR_RETURN(Statement select, db_->Prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state"));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) return counts;
+    if (std::optional<JobState> state = ParseJobState(select.ColumnText(0))) counts[*state] = select.ColumnInt(1);
+  }
+}
+
+absl::StatusOr<std::optional<JobRecord>> JobStore::TakeNextQueued(const std::string& group_id) {
+  if (group_id.empty()) return absl::InvalidArgumentError("TakeNextQueued: empty group id");
+  return Mutate<std::optional<JobRecord>>([&]() -> absl::StatusOr<std::optional<JobRecord>> {
+    int64_t id = 0;
+    {
+      ASSIGN_OR_RETURN(Statement select,
+                       db_->Prepare("SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1"));
+      ASSIGN_OR_RETURN(bool row, select.Step());
+      if (!row) return std::optional<JobRecord>();
+      id = select.ColumnInt(0);
+    }
+    const int64_t now = now_ms_();
+    ASSIGN_OR_RETURN(Statement update,
+                     db_->Prepare("UPDATE jobs SET state = 'running', group_id = ?, attempts = attempts + 1, "
+                                  "started_ms = COALESCE(started_ms, ?), run_started_ms = ?, "
+                                  "run_start_step = steps_done, updated_ms = ?, revision = revision + 1 "
+                                  "WHERE id = ?"));
+    RETURN_IF_ERROR(update.Bind(1, group_id).Bind(2, now).Bind(3, now).Bind(4, now).Bind(5, id).Run());
+    ASSIGN_OR_RETURN(JobRecord job, LoadJob(id, /*include_spec=*/true));
+    RETURN_IF_ERROR(InsertEvent(
+        id, "started",
+        absl::StrCat("started on worker group ", group_id, " (attempt ", job.attempts, ")",
+                     job.last_checkpoint_step ? absl::StrCat(", resuming from step ", *job.last_checkpoint_step)
+                                              : "")));
+    return std::optional<JobRecord>(std::move(job));
+  });
+}
+
+absl::StatusOr<std::vector<JobRecord>> JobStore::InterruptGroup(const std::string& group_id,
+                                                                const std::string& reason) {
+  return Mutate<std::vector<JobRecord>>([&]() -> absl::StatusOr<std::vector<JobRecord>> {
+    std::vector<int64_t> ids;
+    {
+      ASSIGN_OR_RETURN(Statement select,
+                       db_->Prepare("SELECT id FROM jobs WHERE state = 'running' AND group_id = ? ORDER BY id"));
+      select.Bind(1, group_id);
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, select.Step());
+        if (!row) break;
+        ids.push_back(select.ColumnInt(0));
+      }
+    }
+    std::vector<JobRecord> jobs;
+    for (int64_t id : ids) {
+      ASSIGN_OR_RETURN(JobRecord job, TransitionLocked(id, JobState::kInterrupted,
+                                                       absl::StrCat("worker group ", group_id, " lost: ", reason)));
+      jobs.push_back(std::move(job));
+    }
+    return jobs;
+  });
+}
+
+absl::StatusOr<std::vector<JobRecord>> JobStore::RequeueInterrupted() {
+  return Mutate<std::vector<JobRecord>>([&]() -> absl::StatusOr<std::vector<JobRecord>> {
+    std::vector<int64_t> ids;
+    {
+      ASSIGN_OR_RETURN(Statement select, db_->Prepare("SELECT id FROM jobs WHERE state = 'interrupted' ORDER BY id"));
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, select.Step());
+        if (!row) break;
+        ids.push_back(select.ColumnInt(0));
+      }
+    }
+    std::vector<JobRecord> jobs;
+    const int64_t now = now_ms_();
+    for (int64_t id : ids) {
+      // Steps after the checkpoint are redone, so progress goes back to it.
+      ASSIGN_OR_RETURN(Statement update,
+                       db_->Prepare("UPDATE jobs SET state = 'queued', steps_done = COALESCE(last_checkpoint_step, 0), "
+                                    "metrics_step = MIN(metrics_step, COALESCE(last_checkpoint_step, 0)), "
+                                    "run_started_ms = NULL, updated_ms = ?, revision = revision + 1 WHERE id = ?"));
+      RETURN_IF_ERROR(update.Bind(1, now).Bind(2, id).Run());
+      ASSIGN_OR_RETURN(JobRecord job, LoadJob(id, /*include_spec=*/true));
+      RETURN_IF_ERROR(InsertEvent(id, "requeued",
+                                  absl::StrCat("back in the queue; resumes from step ",
+                                               job.last_checkpoint_step.value_or(0))));
+      jobs.push_back(std::move(job));
+    }
+    return jobs;
+  });
+}
+
+}  // namespace align::coordinator

@@ -1,0 +1,96 @@
+#pragma once
+// The coordinator's state: jobs, their events and their latest metrics, in
+// one SQLite file (coordinator.db in --state DIR). Every change is one
+// transaction, validated against the job's state machine (job_state.h), and
+// wakes watchers through changes(). A restarted coordinator reopens the file
+// and sees every job. Thread-safe: calls are serialized on one connection.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "coordinator/core/change_feed.h"
+#include "coordinator/core/job_queue.h"
+#include "coordinator/core/job_record.h"
+#include "coordinator/core/sqlite.h"
+
+namespace align::coordinator {
+
+struct JobStoreOptions {
+  int busy_timeout_ms = 5000;
+  // Unix milliseconds; tests substitute a fake clock.
+  std::function<int64_t()> now_ms;
+};
+
+struct NewJob {
+  std::string name;
+  std::string type;
+  std::string spec_yaml;
+  std::string base_dir;
+  int64_t total_steps = 0;
+};
+
+struct JobFilter {
+  std::vector<JobState> states;  // empty: all
+  int64_t limit = 1000;          // the newest `limit` jobs, returned oldest first
+  bool include_spec = false;
+};
+
+class JobStore : public JobQueue {
+ public:
+  static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path, JobStoreOptions options = {});
+
+  // A queued job and its "submitted" event.
+  absl::StatusOr<JobRecord> CreateJob(const NewJob& job);
+  // NotFound naming the id when there is no such job.
+  absl::StatusOr<JobRecord> GetJob(int64_t id);
+  absl::StatusOr<std::vector<JobRecord>> ListJobs(const JobFilter& filter);
+  // FailedPrecondition when the job has already ended.
+  absl::StatusOr<JobRecord> CancelJob(int64_t id, const std::string& reason);
+  // Moves the job to `to` if the state machine allows it and records an event;
+  // `message` becomes the job's error for failed and cancelled.
+  absl::StatusOr<JobRecord> Transition(int64_t id, JobState to, const std::string& message);
+  // The latest metrics of a running job (a worker's Progress); steps never go
+  // backwards (a late message for an older step changes nothing).
+  absl::StatusOr<JobRecord> RecordProgress(int64_t id, int64_t step, const std::map<std::string, double>& metrics);
+  absl::StatusOr<JobRecord> RecordCheckpoint(int64_t id, int64_t step, const std::string& path);
+  absl::Status AppendEvent(int64_t id, const std::string& kind, const std::string& message);
+  // Events with seq > after_seq, in order.
+  absl::StatusOr<std::vector<JobEventRecord>> ListEvents(int64_t id, int64_t after_seq = 0);
+  // Every state, zero included.
+  absl::StatusOr<std::map<JobState, int64_t>> CountByState();
+
+  absl::StatusOr<std::optional<JobRecord>> TakeNextQueued(const std::string& group_id) override;
+  absl::StatusOr<std::vector<JobRecord>> InterruptGroup(const std::string& group_id,
+                                                        const std::string& reason) override;
+  absl::StatusOr<std::vector<JobRecord>> RequeueInterrupted() override;
+
+  ChangeFeed& changes() { return changes_; }
+  int64_t NowMs() const { return now_ms_(); }
+
+ private:
+  JobStore(std::unique_ptr<Database> db, std::function<int64_t()> now_ms)
+      : db_(std::move(db)), now_ms_(std::move(now_ms)) {}
+
+  // Helpers run with mu_ held, inside the caller's transaction where there is one.
+  absl::StatusOr<JobRecord> LoadJob(int64_t id, bool include_spec);
+  absl::Status LoadMetrics(JobRecord& job);
+  absl::Status InsertEvent(int64_t id, const std::string& kind, const std::string& message);
+  absl::StatusOr<JobRecord> TransitionLocked(int64_t id, JobState to, const std::string& message);
+  // Runs `body` in a transaction and, when it commits, wakes watchers.
+  template <typename T>
+  absl::StatusOr<T> Mutate(const std::function<absl::StatusOr<T>()>& body);
+
+  std::mutex mu_;
+  std::unique_ptr<Database> db_;
+  std::function<int64_t()> now_ms_;
+  ChangeFeed changes_;
+};
+
+}  // namespace align::coordinator

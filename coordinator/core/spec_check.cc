@@ -1,0 +1,99 @@
+#include "coordinator/core/spec_check.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <system_error>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/dataset/manifest.h"
+#include "common/status_macros.h"
+
+namespace align::coordinator {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+absl::Status FieldError(const std::string& field, const std::string& message) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", message));
+}
+
+absl::Status CheckModel(const std::string& model) {
+  std::error_code ec;
+  if (!fs::is_directory(model, ec)) return FieldError("model", absl::StrCat(model, " is not a directory"));
+  if (!fs::is_regular_file(fs::path(model) / "unet" / "config.json", ec)) {
+    return FieldError("model", absl::StrCat(model, " has no unet/config.json (expected a diffusers layout)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckDataset(const std::string& dataset, const JobSpec& spec) {
+  std::error_code ec;
+  if (!fs::is_directory(dataset, ec)) return FieldError("dataset", absl::StrCat(dataset, " is not a directory"));
+  if (!fs::is_regular_file(fs::path(dataset) / std::string(data::kManifestFile), ec)) {
+    return FieldError("dataset", absl::StrCat(dataset, " has no ", data::kManifestFile,
+                                              " (not a prepared dataset, or one still being written)"));
+  }
+  absl::StatusOr<data::Manifest> manifest = data::LoadManifest(dataset);
+  if (!manifest.ok()) return FieldError("dataset", std::string(manifest.status().message()));
+  auto train = manifest->splits.find("train");
+  if (train == manifest->splits.end() || train->second.pairs < 1) {
+    return FieldError("dataset", absl::StrCat(dataset, " has no training pairs (split \"train\" is empty)"));
+  }
+  if (spec.curriculum.has_value() && !manifest->has_difficulty) {
+    return FieldError("curriculum", absl::StrCat("dataset ", dataset,
+                                                 " carries no per-pair difficulty (has_difficulty is false)"));
+  }
+  return absl::OkStatus();
+}
+
+// The output directory may not exist yet; its nearest existing ancestor must
+// then be a directory the coordinator can write into (the workers run as the
+// same service user on shared storage).
+absl::Status CheckOutput(const std::string& output) {
+  std::error_code ec;
+  fs::path path = fs::path(output).lexically_normal();
+  if (fs::exists(path, ec)) {
+    if (!fs::is_directory(path, ec)) return FieldError("output", absl::StrCat(output, " exists and is not a directory"));
+    if (::access(path.c_str(), W_OK) != 0) return FieldError("output", absl::StrCat(output, " is not writable"));
+    return absl::OkStatus();
+  }
+  fs::path ancestor = path.parent_path();
+  while (!ancestor.empty() && !fs::exists(ancestor, ec)) ancestor = ancestor.parent_path();
+  if (ancestor.empty()) ancestor = ".";
+  if (!fs::is_directory(ancestor, ec)) {
+    return FieldError("output", absl::StrCat("cannot create ", output, ": ", ancestor.string(), " is not a directory"));
+  }
+  if (::access(ancestor.c_str(), W_OK | X_OK) != 0) {
+    return FieldError("output", absl::StrCat("cannot create ", output, ": ", ancestor.string(), " is not writable"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string ResolveSpecPath(const std::string& path, const std::string& base_dir) {
+  if (path.empty() || fs::path(path).is_absolute() || base_dir.empty()) return path;
+  return (fs::path(base_dir) / path).lexically_normal().string();
+}
+
+absl::StatusOr<JobSpec> CheckSubmittedSpec(const std::string& spec_yaml, const std::string& base_dir,
+                                           const SpecCheckOptions& options) {
+  if (spec_yaml.size() > options.max_spec_bytes) {
+    return FieldError("spec_yaml", absl::StrCat("the spec is ", spec_yaml.size(), " bytes; at most ",
+                                                options.max_spec_bytes, " are accepted"));
+  }
+  if (!base_dir.empty() && !fs::path(base_dir).is_absolute()) {
+    return FieldError("base_dir", absl::StrCat("must be an absolute path, got \"", base_dir, "\""));
+  }
+  ASSIGN_OR_RETURN(JobSpec spec, ParseJobSpec(spec_yaml));
+  if (!options.check_paths) return spec;
+  RETURN_IF_ERROR(CheckModel(ResolveSpecPath(spec.model, base_dir)));
+  if (spec.type == JobType::kTrain) RETURN_IF_ERROR(CheckDataset(ResolveSpecPath(spec.dataset, base_dir), spec));
+  RETURN_IF_ERROR(CheckOutput(ResolveSpecPath(spec.output, base_dir)));
+  return spec;
+}
+
+}  // namespace align::coordinator

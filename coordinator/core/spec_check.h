@@ -1,0 +1,29 @@
+#pragma once
+// What the coordinator checks before it queues a job: the spec itself
+// (ParseJobSpec: every field), then the paths it names, as seen from the
+// coordinator's machine, which shares storage with the workers. A job that
+// would fail on its first step is refused at submit time instead. Every error
+// is InvalidArgument and starts with the field at fault.
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/job_spec.h"
+
+namespace align::coordinator {
+
+struct SpecCheckOptions {
+  // Off when the coordinator does not see the workers' storage.
+  bool check_paths = true;
+  size_t max_spec_bytes = 1 << 20;
+};
+
+// `base_dir` (absolute, or empty for the coordinator's working directory) is
+// where relative model/dataset/output paths start.
+absl::StatusOr<JobSpec> CheckSubmittedSpec(const std::string& spec_yaml, const std::string& base_dir,
+                                           const SpecCheckOptions& options = {});
+
+// `path` resolved against `base_dir` when relative.
+std::string ResolveSpecPath(const std::string& path, const std::string& base_dir);
+
+}  // namespace align::coordinator

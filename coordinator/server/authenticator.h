@@ -1,0 +1,29 @@
+#pragma once
+// Bearer-token checks for every RPC: `authorization: Bearer <token>` metadata
+// with a token of the role the service needs (client: JobService, worker:
+// WorkerService). Missing or unknown tokens are UNAUTHENTICATED; a known token
+// of the other role is PERMISSION_DENIED. Handlers check before touching
+// anything, so a rejected call changes nothing.
+
+#include <optional>
+
+#include "common/auth/token_file.h"
+#include "grpcpp/server_context.h"
+#include "grpcpp/support/status.h"
+
+namespace align::coordinator {
+
+class Authenticator {
+ public:
+  // --insecure-no-auth: every call passes.
+  static Authenticator AllowAll() { return Authenticator(std::nullopt); }
+  explicit Authenticator(std::optional<auth::TokenSet> tokens) : tokens_(std::move(tokens)) {}
+
+  grpc::Status Check(const grpc::ServerContext& context, auth::Role role) const;
+  bool enabled() const { return tokens_.has_value(); }
+
+ private:
+  std::optional<auth::TokenSet> tokens_;
+};
+
+}  // namespace align::coordinator

@@ -1,0 +1,150 @@
+#include "coordinator/server/coordinator_server.h"
+
+#include <sys/stat.h>
+
+#include <exception>
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/auth/token_file.h"
+#include "common/file_util.h"
+#include "common/status_macros.h"
+#include "coordinator/core/log.h"
+#include "coordinator/server/authenticator.h"
+#include "coordinator/server/job_service.h"
+#include "coordinator/server/state_dir_lock.h"
+#include "coordinator/server/worker_service.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "prometheus/exposer.h"
+
+namespace align::coordinator {
+
+namespace {
+
+absl::StatusOr<Authenticator> MakeAuthenticator(const CoordinatorOptions& options) {
+  if (options.insecure_no_auth == !options.token_file.empty()) {
+    return absl::InvalidArgumentError("give exactly one of --token-file F and --insecure-no-auth");
+  }
+  if (options.insecure_no_auth) {
+    LogLine("WARNING: --insecure-no-auth: every caller may submit, cancel and impersonate workers");
+    return Authenticator::AllowAll();
+  }
+  absl::StatusOr<std::vector<auth::Token>> tokens = auth::LoadTokenFile(options.token_file);
+  if (!tokens.ok()) return absl::InvalidArgumentError(absl::StrCat("--token-file: ", tokens.status().message()));
+  struct stat info {};
+  if (::stat(options.token_file.c_str(), &info) == 0 && (info.st_mode & 077) != 0) {
+    LogLine(absl::StrCat("WARNING: ", options.token_file, " is readable by other users (chmod 600 it)"));
+  }
+  return Authenticator(auth::TokenSet(std::move(*tokens)));
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(const CoordinatorOptions& options) {
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  if (options.tls_cert.empty()) return grpc::InsecureServerCredentials();
+  absl::StatusOr<std::string> cert = ReadFileToString(options.tls_cert);
+  if (!cert.ok()) return absl::InvalidArgumentError(absl::StrCat("--tls-cert: ", cert.status().message()));
+  absl::StatusOr<std::string> key = ReadFileToString(options.tls_key);
+  if (!key.ok()) return absl::InvalidArgumentError(absl::StrCat("--tls-key: ", key.status().message()));
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  return grpc::SslServerCredentials(ssl);
+}
+
+// "host:port" with the port the server actually bound (for port 0).
+std::string BoundAddress(const std::string& listen, int port) {
+  const size_t colon = listen.rfind(':');
+  const std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
+  return absl::StrCat(host, ":", port);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(const CoordinatorOptions& options) {
+  if (options.listen.empty()) return absl::InvalidArgumentError("--listen is required");
+  if (options.state_dir.empty()) return absl::InvalidArgumentError("--state is required");
+  ASSIGN_OR_RETURN(Authenticator authenticator, MakeAuthenticator(options));
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, MakeCredentials(options));
+
+  std::error_code ec;
+  std::filesystem::create_directories(options.state_dir, ec);
+  if (ec) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("--state: cannot create ", options.state_dir, ": ", ec.message()));
+  }
+  std::unique_ptr<CoordinatorServer> server(new CoordinatorServer());
+  ASSIGN_OR_RETURN(server->lock_, StateDirLock::Acquire(options.state_dir));
+  absl::StatusOr<std::unique_ptr<JobStore>> store = JobStore::Open(options.state_dir + "/coordinator.db");
+  if (!store.ok()) return absl::Status(store.status().code(), absl::StrCat("--state: ", store.status().message()));
+  server->store_ = std::move(*store);
+
+  JobManagerOptions manager_options;
+  manager_options.spec_check.check_paths = options.check_spec_paths;
+  server->manager_ = std::make_unique<JobManager>(server->store_.get(), manager_options);
+  JobStore* store_ptr = server->store_.get();
+  server->registry_ =
+      std::make_unique<WorkerRegistry>(options.worker_lease, [store_ptr] { return store_ptr->NowMs(); });
+  server->metrics_ = std::make_unique<CoordinatorMetrics>(server->store_.get());
+  server->authenticator_ = std::make_unique<Authenticator>(std::move(authenticator));
+  const ServiceEnv env{server->authenticator_.get(), server->metrics_.get()};
+  server->job_service_ = std::make_unique<JobServiceImpl>(server->manager_.get(), env);
+  server->worker_service_ = std::make_unique<WorkerServiceImpl>(server->registry_.get(), env);
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options.listen, credentials, &port);
+  // Larger messages are refused with RESOURCE_EXHAUSTED before a handler runs.
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  builder.RegisterService(server->job_service_.get());
+  builder.RegisterService(server->worker_service_.get());
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || port == 0) {
+    return absl::UnavailableError(absl::StrCat("--listen: cannot listen on ", options.listen,
+                                               " (address in use, or not a host:port this machine has?)"));
+  }
+  server->port_ = port;
+  server->address_ = BoundAddress(options.listen, port);
+  LogLine(absl::StrCat("listening on ", server->address_, options.tls_cert.empty() ? "" : " (TLS)",
+                       server->authenticator_->enabled() ? "" : " without authentication", "; state in ",
+                       options.state_dir));
+
+  if (!options.metrics_listen.empty()) {
+    try {
+      server->exposer_ = std::make_unique<prometheus::Exposer>(options.metrics_listen);
+      for (const auto& collectable : server->metrics_->collectables()) server->exposer_->RegisterCollectable(collectable);
+      const std::vector<int> ports = server->exposer_->GetListeningPorts();
+      server->metrics_port_ = ports.empty() ? 0 : ports.front();
+      LogLine(absl::StrCat("metrics on http://", BoundAddress(options.metrics_listen, server->metrics_port_),
+                           "/metrics"));
+    } catch (const std::exception& e) {
+      server->exposer_.reset();
+      LogLine(absl::StrCat("WARNING: cannot serve metrics on ", options.metrics_listen, ": ", e.what(),
+                           "; serving jobs without /metrics"));
+    }
+  }
+  return server;
+}
+
+void CoordinatorServer::Shutdown(absl::Duration grace) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  manager_->Shutdown();  // watch streams return at once instead of at the deadline
+  server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
+  server_->Wait();
+  exposer_.reset();
+  LogLine("stopped");
+}
+
+CoordinatorServer::~CoordinatorServer() {
+  if (server_ != nullptr) Shutdown(absl::ZeroDuration());
+}
+
+}  // namespace align::coordinator

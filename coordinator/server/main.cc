@@ -1,0 +1,70 @@
+// align-coordinator: the job queue and job state behind alignctl and the
+// worker groups. docs/operations.md describes running it.
+
+#include <signal.h>
+
+#include <iostream>
+#include <memory>
+
+#include "CLI/CLI.hpp"
+#include "coordinator/core/log.h"
+#include "coordinator/server/coordinator_server.h"
+
+namespace {
+
+constexpr int kExitUsage = 2;
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using align::coordinator::CoordinatorOptions;
+  using align::coordinator::CoordinatorServer;
+  CoordinatorOptions options;
+  CLI::App app{"align-coordinator: job queue, job state and metrics for preference-alignment jobs"};
+  app.add_option("--listen", options.listen, "gRPC address, host:port (port 0: any free port)")->required();
+  app.add_option("--state", options.state_dir, "State directory (coordinator.db); created if missing")
+      ->required();
+  app.add_option("--metrics-listen", options.metrics_listen, "Prometheus /metrics address, host:port");
+  auto* token_file = app.add_option("--token-file", options.token_file,
+                                    "Accepted bearer tokens: client:<token> / worker:<token> lines");
+  auto* insecure = app.add_flag("--insecure-no-auth", options.insecure_no_auth,
+                                "Accept every caller (tests and single-user machines only)");
+  token_file->excludes(insecure);
+  app.add_option("--tls-cert", options.tls_cert, "PEM certificate chain: serve TLS");
+  app.add_option("--tls-key", options.tls_key, "PEM private key for --tls-cert");
+  app.add_option("--max-message-bytes", options.max_message_bytes, "Largest request or response")
+      ->capture_default_str()
+      ->check(CLI::Range(1024, 64 << 20));
+  bool skip_path_checks = false;
+  app.add_flag("--skip-path-checks", skip_path_checks,
+               "Do not check model/dataset/output paths at submit (the coordinator does not see the workers' storage)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : kExitUsage;
+  }
+  if (options.token_file.empty() && !options.insecure_no_auth) {
+    std::cerr << "align-coordinator: give --token-file F (see docs/operations.md) or --insecure-no-auth\n";
+    return kExitUsage;
+  }
+  options.check_spec_paths = !skip_path_checks;
+
+  // Block the stop signals before gRPC starts its threads, so only the
+  // sigwait below ever sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<CoordinatorServer>> server = CoordinatorServer::Start(options);
+  if (!server.ok()) {
+    std::cerr << "align-coordinator: " << server.status().message() << "\n";
+    return absl::IsInvalidArgument(server.status()) ? kExitUsage : 1;
+  }
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  align::coordinator::LogLine(signal_number == SIGINT ? "SIGINT: shutting down" : "SIGTERM: shutting down");
+  (*server)->Shutdown();
+  return 0;
+}

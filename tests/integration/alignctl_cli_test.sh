@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# alignctl against a real align-coordinator, as an operator runs them:
+# start the coordinator on a free port with a token file, submit a job for the
+# tiny model and a make-synthetic dataset, status/list/events/cancel/wait,
+# refused credentials, an unreachable coordinator, /metrics, and a restart
+# that keeps the jobs.
+#
+#   alignctl_cli_test.sh ALIGN_COORDINATOR_BIN ALIGNCTL_BIN TINY_MODEL_DIR WORK_DIR
+set -euo pipefail
+
+coordinator_bin=$1
+alignctl=$2
+model=$3
+work=$4
+
+rm -rf "$work"
+mkdir -p "$work"
+cd "$work"
+
+coordinator_pid=
+stop_coordinator() {
+  if [[ -n "$coordinator_pid" ]]; then
+    kill "$coordinator_pid" 2>/dev/null || true
+    wait "$coordinator_pid" 2>/dev/null || true
+    coordinator_pid=
+  fi
+}
+trap stop_coordinator EXIT
+
+fail() {
+  echo "FAIL: $*" >&2
+  echo "--- coordinator log ---" >&2
+  cat "$work"/coordinator.log >&2 || true
+  exit 1
+}
+
+# Port 0: the coordinator binds a free port and logs it, so parallel test
+# runs never race for one.
+start_coordinator() {
+  : > coordinator.log
+  "$coordinator_bin" --listen 127.0.0.1:0 --state "$work/state" --token-file "$work/tokens" \
+    --metrics-listen 127.0.0.1:0 2>>coordinator.log &
+  coordinator_pid=$!
+  for _ in $(seq 1 100); do
+    if grep -q 'listening on' coordinator.log; then break; fi
+    kill -0 "$coordinator_pid" 2>/dev/null || fail "align-coordinator exited at start"
+    sleep 0.1
+  done
+  address=$(sed -n 's/.*listening on \([^;]*\);.*/\1/p' coordinator.log | head -1)
+  [[ -n "$address" ]] || fail "align-coordinator did not report its address"
+  metrics_url=$(sed -n 's/.*metrics on \(http[^ ]*\).*/\1/p' coordinator.log | head -1)
+  export ALIGN_COORDINATOR=$address
+}
+
+expect_exit() {  # expect_exit CODE COMMAND...: runs it, checks the status, keeps stderr in last.err
+  local want=$1
+  shift
+  set +e
+  "$@" > last.out 2> last.err
+  local got=$?
+  set -e
+  [[ $got == "$want" ]] || fail "$* exited $got, expected $want; stderr: $(cat last.err)"
+}
+
+printf '# alignctl_cli_test\nclient:cli-test-client-token\nworker:cli-test-worker-token\n' > tokens
+chmod 600 tokens
+export ALIGN_TOKEN_FILE=$work/tokens
+
+# Without an auth choice the coordinator refuses to start.
+expect_exit 2 "$coordinator_bin" --listen 127.0.0.1:0 --state "$work/state"
+grep -q -- '--token-file' last.err || fail "missing auth option not explained"
+
+start_coordinator
+
+"$alignctl" make-synthetic --model "$model" --pairs 8 --heldout 2 --tokens 8 --out data > /dev/null
+cat > job.yaml <<YAML
+name: cli-dpo
+type: train
+model: $model
+dataset: data
+output: runs/cli-dpo
+loss: {type: dpo, beta: 5}
+batch: {pairs_per_rank: 2}
+steps: 20
+device: cpu
+YAML
+
+# submit: the last line of stdout is the id (relative paths resolve here).
+expect_exit 0 "$alignctl" submit job.yaml
+job=$(tail -n 1 last.out)
+[[ "$job" == job-000001 ]] || fail "submit printed '$job'"
+
+expect_exit 0 "$alignctl" status "$job"
+grep -q 'state: *queued' last.out || fail "status: $(cat last.out)"
+grep -q 'step 0/20' last.out || fail "status has no progress: $(cat last.out)"
+expect_exit 0 "$alignctl" status "$job" --json
+python3 -c 'import json,sys; j=json.load(open("last.out")); assert j["state"]=="JOB_STATE_QUEUED" and j["name"]=="cli-dpo", j' \
+  || fail "status --json: $(cat last.out)"
+
+second=$("$alignctl" submit job.yaml | tail -n 1)
+expect_exit 0 "$alignctl" list
+[[ $(grep -c '^job-' last.out) == 2 ]] || fail "list: $(cat last.out)"
+expect_exit 0 "$alignctl" list --state queued
+[[ $(grep -c queued last.out) == 2 ]] || fail "list --state: $(cat last.out)"
+expect_exit 2 "$alignctl" list --state finished
+grep -q 'not a state' last.err || fail "bad --state not explained"
+
+# watch follows the job; cancelling it from elsewhere ends the watch.
+"$alignctl" watch "$second" > watch.out 2>&1 &
+watch_pid=$!
+sleep 0.5
+expect_exit 0 "$alignctl" cancel "$second" --reason "cli test"
+set +e
+wait "$watch_pid"
+watch_status=$?
+set -e
+[[ $watch_status == 1 ]] || fail "watch exited $watch_status: $(cat watch.out)"
+grep -q "$second cancelled: cli test" watch.out || fail "watch output: $(cat watch.out)"
+expect_exit 1 "$alignctl" wait "$second"
+expect_exit 1 "$alignctl" cancel "$second"
+grep -q 'already been cancelled' last.err || fail "second cancel: $(cat last.err)"
+
+expect_exit 0 "$alignctl" events "$second"
+grep -q submitted last.out && grep -q 'cancelled *cli test' last.out || fail "events: $(cat last.out)"
+
+# Spec errors name the field; nothing is queued.
+sed 's/^steps: 20/steps: 20\nstepz: 3/' job.yaml > typo.yaml
+expect_exit 2 "$alignctl" submit typo.yaml
+grep -q stepz last.err || fail "typo not named: $(cat last.err)"
+sed 's#^dataset: data#dataset: no-such-data#' job.yaml > nodata.yaml
+expect_exit 2 "$alignctl" submit nodata.yaml
+grep -q 'dataset: ' last.err || fail "missing dataset not named: $(cat last.err)"
+expect_exit 2 "$alignctl" status job-000099
+expect_exit 2 "$alignctl" status not-a-job
+
+# Credentials: a wrong token and no token are refused and change nothing.
+printf 'client:wrong-token-123456\n' > wrong-tokens
+expect_exit 1 "$alignctl" --token-file wrong-tokens submit job.yaml
+grep -q 'did not accept' last.err || fail "wrong token: $(cat last.err)"
+expect_exit 1 env ALIGN_TOKEN_FILE= "$alignctl" list
+grep -q 'no token sent' last.err || fail "no token: $(cat last.err)"
+printf 'worker:only-a-worker-token\n' > worker-tokens
+expect_exit 2 "$alignctl" --token-file worker-tokens list
+expect_exit 0 "$alignctl" list
+[[ $(grep -c '^job-' last.out) == 2 ]] || fail "refused calls changed the job list"
+
+# /metrics, as Prometheus scrapes it.
+if [[ -n "$metrics_url" ]] && command -v curl > /dev/null; then
+  curl -sf "$metrics_url" > metrics.txt || fail "cannot scrape $metrics_url"
+  grep -q '^align_jobs{state="queued"} 1' metrics.txt || fail "align_jobs: $(grep align_jobs metrics.txt)"
+  grep -q '^align_jobs{state="cancelled"} 1' metrics.txt || fail "align_jobs cancelled"
+  grep -q '^align_workers_up 0' metrics.txt || fail "align_workers_up"
+  grep -q 'align_rpc_duration_seconds_count{method="SubmitJob"}' metrics.txt || fail "rpc histogram"
+fi
+
+# A restarted coordinator has every job.
+stop_coordinator
+expect_exit 1 "$alignctl" list
+grep -q 'cannot reach the coordinator' last.err || fail "unreachable: $(cat last.err)"
+start_coordinator
+expect_exit 0 "$alignctl" status "$job"
+grep -q 'state: *queued' last.out || fail "after restart: $(cat last.out)"
+expect_exit 0 "$alignctl" cancel "$job"
+expect_exit 0 "$alignctl" list --state cancelled
+[[ $(grep -c '^job-' last.out) == 2 ]] || fail "after restart: $(cat last.out)"
+
+echo "alignctl_cli_test: ok"

@@ -1,0 +1,102 @@
+#include "worker/engine/preference_step.h"
+
+#include <torch/torch.h>
+
+#include "worker/engine/autocast.h"
+
+namespace align::engine {
+namespace {
+
+torch::Tensor FromVector(const std::vector<float>& v, std::vector<int64_t> shape, torch::Device device) {
+  return torch::from_blob(const_cast<float*>(v.data()), shape, torch::kFloat)
+      .to(device, torch::kFloat, /*non_blocking=*/false, /*copy=*/true);
+}
+
+torch::Tensor Twice(const torch::Tensor& t) { return torch::cat({t, t}); }
+
+}  // namespace
+
+PairTensors ToDevice(const data::PairBatch& b, torch::Device device) {
+  const auto& s = b.shape;
+  const int64_t n = b.size;
+  PairTensors t;
+  t.pairs = n;
+  const std::vector<int64_t> latent = {n, s.latent_channels, s.latent_height, s.latent_width};
+  t.latents = torch::cat({FromVector(b.latents_w, latent, device), FromVector(b.latents_l, latent, device)});
+  t.prompt_embeds = Twice(FromVector(b.prompt_embeds, {n, s.tokens, s.context_dim}, device));
+  if (s.pooled_dim > 0) t.pooled = Twice(FromVector(b.pooled_prompt_embeds, {n, s.pooled_dim}, device));
+  t.time_ids = Twice(FromVector(b.time_ids, {n, 6}, device));
+  return t;
+}
+
+NoiseDraws DrawNoise(uint64_t seed, RandomStream stream, int64_t a, const std::vector<int64_t>& keys,
+                     c10::IntArrayRef latent_shape, int64_t num_timesteps, torch::Device device) {
+  std::vector<torch::Tensor> noise;
+  std::vector<int64_t> timesteps;
+  for (int64_t key : keys) {
+    const uint64_t k = DeriveSeed(seed, {static_cast<uint64_t>(stream), static_cast<uint64_t>(a),
+                                         static_cast<uint64_t>(key)});
+    auto gen = at::detail::createCPUGenerator(k);
+    noise.push_back(torch::randn(latent_shape, gen, torch::kFloat));
+    CounterRng t_rng(Mix64(k));
+    timesteps.push_back(static_cast<int64_t>(t_rng.Below(static_cast<uint64_t>(num_timesteps))));
+  }
+  torch::Tensor n = torch::stack(noise);
+  torch::Tensor t = torch::tensor(timesteps, torch::kLong);
+  return {Twice(n).to(device), Twice(t).to(device)};
+}
+
+PreferenceStep::PreferenceStep(models::UNet2DConditionModel policy, models::UNet2DConditionModel reference,
+                               const models::NoiseSchedule& schedule, const PreferenceLoss& loss,
+                               torch::Device device, bool bf16)
+    : policy_(std::move(policy)),
+      reference_(std::move(reference)),
+      schedule_(schedule),
+      loss_(loss),
+      device_(device),
+      bf16_(bf16) {}
+
+StepResult PreferenceStep::Forward(const PairTensors& batch, const NoiseDraws& draws, bool train) {
+  const int64_t b = batch.pairs;
+  torch::Tensor noisy = schedule_.AddNoise(batch.latents, draws.noise, draws.timesteps);
+  torch::Tensor target = schedule_.Target(batch.latents, draws.noise, draws.timesteps);
+  models::UNetInputs in{noisy, draws.timesteps, batch.prompt_embeds, batch.pooled, batch.time_ids};
+  auto per_sample_mse = [&](const torch::Tensor& pred) {
+    return (pred.to(torch::kFloat) - target).pow(2).mean({1, 2, 3});
+  };
+
+  PairErrors errors;
+  {
+    AutocastScope autocast(device_, bf16_);
+    torch::AutoGradMode grad_mode(train);
+    torch::Tensor mse = per_sample_mse(policy_->forward(in));
+    errors.policy_w = mse.narrow(0, 0, b);
+    errors.policy_l = mse.narrow(0, b, b);
+  }
+  if (!reference_.is_empty()) {
+    AutocastScope autocast(device_, bf16_);
+    torch::NoGradGuard no_grad;
+    models::UNetInputs ref_in = in;
+    if (bf16_) {
+      // The reference's weights are bf16; so must its inputs be.
+      ref_in.sample = in.sample.to(torch::kBFloat16);
+      ref_in.encoder_hidden_states = in.encoder_hidden_states.to(torch::kBFloat16);
+      if (in.text_embeds.defined()) ref_in.text_embeds = in.text_embeds.to(torch::kBFloat16);
+    }
+    torch::Tensor mse = per_sample_mse(reference_->forward(ref_in));
+    errors.reference_w = mse.narrow(0, 0, b);
+    errors.reference_l = mse.narrow(0, b, b);
+  }
+
+  StepResult r;
+  r.out = loss_.Compute(errors);
+  r.policy_w = errors.policy_w.mean().item<double>();
+  r.policy_l = errors.policy_l.mean().item<double>();
+  if (errors.reference_w.defined()) {
+    r.reference_w = errors.reference_w.mean().item<double>();
+    r.reference_l = errors.reference_l.mean().item<double>();
+  }
+  return r;
+}
+
+}  // namespace align::engine

@@ -1,0 +1,64 @@
+#pragma once
+// The computation shared by training, evaluation and benchmarking: a
+// micro-batch of preference pairs, laid out [w_1..w_B, l_1..l_B], noised with
+// one noise sample and timestep per pair, through the policy UNet (and the
+// frozen reference), into per-sample denoising errors and the loss.
+
+#include <cstdint>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "common/dataset/pair_batch.h"
+#include "common/random.h"
+#include "worker/engine/losses.h"
+#include "worker/models/noise_schedule.h"
+#include "worker/models/unet_2d_condition.h"
+
+namespace align::engine {
+
+// One micro-batch on the device, conditioning duplicated for both halves.
+struct PairTensors {
+  int64_t pairs = 0;
+  torch::Tensor latents;  // [2B, C, H, W]: preferred then rejected
+  torch::Tensor prompt_embeds, pooled, time_ids;
+};
+
+PairTensors ToDevice(const data::PairBatch& batch, torch::Device device);
+
+struct NoiseDraws {
+  torch::Tensor noise;      // [2B, C, H, W], the pair's two halves equal
+  torch::Tensor timesteps;  // [2B]
+};
+
+// Draws keyed by (seed, stream, a, key_i) for each key: independent of batch
+// layout and rank, reproducible on resume. Generated on the CPU so that CPU
+// and GPU runs see the same numbers.
+NoiseDraws DrawNoise(uint64_t seed, RandomStream stream, int64_t a, const std::vector<int64_t>& keys,
+                     c10::IntArrayRef latent_shape, int64_t num_timesteps, torch::Device device);
+
+struct StepResult {
+  LossOutput out;
+  double policy_w = 0, policy_l = 0, reference_w = 0, reference_l = 0;  // mean MSEs
+};
+
+class PreferenceStep {
+ public:
+  // `reference` may be empty (reference-free losses). The models, schedule and
+  // loss must outlive this object.
+  PreferenceStep(models::UNet2DConditionModel policy, models::UNet2DConditionModel reference,
+                 const models::NoiseSchedule& schedule, const PreferenceLoss& loss, torch::Device device, bool bf16);
+
+  // Forward through policy (with autograd when `train`) and reference (never);
+  // the caller back-propagates result.out.loss.
+  StepResult Forward(const PairTensors& batch, const NoiseDraws& draws, bool train);
+
+ private:
+  models::UNet2DConditionModel policy_, reference_;
+  const models::NoiseSchedule& schedule_;
+  const PreferenceLoss& loss_;
+  torch::Device device_;
+  bool bf16_;
+};
+
+}  // namespace align::engine

@@ -1,0 +1,108 @@
+#include "worker/models/clip_config.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/config_reader.h"
+#include "common/file_util.h"
+#include "common/status_macros.h"
+
+namespace align::models {
+namespace {
+
+// PretrainedConfig's generic fields (older transformers versions wrote them
+// all) and CLIPTextConfig's bookkeeping: none changes what the text encoder
+// computes. Keys starting with '_' (_name_or_path, ...) are metadata anyway.
+constexpr const char* kIgnored[] = {
+    // token ids other than the pooling one; weight initialisation; storage dtype
+    "bos_token_id", "pad_token_id", "sep_token_id", "decoder_start_token_id", "initializer_range",
+    "initializer_factor", "dtype", "torch_dtype", "transformers_version", "use_bfloat16",
+    // outputs and export switches of the Python API
+    "output_hidden_states", "output_attentions", "return_dict", "torchscript", "use_cache",
+    // chunking the feed-forward computes the same values
+    "chunk_size_feed_forward",
+    // heads and labels for other tasks; CLIP's text model has no LM head or cross-attention
+    "tie_word_embeddings", "is_decoder", "is_encoder_decoder", "add_cross_attention",
+    "tie_encoder_decoder", "cross_attention_hidden_size", "id2label", "label2id", "problem_type",
+    "finetuning_task", "tokenizer_class", "prefix", "task_specific_params", "tf_legacy_loss",
+    // text generation settings
+    "max_length", "min_length", "do_sample", "early_stopping", "num_beams", "num_beam_groups",
+    "diversity_penalty", "temperature", "top_k", "top_p", "typical_p", "repetition_penalty",
+    "length_penalty", "no_repeat_ngram_size", "encoder_no_repeat_ngram_size", "bad_words_ids",
+    "num_return_sequences", "output_scores", "return_dict_in_generate", "forced_bos_token_id",
+    "forced_eos_token_id", "remove_invalid_values", "exponential_decay_length_penalty",
+    "suppress_tokens", "begin_suppress_tokens"};
+
+absl::Status Validate(const ClipTextConfig& c) {
+  for (const auto& [name, value] :
+       std::vector<std::pair<const char*, int64_t>>{{"vocab_size", c.vocab_size},
+                                                    {"hidden_size", c.hidden_size},
+                                                    {"intermediate_size", c.intermediate_size},
+                                                    {"num_hidden_layers", c.num_hidden_layers},
+                                                    {"num_attention_heads", c.num_attention_heads},
+                                                    {"max_position_embeddings", c.max_position_embeddings},
+                                                    {"projection_dim", c.projection_dim}}) {
+    if (value <= 0) return absl::InvalidArgumentError(absl::StrCat(name, " = ", value, " must be positive"));
+  }
+  if (c.hidden_size % c.num_attention_heads != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("hidden_size ", c.hidden_size,
+                                                   " is not divisible by num_attention_heads ",
+                                                   c.num_attention_heads));
+  }
+  if (!(c.layer_norm_eps > 0)) return absl::InvalidArgumentError("layer_norm_eps must be positive");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ClipTextConfig> ParseClipTextConfig(const std::string& json_text, const std::string& what) {
+  ASSIGN_OR_RETURN(ConfigReader r, ConfigReader::Parse(json_text, what));
+  ClipTextConfig c;
+  r.Expect("model_type", "clip_text_model");
+  const std::vector<std::string> architectures = r.StringList("architectures");
+  if (architectures.size() == 1 && architectures[0] == "CLIPTextModel") {
+    c.with_projection = false;
+  } else if (architectures.size() == 1 && architectures[0] == "CLIPTextModelWithProjection") {
+    c.with_projection = true;
+  } else if (!architectures.empty()) {
+    r.Fail(absl::StrCat("architectures [", absl::StrJoin(architectures, ", "),
+                        "] is not supported (supported: CLIPTextModel, CLIPTextModelWithProjection)"));
+  }
+  c.vocab_size = r.Int("vocab_size", c.vocab_size);
+  c.hidden_size = r.Int("hidden_size", c.hidden_size);
+  c.intermediate_size = r.Int("intermediate_size", c.intermediate_size);
+  c.num_hidden_layers = r.Int("num_hidden_layers", c.num_hidden_layers);
+  c.num_attention_heads = r.Int("num_attention_heads", c.num_attention_heads);
+  c.max_position_embeddings = r.Int("max_position_embeddings", c.max_position_embeddings);
+  c.layer_norm_eps = r.Double("layer_norm_eps", c.layer_norm_eps);
+  c.projection_dim = r.Int("projection_dim", c.projection_dim);
+  c.eos_token_id = r.Int("eos_token_id", c.eos_token_id);
+  const std::string act = r.String("hidden_act", "quick_gelu");
+  if (act == "quick_gelu") {
+    c.hidden_act = ClipActivation::kQuickGelu;
+  } else if (act == "gelu") {
+    c.hidden_act = ClipActivation::kGelu;
+  } else {
+    r.Fail(absl::StrCat("hidden_act '", act, "' is not supported (supported: quick_gelu, gelu)"));
+  }
+  // Dropout would make training differ from the reference; it is 0 in every
+  // CLIP release.
+  r.ExpectOneOf("attention_dropout", {0, 0.0});
+  r.ExpectOneOf("dropout", {0, 0.0});
+  // Pruned heads would change parameter shapes per layer.
+  r.ExpectOneOf("pruned_heads", {nlohmann::json::object(), nullptr});
+  for (const char* key : kIgnored) r.Ignore(key);
+  RETURN_IF_ERROR(r.Finish());
+  absl::Status valid = Validate(c);
+  if (!valid.ok()) return absl::InvalidArgumentError(absl::StrCat(what, ": ", valid.message()));
+  c.source_json = json_text;
+  return c;
+}
+
+absl::StatusOr<ClipTextConfig> LoadClipTextConfig(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+  return ParseClipTextConfig(text, path);
+}
+
+}  // namespace align::models

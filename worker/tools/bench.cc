@@ -1,0 +1,188 @@
+#include "worker/tools/bench.h"
+
+#include <sys/resource.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+
+#include "common/job_spec.h"
+#include "common/status_macros.h"
+#include "nlohmann/json.hpp"
+#include "worker/engine/losses.h"
+#include "worker/engine/optimizer.h"
+#include "worker/engine/preference_step.h"
+#include "worker/models/flop_counter.h"
+#include "worker/models/layers.h"
+#include "worker/models/unet_config.h"
+
+#ifdef ALIGN_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <torch/cuda.h>
+#endif
+
+namespace align::tools {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+absl::StatusOr<LossSpec> BenchLoss(const BenchOptions& o) {
+  LossSpec spec;
+  if (o.loss == "dpo") {
+    spec.type = LossType::kDpo;
+  } else if (o.loss == "fdpo") {
+    spec.type = LossType::kFdpo;
+    ASSIGN_OR_RETURN(spec.divergence, engine::ParseDivergence(o.divergence));
+  } else if (o.loss == "mapo") {
+    spec.type = LossType::kMapo;
+  } else if (o.loss == "sft") {
+    spec.type = LossType::kSft;
+  } else {
+    return absl::InvalidArgumentError("--loss must be dpo, fdpo, mapo or sft");
+  }
+  return spec;
+}
+
+void Synchronize(torch::Device device) {
+#ifdef ALIGN_WITH_CUDA
+  if (device.is_cuda()) torch::cuda::synchronize();
+#endif
+  (void)device;
+}
+
+int64_t PeakDeviceBytes(torch::Device device) {
+#ifdef ALIGN_WITH_CUDA
+  if (device.is_cuda()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+    return stats.allocated_bytes[0].peak;  // aggregate pool
+  }
+#endif
+  (void)device;
+  return 0;
+}
+
+int64_t PeakHostBytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;
+}
+
+}  // namespace
+
+int RunBench(const BenchOptions& o, std::ostream& out, std::ostream& err) {
+  absl::StatusOr<models::UNetConfig> config = models::LoadUNetConfig(o.unet_config);
+  absl::StatusOr<LossSpec> loss_spec = BenchLoss(o);
+  if (!config.ok() || !loss_spec.ok()) {
+    err << "align-bench: " << (config.ok() ? loss_spec.status() : config.status()).message() << "\n";
+    return 2;
+  }
+  if (o.resolution % 8 != 0 || o.pairs < 1 || o.steps < 1 || o.tokens < 1) {
+    err << "align-bench: --resolution must be a multiple of 8; --pairs, --steps, --tokens positive\n";
+    return 2;
+  }
+  torch::Device device(torch::kCPU);
+  if (o.device == "cuda" || (o.device == "auto" && torch::cuda::is_available())) {
+    if (!torch::cuda::is_available()) {
+      err << "align-bench: --device cuda but CUDA is not available\n";
+      return 2;
+    }
+    device = torch::Device(torch::kCUDA, 0);
+  }
+  const bool bf16 = o.precision == "bf16";
+  torch::manual_seed(static_cast<int64_t>(o.seed));
+
+  models::SchedulerConfig sched;  // SDXL's training schedule
+  sched.beta_schedule = models::BetaSchedule::kScaledLinear;
+  sched.beta_start = 0.00085;
+  sched.beta_end = 0.012;
+  models::NoiseSchedule schedule(sched);
+  auto loss = engine::MakeLoss(*loss_spec, sched.num_train_timesteps);
+  if (!loss.ok()) {
+    err << "align-bench: " << loss.status().message() << "\n";
+    return 2;
+  }
+
+  models::UNet2DConditionModel policy(*config, torch::TensorOptions().dtype(torch::kFloat).device(device));
+  models::InitializeRandomWeights(*policy, o.seed);
+  policy->train();
+  policy->set_gradient_checkpointing(o.gradient_checkpointing);
+  models::UNet2DConditionModel reference{nullptr};
+  if ((*loss)->needs_reference()) {
+    reference = models::UNet2DConditionModel(
+        *config, torch::TensorOptions().dtype(bf16 ? torch::kBFloat16 : torch::kFloat).device(device));
+    models::InitializeRandomWeights(*reference, o.seed);
+    reference->eval();
+    for (auto& p : reference->parameters()) p.set_requires_grad(false);
+  }
+  engine::NamedParameters named;
+  for (auto& item : policy->named_parameters()) named.emplace_back(item.key(), item.value());
+  OptimSpec optim;
+  auto optimizer = engine::MakeAdamW(named, optim);
+  engine::PreferenceStep step(policy, reference, schedule, **loss, device, bf16);
+
+  const int64_t latent = o.resolution / 8, b = o.pairs;
+  engine::PairTensors batch;
+  batch.pairs = b;
+  batch.latents = torch::randn({2 * b, config->in_channels, latent, latent}).to(device);
+  batch.prompt_embeds = torch::randn({2 * b, o.tokens, config->cross_attention_dim}).to(device);
+  if (config->text_time_embedding) batch.pooled = torch::randn({2 * b, config->pooled_text_dim()}).to(device);
+  batch.time_ids = torch::tensor({double(o.resolution), double(o.resolution), 0., 0., double(o.resolution),
+                                  double(o.resolution)})
+                       .repeat({2 * b, 1})
+                       .to(device, torch::kFloat);
+  std::vector<int64_t> keys(b);
+  std::iota(keys.begin(), keys.end(), 0);
+
+  // Model FLOPs of one training step, counted on its first run.
+  double step_flops = 0;
+  std::vector<double> times;
+  for (int i = 0; i < o.warmup_steps + o.steps; ++i) {
+    engine::NoiseDraws draws = engine::DrawNoise(o.seed, RandomStream::kNoise, i, keys,
+                                                 batch.latents.sizes().slice(1), sched.num_train_timesteps, device);
+    Synchronize(device);
+    const auto start = Clock::now();
+    for (auto& p : named) p.second.mutable_grad() = torch::Tensor();
+    engine::StepResult r;
+    {
+      // Forwards only (policy and reference): recomputation under gradient
+      // checkpointing is overhead, not model FLOPs.
+      models::ScopedFlopCount count;
+      r = step.Forward(batch, draws, /*train=*/true);
+      if (i == 0) step_flops = count.flops();
+    }
+    r.out.loss.backward();
+    optimizer->Step(1e-6);
+    Synchronize(device);
+    if (i >= o.warmup_steps) times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  // The policy's backward costs twice its forward (input and weight
+  // gradients), the reference has no backward: 3 F_policy + F_reference.
+  const double policy_forward = (*loss)->needs_reference() ? step_flops / 2 : step_flops;
+  const double model_flops = step_flops + 2 * policy_forward;
+
+  std::sort(times.begin(), times.end());
+  const double median = times[times.size() / 2];
+  nlohmann::json line = {{"unet_config", o.unet_config},
+                         {"parameters", policy->num_parameters()},
+                         {"loss", o.loss},
+                         {"pairs_per_micro_batch", o.pairs},
+                         {"resolution", o.resolution},
+                         {"tokens", o.tokens},
+                         {"precision", o.precision},
+                         {"gradient_checkpointing", o.gradient_checkpointing},
+                         {"device", device.str()},
+                         {"torch_threads", torch::get_num_threads()},
+                         {"steps", o.steps},
+                         {"step_s", median},
+                         {"step_s_min", times.front()},
+                         {"pairs_per_s", static_cast<double>(o.pairs) / median},
+                         {"model_tflop_per_step", model_flops / 1e12},
+                         {"model_tflops", model_flops / median / 1e12},
+                         {"peak_device_bytes", PeakDeviceBytes(device)},
+                         {"peak_host_bytes", PeakHostBytes()}};
+  out << line.dump() << std::endl;
+  return 0;
+}
+
+}  // namespace align::tools

@@ -1,0 +1,29 @@
+#pragma once
+// align-bench: times training steps (forward, loss, backward, optimizer) of a
+// UNet config with random weights on synthetic pairs. Plain types: the
+// command line does not include LibTorch.
+
+#include <ostream>
+#include <string>
+
+namespace align::tools {
+
+struct BenchOptions {
+  std::string unet_config;        // a UNet config.json (weights are random)
+  std::string loss = "dpo";       // dpo | fdpo | mapo | sft
+  std::string divergence = "js";  // for fdpo
+  int pairs = 1;                  // preference pairs per micro-batch
+  int resolution = 1024;          // pixels; latents are resolution / 8
+  int tokens = 77;
+  std::string precision = "bf16";  // fp32 | bf16
+  bool gradient_checkpointing = false;
+  std::string device = "auto";     // auto | cpu | cuda
+  int warmup_steps = 2;
+  int steps = 5;
+  uint64_t seed = 0;
+};
+
+// Prints one JSON line; returns the exit code (0 ok, 2 bad options).
+int RunBench(const BenchOptions& options, std::ostream& out, std::ostream& err);
+
+}  // namespace align::tools

@@ -1,0 +1,26 @@
+// align-bench: training-step throughput of a UNet config (random weights).
+
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "worker/tools/bench.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"align-bench: times preference-training steps and prints one JSON line"};
+  align::tools::BenchOptions o;
+  app.add_option("--unet-config", o.unet_config, "UNet config.json (e.g. tests/data/sdxl-base/unet/config.json)")
+      ->required()->check(CLI::ExistingFile);
+  app.add_option("--loss", o.loss, "dpo | fdpo | mapo | sft")->check(CLI::IsMember({"dpo", "fdpo", "mapo", "sft"}));
+  app.add_option("--divergence", o.divergence, "f-divergence for fdpo");
+  app.add_option("--pairs", o.pairs, "preference pairs per micro-batch");
+  app.add_option("--resolution", o.resolution, "image resolution in pixels (latents are 1/8)");
+  app.add_option("--tokens", o.tokens, "text tokens per prompt");
+  app.add_option("--precision", o.precision, "fp32 | bf16")->check(CLI::IsMember({"fp32", "bf16"}));
+  app.add_flag("--gradient-checkpointing", o.gradient_checkpointing, "recompute activations in backward");
+  app.add_option("--device", o.device, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app.add_option("--warmup", o.warmup_steps, "untimed steps first");
+  app.add_option("--steps", o.steps, "timed steps (the median is reported)");
+  app.add_option("--seed", o.seed, "seed for weights and data");
+  CLI11_PARSE(app, argc, argv);
+  return align::tools::RunBench(o, std::cout, std::cerr);
+}

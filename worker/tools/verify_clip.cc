@@ -1,0 +1,67 @@
+#include "worker/tools/verify_clip.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "worker/models/clip_text_model.h"
+
+namespace align::tools {
+namespace {
+
+double MaxRelativeError(const torch::Tensor& actual, const torch::Tensor& expected) {
+  torch::Tensor a = actual.detach().to(torch::kCPU, torch::kDouble);
+  torch::Tensor b = expected.detach().to(torch::kCPU, torch::kDouble);
+  if (a.sizes() != b.sizes()) return std::numeric_limits<double>::infinity();
+  const double scale = b.abs().max().item<double>();
+  const double diff = (a - b).abs().max().item<double>();
+  if (std::isnan(diff)) return std::numeric_limits<double>::infinity();
+  return scale > 0 ? diff / scale : diff;
+}
+
+}  // namespace
+
+absl::Status VerifyClip(const std::string& model_dir, const std::map<std::string, torch::Tensor>& io,
+                        torch::Device device, torch::Dtype dtype,
+                        const std::function<void(const std::string& key, double err, bool is_gradient)>& report,
+                        std::vector<std::string>& components) {
+  for (const std::string name : {"text_encoder", "text_encoder_2"}) {
+    const std::string dir = model_dir + "/" + name;
+    std::vector<std::string> keys;
+    for (const char* output : {"penultimate", "last", "pooled"}) {
+      const std::string key = absl::StrCat(name, ".", output);
+      if (io.count(key)) keys.push_back(key);
+    }
+    std::error_code ec;
+    if (keys.empty() || !std::filesystem::is_directory(dir, ec)) continue;
+    auto ids = io.find("input_ids");
+    if (ids == io.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("io file has ", keys[0], " but no 'input_ids' tensor"));
+    }
+    ASSIGN_OR_RETURN(models::ClipTextModel model,
+                     models::LoadClipTextModel(dir, torch::TensorOptions().dtype(dtype).device(device)));
+    model->eval();
+    models::ClipTextOutput out;
+    try {
+      torch::NoGradGuard no_grad;
+      out = model->forward(ids->second);
+    } catch (const c10::Error& e) {
+      return absl::InvalidArgumentError(absl::StrCat(name, ": ", e.what_without_backtrace()));
+    }
+    for (const std::string& key : keys) {
+      const std::string output = key.substr(name.size() + 1);
+      const torch::Tensor& actual = output == "penultimate" ? out.penultimate()
+                                    : output == "last"      ? out.last_hidden_state
+                                                            : out.pooled();
+      report(key, MaxRelativeError(actual, io.at(key)), /*is_gradient=*/false);
+    }
+    components.push_back(name);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace align::tools
