@@ -38,6 +38,11 @@ const NameTable<LrSchedule> kSchedules = {{"constant_with_warmup", LrSchedule::k
 const NameTable<Precision> kPrecisions = {{"fp32", Precision::kFp32}, {"bf16", Precision::kBf16}};
 const NameTable<CurriculumDifficulty> kDifficulties = {{"rank_gap", CurriculumDifficulty::kRankGap},
                                                        {"score_gap", CurriculumDifficulty::kScoreGap}};
+const NameTable<PrepareFormat> kPrepareFormats = {{"jsonl", PrepareFormat::kJsonl},
+                                                  {"webdataset", PrepareFormat::kWebDataset}};
+const NameTable<LatentMode> kLatentModes = {{"mean", LatentMode::kMean}, {"sample", LatentMode::kSample}};
+const NameTable<ShardDtype> kShardDtypes = {
+    {"f32", ShardDtype::kF32}, {"f16", ShardDtype::kF16}, {"bf16", ShardDtype::kBf16}};
 const NameTable<absl::string_view> kDevices = {{"auto", "auto"}, {"cpu", "cpu"}, {"cuda", "cuda"}};
 
 template <typename E>
@@ -325,12 +330,44 @@ absl::Status ParseCurriculum(const Fields& f, CurriculumSpec* curriculum) {
   return absl::OkStatus();
 }
 
+absl::Status ParsePrepare(const Fields& f, PrepareSpec* prepare) {
+  RETURN_IF_ERROR(f.Require("input", "required (a .jsonl file, or a directory or glob of .tar shards)"));
+  RETURN_IF_ERROR(f.String("input", &prepare->input));
+  RETURN_IF_ERROR(f.Check("input", !prepare->input.empty(), "must not be empty"));
+  const bool jsonl_name = prepare->input.size() > 6 &&
+                          absl::AsciiStrToLower(prepare->input.substr(prepare->input.size() - 6)) == ".jsonl";
+  prepare->format = jsonl_name ? PrepareFormat::kJsonl : PrepareFormat::kWebDataset;
+  RETURN_IF_ERROR(f.Enum("format", kPrepareFormats, &prepare->format));
+  RETURN_IF_ERROR(f.Int("resolution", &prepare->resolution));
+  RETURN_IF_ERROR(f.Check("resolution", prepare->resolution >= 8 && prepare->resolution <= 8192,
+                          "must be in [8, 8192] pixels"));
+  RETURN_IF_ERROR(f.Bool("center_crop", &prepare->center_crop));
+  RETURN_IF_ERROR(f.Bool("random_flip", &prepare->random_flip));
+  RETURN_IF_ERROR(f.Enum("latent", kLatentModes, &prepare->latent));
+  RETURN_IF_ERROR(f.Check("heldout", !(f.Has("heldout") && f.Has("heldout_fraction")),
+                          "give heldout (a count) or heldout_fraction, not both"));
+  RETURN_IF_ERROR(f.Double("heldout_fraction", &prepare->heldout_fraction));
+  RETURN_IF_ERROR(f.Check("heldout_fraction", prepare->heldout_fraction >= 0 && prepare->heldout_fraction < 1,
+                          "must be in [0, 1)"));
+  RETURN_IF_ERROR(f.Int("heldout", &prepare->heldout));
+  RETURN_IF_ERROR(f.Check("heldout", prepare->heldout >= 0, "must be >= 0"));
+  RETURN_IF_ERROR(f.Int("pairs_per_shard", &prepare->pairs_per_shard));
+  RETURN_IF_ERROR(f.Check("pairs_per_shard", prepare->pairs_per_shard >= 1, "must be >= 1"));
+  RETURN_IF_ERROR(f.Double("max_error_ratio", &prepare->max_error_ratio));
+  RETURN_IF_ERROR(f.Check("max_error_ratio", prepare->max_error_ratio >= 0 && prepare->max_error_ratio <= 1,
+                          "must be in [0, 1]"));
+  RETURN_IF_ERROR(f.Int("batch_size", &prepare->batch_size));
+  RETURN_IF_ERROR(f.Check("batch_size", prepare->batch_size >= 1, "must be >= 1"));
+  RETURN_IF_ERROR(f.Enum("dtype", kShardDtypes, &prepare->dtype));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
   ASSIGN_OR_RETURN(
       Fields f, Fields::Of(root, "",
                            {"name", "type", "model", "dataset", "output", "loss", "optim", "batch", "steps",
                             "seed", "precision", "gradient_checkpointing", "checkpoint_every", "eval_every",
-                            "max_bad_steps", "device", "curriculum"}));
+                            "max_bad_steps", "device", "curriculum", "prepare"}));
   JobSpec spec;
   for (const char* key : {"name", "type", "model", "dataset", "output"}) {
     RETURN_IF_ERROR(f.Require(key));
@@ -386,6 +423,20 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
   if (curriculum) {
     spec.curriculum.emplace();
     RETURN_IF_ERROR(ParseCurriculum(*curriculum, &*spec.curriculum));
+  }
+
+  // The prepare options are the job for type prepare, and meaningless otherwise.
+  RETURN_IF_ERROR(f.Check("prepare", spec.type == JobType::kPrepare || !f.Has("prepare"),
+                          "only applies to type prepare"));
+  if (spec.type == JobType::kPrepare) {
+    RETURN_IF_ERROR(f.Require("prepare", "required for type prepare (e.g. {input: pairs.jsonl})"));
+    ASSIGN_OR_RETURN(auto prepare,
+                     f.Section("prepare", {"input", "format", "resolution", "center_crop", "random_flip", "latent",
+                                           "heldout_fraction", "heldout", "pairs_per_shard", "max_error_ratio",
+                                           "batch_size", "dtype"}));
+    if (!prepare) return f.Error("prepare", "has no value (expected e.g. {input: pairs.jsonl})");
+    spec.prepare.emplace();
+    RETURN_IF_ERROR(ParsePrepare(*prepare, &*spec.prepare));
   }
   return spec;
 }

@@ -52,6 +52,29 @@ struct CurriculumSpec {
   CurriculumDifficulty difficulty = CurriculumDifficulty::kRankGap;
 };
 
+enum class PrepareFormat { kJsonl, kWebDataset };
+enum class LatentMode { kMean, kSample };
+enum class ShardDtype { kF32, kF16, kBf16 };
+
+// `type: prepare`: turns preference pairs (images + caption) into a prepared
+// dataset (docs/data-preparation.md). The dataset is written to JobSpec::dataset;
+// JobSpec::output gets the resume state and the report.
+struct PrepareSpec {
+  std::string input;  // a .jsonl file, or a directory of / glob over .tar shards
+  PrepareFormat format = PrepareFormat::kJsonl;  // default: from `input` (.jsonl -> jsonl)
+  int64_t resolution = 1024;
+  bool center_crop = true;   // false: random crop from the seed
+  bool random_flip = false;  // flip both images of a pair with probability 1/2
+  LatentMode latent = LatentMode::kMean;
+  // At most one of the two; both 0: no held-out split.
+  double heldout_fraction = 0;
+  int64_t heldout = 0;
+  int64_t pairs_per_shard = 256;
+  double max_error_ratio = 0.05;  // failed items / (items - ties) above which the job fails
+  int64_t batch_size = 8;         // pairs per encoder forward
+  ShardDtype dtype = ShardDtype::kF32;
+};
+
 struct JobSpec {
   std::string name;
   JobType type = JobType::kTrain;
@@ -70,6 +93,7 @@ struct JobSpec {
   int64_t max_bad_steps = 5;     // consecutive non-finite steps before the job fails
   std::string device = "auto";   // auto | cpu | cuda
   std::optional<CurriculumSpec> curriculum;
+  std::optional<PrepareSpec> prepare;  // present iff type == kPrepare
 };
 
 absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text);

@@ -25,7 +25,14 @@ inline uint64_t DeriveSeed(uint64_t seed, std::initializer_list<uint64_t> key) {
 }
 
 // Stream tags, so that e.g. noise and data order never share a stream.
-enum class RandomStream : uint64_t { kDataOrder = 1, kNoise = 2, kTimesteps = 3, kEval = 4, kInit = 5 };
+enum class RandomStream : uint64_t {
+  kDataOrder = 1,
+  kNoise = 2,
+  kTimesteps = 3,
+  kEval = 4,
+  kInit = 5,
+  kCurriculumOrder = 6,
+};
 
 // A small counter-mode generator: the n-th output is Mix64(key + n).
 class CounterRng {

@@ -143,7 +143,7 @@ TEST(JobSpecTest, SeedTakesTheWholeUint64Range) {
 
 TEST(JobSpecTest, PrepareNeedsNoStepsOrLoss) {
   absl::StatusOr<JobSpec> spec =
-      ParseJobSpec("name: prep\ntype: prepare\nmodel: /m\ndataset: /d\noutput: /o\n");
+      ParseJobSpec("name: prep\ntype: prepare\nmodel: /m\ndataset: /d\noutput: /o\nprepare: {input: /p.jsonl}\n");
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->type, JobType::kPrepare);
 }

@@ -96,7 +96,7 @@ TEST_F(SpecCheckTest, TrainingNeedsAPreparedDataset) {
   WriteDataset(dir_ + "/ranked", /*has_difficulty=*/true);
   EXPECT_TRUE(Check(Spec("curriculum: {stages: 2, steps_per_stage: 5}\n", "model", "ranked")).ok());
   // A prepare job writes its dataset; it need not exist yet.
-  EXPECT_TRUE(Check("name: p\ntype: prepare\nmodel: model\ndataset: new-data\noutput: out\n").ok());
+  EXPECT_TRUE(Check("name: p\ntype: prepare\nmodel: model\ndataset: new-data\noutput: out\nprepare: {input: in.jsonl}\n").ok());
 }
 
 TEST_F(SpecCheckTest, OutputMustBeCreatable) {

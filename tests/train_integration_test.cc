@@ -206,6 +206,24 @@ TEST_F(TrainIntegrationTest, KilledRunResumesBitIdentically) {
   EXPECT_EQ(steps.size(), 8u);
 }
 
+// bf16 autocast over fp32 master weights, with activation checkpointing and
+// gradient accumulation: the step runs and its numbers are finite.
+TEST_F(TrainIntegrationTest, Bf16WithCheckpointingAndAccumulationTrains) {
+  const std::string spec = WriteSpec("bf16", "{type: dpo, beta: 5}",
+                                     "optim: {name: adafactor, lr: 1.0e-4}\nbatch: {pairs_per_rank: 2, grad_accum: 2}\n"
+                                     "precision: bf16\ngradient_checkpointing: true\nsteps: 3\neval_every: 0\n");
+  ASSERT_EQ(Shell(Mpirun(1) + ALIGN_WORKER_BIN + " train --spec " + spec + " > " + (root_ / "bf16.log").string() + " 2>&1"), 0);
+  int steps = 0;
+  for (const auto& j : Metrics("bf16")) {
+    if (!j.contains("loss")) continue;
+    ++steps;
+    EXPECT_TRUE(j["loss"].is_number()) << j.dump();
+    EXPECT_FALSE(j["skipped"].get<bool>()) << j.dump();
+    EXPECT_GT(j["grad_norm"].get<double>(), 0) << j.dump();
+  }
+  EXPECT_EQ(steps, 3);
+}
+
 TEST_F(TrainIntegrationTest, BadSpecsFailWithTheFieldNamed) {
   const std::string spec = WriteSpec("bad", "{type: fdpo, divergence: chi_squared, beta: 5}", "steps: 2\n");
   const std::string log = (root_ / "bad.log").string();

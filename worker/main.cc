@@ -5,6 +5,9 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "worker/tools/prepare_command.h"
+#include "worker/control/serve.h"
+#include "worker/tools/serve_job.h"
 #include "worker/tools/train_command.h"
 #include "worker/tools/verify_model.h"
 
@@ -27,7 +30,16 @@ int WithMpi(int argc, char** argv, const std::function<int()>& body) {
 
 int main(int argc, char** argv) {
   CLI::App app{"align-worker: trains and runs diffusion models for the alignment service"};
-  app.require_subcommand(1);
+  // Without a subcommand: serve a coordinator's queue (mpirun -np N align-worker --coordinator ADDR).
+  app.require_subcommand(0, 1);
+  align::control::ServeOptions serve;
+  app.add_option("--coordinator", serve.coordinator, "Coordinator address, host:port: serve its job queue")
+      ->envname("ALIGN_COORDINATOR");
+  app.add_option("--token-file", serve.token_file, "Token file; the first worker:<token> (or bare) line is sent")
+      ->envname("ALIGN_TOKEN_FILE");
+  app.add_option("--tls-ca", serve.tls_ca, "PEM CA certificates: connect to the coordinator with TLS");
+  app.add_option("--group-name", serve.group_name, "Name of this worker group (default: $SLURM_JOB_NAME or host-pid)");
+  app.add_option("--max-jobs", serve.max_jobs, "Exit after this many jobs ended (default: serve forever)");
 
   align::tools::VerifyModelOptions verify;
   CLI::App* verify_cmd = app.add_subcommand(
@@ -47,10 +59,27 @@ int main(int argc, char** argv) {
       "train", "Run one training job on this MPI world without a coordinator (mpirun -np N align-worker train ...)");
   train_cmd->add_option("--spec", train.spec_path, "Job spec (YAML)")->required()->check(CLI::ExistingFile);
 
+  align::tools::PrepareOptions prepare;
+  CLI::App* prepare_cmd = app.add_subcommand(
+      "prepare", "Run one prepare job (images + captions -> prepared dataset) on this MPI world without a coordinator");
+  prepare_cmd->add_option("--spec", prepare.spec_path, "Job spec (YAML, type: prepare)")
+      ->required()->check(CLI::ExistingFile);
+
   CLI11_PARSE(app, argc, argv);
   if (verify_cmd->parsed()) return align::tools::RunVerifyModel(verify, std::cout, std::cerr);
+  if (prepare_cmd->parsed()) {
+    return WithMpi(argc, argv, [&] { return align::tools::RunPrepare(prepare, std::cout, std::cerr); });
+  }
   if (train_cmd->parsed()) {
     return WithMpi(argc, argv, [&] { return align::tools::RunTrain(train, std::cout, std::cerr); });
   }
-  return 2;
+  if (serve.coordinator.empty()) {
+    std::cerr << "align-worker: give --coordinator ADDR to serve a coordinator's queue, or a subcommand\n"
+              << app.help();
+    return 2;
+  }
+  return WithMpi(argc, argv, [&] {
+    serve.device = align::tools::LocalDeviceName();
+    return align::control::RunServe(serve, align::tools::PrepareAssignedJob, std::cout, std::cerr);
+  });
 }

@@ -165,25 +165,30 @@ absl::StatusOr<PairBatch> PairReader::Read(const std::vector<int64_t>& indices) 
   return batch;
 }
 
-absl::StatusOr<std::vector<float>> PairReader::Difficulties() const {
-  if (!manifest_.has_difficulty) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("split \"", split_, "\" has no difficulty (manifest has_difficulty is false)"));
+absl::StatusOr<std::vector<float>> PairReader::Difficulties() const { return PerPairValues("difficulty"); }
+
+absl::StatusOr<std::vector<float>> PairReader::PerPairValues(const std::string& name) const {
+  if ((name == "difficulty" && !manifest_.has_difficulty) ||
+      ((name == "score_w" || name == "score_l") && !manifest_.has_scores)) {
+    return absl::FailedPreconditionError(absl::StrCat("split \"", split_, "\" has no ", name, " (manifest ",
+                                                      name == "difficulty" ? "has_difficulty" : "has_scores",
+                                                      " is false)"));
   }
   const std::vector<FloatTensorSpec> specs =
       FloatTensors(manifest_.shape, manifest_.has_difficulty, manifest_.has_scores);
   size_t slot = 0;
-  while (specs[slot].name != "difficulty") ++slot;
+  while (slot < specs.size() && specs[slot].name != name) ++slot;
+  if (slot == specs.size() || RowNumel(specs[slot]) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", name, "\" is not a per-pair value of this dataset"));
+  }
   std::vector<float> values(num_pairs_);
   for (const Shard& shard : shards_) {
     const safetensors::TensorView& view = shard.floats[slot];
     RETURN_IF_ERROR(ConvertToFloat(view.info->dtype, view.data, shard.pairs, values.data() + shard.first));
     for (int64_t row = 0; row < shard.pairs; ++row) {
       if (!std::isfinite(values[shard.first + row])) {
-        return absl::DataLossError(absl::StrCat(shard.file,
-                                                ": tensor \"difficulty\" holds a non-finite "
-                                                "value for pair id ",
-                                                PairIdAt(shard, row)));
+        return absl::DataLossError(absl::StrCat(shard.file, ": tensor \"", name,
+                                                "\" holds a non-finite value for pair id ", PairIdAt(shard, row)));
       }
     }
   }

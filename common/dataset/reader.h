@@ -34,6 +34,9 @@ class PairReader {
   // Every pair's difficulty in split order; FailedPrecondition when the
   // dataset has none.
   absl::StatusOr<std::vector<float>> Difficulties() const;
+  // Any per-pair scalar (`difficulty`, `score_w`, `score_l`) in split order;
+  // FailedPrecondition when the manifest does not declare it.
+  absl::StatusOr<std::vector<float>> PerPairValues(const std::string& name) const;
   // Every pair's id in split order.
   std::vector<int64_t> PairIds() const;
 

@@ -1,6 +1,5 @@
 #include "common/dataset/writer.h"
 
-#include <cmath>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -8,9 +7,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/dataset/float16.h"
-#include "common/dataset/shard_layout.h"
+#include "common/dataset/shard_builder.h"
 #include "common/file_util.h"
-#include "common/safetensors/writer.h"
 #include "common/status_macros.h"
 
 namespace align::data {
@@ -84,10 +82,10 @@ DatasetWriter::DatasetWriter(std::string dir, const PairShape& shape, WriterOpti
 }
 
 DatasetWriter::PendingSplit& DatasetWriter::SplitNamed(const std::string& name) {
-  auto [it, inserted] = splits_.try_emplace(name);
-  if (inserted) {
-    it->second.floats.resize(
-        FloatTensors(manifest_.shape, options_.has_difficulty, options_.has_scores).size());
+  auto it = splits_.find(name);
+  if (it == splits_.end()) {
+    const ShardOptions shard_options{options_.float_dtype, options_.has_difficulty, options_.has_scores};
+    it = splits_.emplace(name, PendingSplit{SplitEntry{}, ShardBuilder(manifest_.shape, shard_options)}).first;
   }
   return it->second;
 }
@@ -102,86 +100,21 @@ absl::Status DatasetWriter::Add(const std::string& split_name, const PairRecord&
   if (pair_ids_.count(pair.pair_id) != 0) {
     return absl::InvalidArgumentError(absl::StrCat(who, ": pair id already used"));
   }
-  const auto optional_span = [](const std::optional<float>& v) {
-    return v ? absl::Span<const float>(&*v, 1) : absl::Span<const float>();
-  };
-  const auto present = [](const std::optional<float>& v) { return v.has_value(); };
-  if (present(pair.difficulty) != options_.has_difficulty) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        who, options_.has_difficulty ? ": difficulty missing (the dataset has difficulty)"
-                                     : ": difficulty given but the dataset was opened without it"));
-  }
-  if (present(pair.score_w) != options_.has_scores || present(pair.score_l) != options_.has_scores) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(who, options_.has_scores ? ": score_w and score_l are required (the dataset has scores)"
-                                              : ": scores given but the dataset was opened without them"));
-  }
-
-  // In FloatTensors() order.
-  std::vector<absl::Span<const float>> rows = {pair.latents_w, pair.latents_l, pair.prompt_embeds,
-                                               pair.pooled_prompt_embeds, pair.time_ids};
-  if (options_.has_difficulty) rows.push_back(optional_span(pair.difficulty));
-  if (options_.has_scores) {
-    rows.push_back(optional_span(pair.score_w));
-    rows.push_back(optional_span(pair.score_l));
-  }
-  const std::vector<FloatTensorSpec> specs =
-      FloatTensors(manifest_.shape, options_.has_difficulty, options_.has_scores);
-  for (size_t t = 0; t < specs.size(); ++t) {
-    if (static_cast<int64_t>(rows[t].size()) != RowNumel(specs[t])) {
-      return absl::InvalidArgumentError(absl::StrCat(who, ": ", specs[t].name, " has ", rows[t].size(),
-                                                     " values, expected ", RowNumel(specs[t])));
-    }
-    for (float v : rows[t]) {
-      if (!std::isfinite(v)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(who, ": ", specs[t].name, " holds a non-finite value"));
-      }
-    }
-  }
-
   PendingSplit& split = SplitNamed(split_name);
-  for (size_t t = 0; t < specs.size(); ++t) {
-    split.floats[t].insert(split.floats[t].end(), rows[t].begin(), rows[t].end());
-  }
-  split.pair_ids.push_back(pair.pair_id);
+  RETURN_IF_ERROR(split.shard.Add(pair, who));
   pair_ids_.insert(pair.pair_id);
-  if (static_cast<int64_t>(split.pair_ids.size()) == options_.pairs_per_shard) {
-    RETURN_IF_ERROR(Flush(split_name, split));
-  }
+  if (split.shard.size() == options_.pairs_per_shard) RETURN_IF_ERROR(Flush(split_name, split));
   return absl::OkStatus();
 }
 
 absl::Status DatasetWriter::Flush(const std::string& name, PendingSplit& split) {
-  const int64_t n = static_cast<int64_t>(split.pair_ids.size());
+  const int64_t n = split.shard.size();
   if (n == 0) return absl::OkStatus();
   const std::string file = ShardFileName(name, static_cast<int64_t>(split.entry.shards.size()));
-  const std::vector<FloatTensorSpec> specs =
-      FloatTensors(manifest_.shape, options_.has_difficulty, options_.has_scores);
-
-  safetensors::Writer shard;
-  shard.SetMetadata("format", std::string(kFormat));
-  shard.SetMetadata("split", name);
-  const size_t element_size = safetensors::DTypeSize(options_.float_dtype);
-  std::vector<uint8_t> bytes;
-  for (size_t t = 0; t < specs.size(); ++t) {
-    std::vector<int64_t> shape = {n};
-    shape.insert(shape.end(), specs[t].row_shape.begin(), specs[t].row_shape.end());
-    const std::vector<float>& values = split.floats[t];
-    bytes.resize(values.size() * element_size);
-    RETURN_IF_ERROR(ConvertFromFloat(values.data(), static_cast<int64_t>(values.size()), options_.float_dtype,
-                                     bytes.data()));
-    RETURN_IF_ERROR(shard.Add(std::string(specs[t].name), options_.float_dtype, std::move(shape),
-                              bytes.data(), bytes.size()));
-  }
-  RETURN_IF_ERROR(shard.Add(std::string(kPairIdTensor), safetensors::DType::kI64, {n}, split.pair_ids.data(),
-                            split.pair_ids.size() * sizeof(int64_t)));
-  RETURN_IF_ERROR(shard.WriteFile(absl::StrCat(dir_, "/", file)));
-
+  RETURN_IF_ERROR(split.shard.Write(absl::StrCat(dir_, "/", file), name));
   split.entry.shards.push_back({file, n});
   split.entry.pairs += n;
-  for (std::vector<float>& buffer : split.floats) buffer.clear();
-  split.pair_ids.clear();
+  split.shard.Clear();
   return absl::OkStatus();
 }
 

@@ -15,22 +15,12 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "common/dataset/manifest.h"
+#include "common/dataset/pair_record.h"
+#include "common/dataset/shard_builder.h"
 #include "common/safetensors/dtype.h"
 #include "nlohmann/json.hpp"
 
 namespace align::data {
-
-// One pair, borrowed from the caller; sizes must match the dataset's PairShape.
-struct PairRecord {
-  absl::Span<const float> latents_w;             // C*H*W
-  absl::Span<const float> latents_l;             // C*H*W
-  absl::Span<const float> prompt_embeds;         // tokens*context_dim
-  absl::Span<const float> pooled_prompt_embeds;  // pooled_dim
-  absl::Span<const float> time_ids;              // 6
-  int64_t pair_id = 0;                           // unique within the dataset
-  std::optional<float> difficulty;               // required iff WriterOptions::has_difficulty
-  std::optional<float> score_w, score_l;         // required iff WriterOptions::has_scores
-};
 
 struct WriterOptions {
   int64_t pairs_per_shard = 256;
@@ -65,8 +55,7 @@ class DatasetWriter {
  private:
   struct PendingSplit {
     SplitEntry entry;
-    std::vector<std::vector<float>> floats;  // one buffer per FloatTensors() entry
-    std::vector<int64_t> pair_ids;
+    ShardBuilder shard;  // the pairs of the shard being filled
   };
 
   DatasetWriter(std::string dir, const PairShape& shape, WriterOptions options);

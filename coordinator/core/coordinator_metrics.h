@@ -29,6 +29,9 @@ class CoordinatorMetrics {
   void ObserveRpc(const std::string& method, const std::string& code, double seconds);
   void SetWorkersUp(double ranks);
 
+  // Where other metric sets (TrainingMetrics) register their families.
+  prometheus::Registry& registry() { return *registry_; }
+
   // What an exposer registers: both are scraped on every request.
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables() const;
   // Everything, as a scrape would see it.

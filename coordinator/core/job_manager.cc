@@ -18,7 +18,9 @@ absl::StatusOr<JobRecord> JobManager::Submit(const std::string& spec_yaml, const
   job.spec_yaml = spec_yaml;
   job.base_dir = base_dir;
   job.total_steps = spec.steps;
-  return store_->CreateJob(job);
+  ASSIGN_OR_RETURN(JobRecord created, store_->CreateJob(job));
+  if (options_.on_submitted) options_.on_submitted(created);
+  return created;
 }
 
 absl::StatusOr<JobRecord> JobManager::Get(absl::string_view job_id) {
@@ -37,8 +39,10 @@ absl::StatusOr<std::vector<JobRecord>> JobManager::List(const std::vector<JobSta
 absl::StatusOr<JobRecord> JobManager::Cancel(absl::string_view job_id, const std::string& reason) {
   ASSIGN_OR_RETURN(int64_t id, ParseJobId(job_id));
   // A running job is marked cancelled at once; its worker group is told to
-  // stop (StopOrder) by the WorkerService, which notices the state change.
-  return store_->CancelJob(id, reason);
+  // stop (StopOrder) by the scheduler.
+  ASSIGN_OR_RETURN(JobRecord cancelled, store_->CancelJob(id, reason));
+  if (options_.on_cancelled) options_.on_cancelled(cancelled);
+  return cancelled;
 }
 
 absl::StatusOr<std::vector<JobEventRecord>> JobManager::Events(absl::string_view job_id, int64_t after_seq) {

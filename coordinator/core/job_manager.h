@@ -22,6 +22,10 @@ struct JobManagerOptions {
   int64_t max_list_results = 1000;
   // How often a watcher checks whether its client is gone when nothing changes.
   absl::Duration watch_poll = absl::Milliseconds(500);
+  // Called after a job is queued / cancelled: the scheduler hands new jobs to
+  // idle worker groups and tells the group of a cancelled running job to stop.
+  std::function<void(const JobRecord&)> on_submitted;
+  std::function<void(const JobRecord&)> on_cancelled;
 };
 
 class JobManager {

@@ -72,6 +72,33 @@ void WorkerRegistry::Touch(const std::string& group_id) {
   if (it != groups_.end()) it->second.last_seen_ms = now_ms_();
 }
 
+void WorkerRegistry::Remove(const std::string& group_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  groups_.erase(group_id);
+}
+
+std::vector<std::string> WorkerRegistry::Expired() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = now_ms_();
+  const int64_t lease_ms = absl::ToInt64Milliseconds(lease_);
+  std::vector<std::string> expired;
+  for (const auto& [id, group] : groups_) {
+    if (now - group.last_seen_ms > lease_ms) expired.push_back(id);
+  }
+  return expired;
+}
+
+bool WorkerRegistry::Contains(const std::string& group_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return groups_.count(group_id) > 0;
+}
+
+int WorkerRegistry::WorldSize(const std::string& group_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = groups_.find(group_id);
+  return it == groups_.end() ? 0 : it->second.registration.world_size;
+}
+
 int64_t WorkerRegistry::RanksUp() const {
   std::lock_guard<std::mutex> lock(mu_);
   int64_t up = 0;

@@ -2,7 +2,8 @@
 // Worker groups known to this coordinator process, in memory: a group is an
 // mpirun launch, which re-registers after a coordinator restart, so nothing
 // here needs to outlive the process (the jobs it ran are in the store).
-// Lease expiry and handing out jobs (JobQueue) come with the scheduler.
+// Leases: a group none of whose ranks sent anything for lease() is expired;
+// the scheduler (scheduler.h) removes it and requeues its job.
 
 #include <cstdint>
 #include <functional>
@@ -47,6 +48,14 @@ class WorkerRegistry {
   void Detach(const std::string& group_id, int rank);
   // Any message from the group renews its lease.
   void Touch(const std::string& group_id);
+
+  // Forgets the group: later sessions for it are NotFound (register again).
+  void Remove(const std::string& group_id);
+  // Groups whose last message is older than the lease.
+  std::vector<std::string> Expired() const;
+  bool Contains(const std::string& group_id) const;
+  // 0 for an unknown group.
+  int WorldSize(const std::string& group_id) const;
 
   int64_t RanksUp() const;
   absl::Duration lease() const { return lease_; }

@@ -85,17 +85,29 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(cons
   if (!store.ok()) return absl::Status(store.status().code(), absl::StrCat("--state: ", store.status().message()));
   server->store_ = std::move(*store);
 
-  JobManagerOptions manager_options;
-  manager_options.spec_check.check_paths = options.check_spec_paths;
-  server->manager_ = std::make_unique<JobManager>(server->store_.get(), manager_options);
   JobStore* store_ptr = server->store_.get();
   server->registry_ =
       std::make_unique<WorkerRegistry>(options.worker_lease, [store_ptr] { return store_ptr->NowMs(); });
   server->metrics_ = std::make_unique<CoordinatorMetrics>(server->store_.get());
+  server->training_metrics_ = std::make_unique<TrainingMetrics>(server->metrics_->registry());
+  server->scheduler_ = std::make_unique<Scheduler>(server->store_.get(), server->registry_.get(),
+                                                   server->training_metrics_.get(), options.scheduler);
+  // Jobs a previous process left running have no group any more.
+  if (absl::Status recovered = server->scheduler_->RecoverAfterRestart(); !recovered.ok()) {
+    return absl::Status(recovered.code(), absl::StrCat("--state: ", recovered.message()));
+  }
+
+  JobManagerOptions manager_options;
+  manager_options.spec_check.check_paths = options.check_spec_paths;
+  Scheduler* scheduler = server->scheduler_.get();
+  manager_options.on_submitted = [scheduler](const JobRecord&) { scheduler->JobSubmitted(); };
+  manager_options.on_cancelled = [scheduler](const JobRecord& job) { scheduler->JobCancelled(job); };
+  server->manager_ = std::make_unique<JobManager>(server->store_.get(), manager_options);
   server->authenticator_ = std::make_unique<Authenticator>(std::move(authenticator));
   const ServiceEnv env{server->authenticator_.get(), server->metrics_.get()};
   server->job_service_ = std::make_unique<JobServiceImpl>(server->manager_.get(), env);
-  server->worker_service_ = std::make_unique<WorkerServiceImpl>(server->registry_.get(), env);
+  server->worker_service_ =
+      std::make_unique<WorkerServiceImpl>(server->registry_.get(), server->scheduler_.get(), env);
 
   grpc::ServerBuilder builder;
   int port = 0;
@@ -112,6 +124,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(cons
   }
   server->port_ = port;
   server->address_ = BoundAddress(options.listen, port);
+  server->scheduler_->Start();
   LogLine(absl::StrCat("listening on ", server->address_, options.tls_cert.empty() ? "" : " (TLS)",
                        server->authenticator_->enabled() ? "" : " without authentication", "; state in ",
                        options.state_dir));
@@ -137,6 +150,8 @@ void CoordinatorServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
   manager_->Shutdown();  // watch streams return at once instead of at the deadline
+  // Worker sessions end at once too; their running jobs go back to the queue.
+  scheduler_->Shutdown();
   server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
   server_->Wait();
   exposer_.reset();
@@ -145,6 +160,7 @@ void CoordinatorServer::Shutdown(absl::Duration grace) {
 
 CoordinatorServer::~CoordinatorServer() {
   if (server_ != nullptr) Shutdown(absl::ZeroDuration());
+  if (scheduler_ != nullptr) scheduler_->Stop();
 }
 
 }  // namespace align::coordinator

@@ -11,6 +11,8 @@
 #include "coordinator/core/coordinator_metrics.h"
 #include "coordinator/core/job_manager.h"
 #include "coordinator/core/job_store.h"
+#include "coordinator/core/scheduler.h"
+#include "coordinator/core/training_metrics.h"
 #include "coordinator/core/worker_registry.h"
 
 namespace grpc {
@@ -37,7 +39,10 @@ struct CoordinatorOptions {
   std::string tls_key;
   int max_message_bytes = 4 << 20;
   bool check_spec_paths = true;
+  // --worker-timeout: a group none of whose ranks sent anything for this long
+  // is lost (its job requeued).
   absl::Duration worker_lease = absl::Seconds(30);
+  SchedulerOptions scheduler;
 };
 
 class CoordinatorServer {
@@ -57,6 +62,8 @@ class CoordinatorServer {
   int metrics_port() const { return metrics_port_; }  // 0: no exposer
   JobManager& jobs() { return *manager_; }
   CoordinatorMetrics& metrics() { return *metrics_; }
+  TrainingMetrics& training_metrics() { return *training_metrics_; }
+  Scheduler& scheduler() { return *scheduler_; }
 
  private:
   CoordinatorServer() = default;
@@ -66,6 +73,8 @@ class CoordinatorServer {
   std::unique_ptr<JobManager> manager_;
   std::unique_ptr<WorkerRegistry> registry_;
   std::unique_ptr<CoordinatorMetrics> metrics_;
+  std::unique_ptr<TrainingMetrics> training_metrics_;
+  std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<Authenticator> authenticator_;
   std::unique_ptr<JobServiceImpl> job_service_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "CLI/CLI.hpp"
+#include "absl/time/time.h"
 #include "coordinator/core/log.h"
 #include "coordinator/server/coordinator_server.h"
 
@@ -35,6 +36,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-message-bytes", options.max_message_bytes, "Largest request or response")
       ->capture_default_str()
       ->check(CLI::Range(1024, 64 << 20));
+  std::string worker_timeout = "30s";
+  app.add_option("--worker-timeout", worker_timeout,
+                 "A worker group silent this long (e.g. 10s, 2m) is lost and its job requeued")
+      ->capture_default_str();
   bool skip_path_checks = false;
   app.add_flag("--skip-path-checks", skip_path_checks,
                "Do not check model/dataset/output paths at submit (the coordinator does not see the workers' storage)");
@@ -48,6 +53,12 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   options.check_spec_paths = !skip_path_checks;
+  if (!absl::ParseDuration(worker_timeout, &options.worker_lease) ||
+      options.worker_lease < absl::Milliseconds(300)) {
+    std::cerr << "align-coordinator: --worker-timeout: expected a duration of at least 300ms such as 10s or 2m, got \""
+              << worker_timeout << "\"\n";
+    return kExitUsage;
+  }
 
   // Block the stop signals before gRPC starts its threads, so only the
   // sigwait below ever sees them.

@@ -1,11 +1,13 @@
 #pragma once
-// WorkerService over gRPC. This round: group registration and per-rank
-// sessions (Hello, protocol check, heartbeats), which drive align_workers_up.
-// Handing out jobs, streaming plans and ingesting progress build on
-// JobQueue/JobStore next; until then other worker messages are acknowledged
-// by silence and logged once per session.
+// WorkerService over gRPC: group registration and one Session stream per
+// rank. After the handshake (Hello -> SessionAccepted) the session belongs to
+// the Scheduler (coordinator/core/scheduler.h), which assigns jobs and
+// streams plans through a SessionSink; this class only converts messages,
+// answers refused reports with a Rejection, and tells the scheduler when a
+// stream ends.
 
 #include "align/v1/worker_service.grpc.pb.h"
+#include "coordinator/core/scheduler.h"
 #include "coordinator/core/worker_registry.h"
 #include "coordinator/server/rpc_scope.h"
 
@@ -13,7 +15,8 @@ namespace align::coordinator {
 
 class WorkerServiceImpl final : public v1::WorkerService::Service {
  public:
-  WorkerServiceImpl(WorkerRegistry* registry, ServiceEnv env) : registry_(registry), env_(env) {}
+  WorkerServiceImpl(WorkerRegistry* registry, Scheduler* scheduler, ServiceEnv env)
+      : registry_(registry), scheduler_(scheduler), env_(env) {}
 
   grpc::Status RegisterGroup(grpc::ServerContext* context, const v1::RegisterGroupRequest* request,
                              v1::RegisterGroupResponse* response) override;
@@ -24,6 +27,7 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
   void PublishWorkersUp();
 
   WorkerRegistry* registry_;
+  Scheduler* scheduler_;
   ServiceEnv env_;
 };
 

@@ -26,6 +26,7 @@ class MpiCommunicator : public Communicator {
 
   void AllReduceSum(torch::Tensor& t) override {
     if (size_ == 1) return;
+    if (!t.device().is_cpu()) return StagedThroughHost(t, [this](torch::Tensor& h) { AllReduceSum(h); });
     // MPI counts are int: reduce very large tensors in slices.
     constexpr int64_t kSlice = int64_t{1} << 30;
     const MPI_Datatype type = MpiType(t);
@@ -38,6 +39,7 @@ class MpiCommunicator : public Communicator {
 
   void Broadcast(torch::Tensor& t, int root) override {
     if (size_ == 1) return;
+    if (!t.device().is_cpu()) return StagedThroughHost(t, [&](torch::Tensor& h) { Broadcast(h, root); });
     constexpr int64_t kSlice = int64_t{1} << 30;
     const MPI_Datatype type = MpiType(t);
     char* base = static_cast<char*>(t.data_ptr());
@@ -50,6 +52,14 @@ class MpiCommunicator : public Communicator {
   void Barrier() override { MPI_Barrier(MPI_COMM_WORLD); }
 
  private:
+  // Device tensors without NCCL: copy to the host, reduce there, copy back.
+  template <typename Fn>
+  void StagedThroughHost(torch::Tensor& t, Fn&& fn) {
+    torch::Tensor host = t.to(torch::kCPU).contiguous();
+    fn(host);
+    t.copy_(host);
+  }
+
   int rank_ = 0, size_ = 1;
 };
 
@@ -59,9 +69,17 @@ std::unique_ptr<Communicator> MakeMpiCommunicator() { return std::make_unique<Mp
 
 #ifndef ALIGN_WITH_NCCL
 absl::StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicator(int) {
-  return absl::UnimplementedError("this build has no NCCL support (build against a CUDA LibTorch)");
+  return absl::UnimplementedError("this build has no NCCL support (build against a CUDA LibTorch with NCCL)");
 }
 #endif
+
+std::unique_ptr<Communicator> MakeCommunicatorFor(torch::Device device) {
+  if (device.is_cuda()) {
+    absl::StatusOr<std::unique_ptr<Communicator>> nccl = MakeNcclCommunicator(device.index());
+    if (nccl.ok()) return std::move(*nccl);
+  }
+  return MakeMpiCommunicator();
+}
 
 GradientReducer::GradientReducer(Communicator& comm, std::vector<torch::Tensor> params, int64_t bucket_bytes)
     : comm_(comm), params_(std::move(params)) {

@@ -29,9 +29,12 @@ class Communicator {
 
 // MPI_COMM_WORLD; MPI must be initialised (align-worker does it at start).
 std::unique_ptr<Communicator> MakeMpiCommunicator();
-// NCCL over the ranks of MPI_COMM_WORLD on CUDA device `device`; an error in
-// builds without CUDA/NCCL.
+// NCCL over the ranks of MPI_COMM_WORLD on CUDA device `device` (CPU tensors
+// still go over MPI); Unimplemented in builds without CUDA/NCCL.
 absl::StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicator(int device);
+// NCCL for CUDA devices where the build has it, else MPI (which stages device
+// tensors through host memory).
+std::unique_ptr<Communicator> MakeCommunicatorFor(torch::Device device);
 
 // Averages gradients over ranks: packs them into flat buckets of about
 // `bucket_bytes`, all-reduces each bucket, and unpacks the mean.

@@ -2,7 +2,7 @@
 
 #include <torch/torch.h>
 
-#include "worker/engine/autocast.h"
+#include "worker/models/autocast.h"
 
 namespace align::engine {
 namespace {
@@ -67,14 +67,14 @@ StepResult PreferenceStep::Forward(const PairTensors& batch, const NoiseDraws& d
 
   PairErrors errors;
   {
-    AutocastScope autocast(device_, bf16_);
+    models::AutocastScope autocast(device_, bf16_);
     torch::AutoGradMode grad_mode(train);
     torch::Tensor mse = per_sample_mse(policy_->forward(in));
     errors.policy_w = mse.narrow(0, 0, b);
     errors.policy_l = mse.narrow(0, b, b);
   }
   if (!reference_.is_empty()) {
-    AutocastScope autocast(device_, bf16_);
+    models::AutocastScope autocast(device_, bf16_);
     torch::NoGradGuard no_grad;
     models::UNetInputs ref_in = in;
     if (bf16_) {

@@ -13,6 +13,8 @@
 #include "common/random.h"
 #include "common/status_macros.h"
 #include "worker/engine/checkpoint_store.h"
+#include "worker/engine/device_memory.h"
+#include "worker/engine/local_rank.h"
 #include "worker/engine/losses.h"
 #include "worker/engine/lr_schedule.h"
 #include "worker/engine/metrics_log.h"
@@ -69,7 +71,7 @@ class TrainerImpl : public Trainer {
 absl::Status TrainerImpl::Init() {
   if (spec_.device == "cuda" || (spec_.device == "auto" && torch::cuda::is_available())) {
     if (!torch::cuda::is_available()) return absl::FailedPreconditionError("device: cuda requested but not available");
-    device_ = torch::Device(torch::kCUDA, static_cast<int>(comm_.rank() % torch::cuda::device_count()));
+    device_ = torch::Device(torch::kCUDA, static_cast<int>(LocalRank() % torch::cuda::device_count()));
   }
   bf16_ = spec_.precision == Precision::kBf16;
 
@@ -115,9 +117,10 @@ absl::Status TrainerImpl::Init() {
   reducer_ = std::make_unique<GradientReducer>(comm_, params_);
 
   if (!plan_) {
-    plan::PairPlanConfig pc{train_data_->num_pairs(), spec_.batch.pairs_per_rank, spec_.batch.grad_accum,
-                            comm_.world_size(), spec_.seed};
-    plan_ = std::make_unique<LocalPlanSource>(pc, comm_.rank());
+    // The coordinator's planner, run locally (curriculum stages included).
+    ASSIGN_OR_RETURN(std::unique_ptr<plan::StepPlanner> planner,
+                     plan::MakeStepPlanner(spec_, spec_.dataset, comm_.world_size()));
+    plan_ = std::make_unique<LocalPlanSource>(std::move(planner), comm_.rank());
   }
   prefetch_ = std::make_unique<data::PrefetchingReader>(train_data_, static_cast<size_t>(2 * spec_.batch.grad_accum));
 
@@ -212,6 +215,7 @@ absl::StatusOr<StepMetrics> TrainerImpl::TrainStep(int64_t step) {
   m.reference_mse_w = packed[5].item<double>() / denom;
   m.reference_mse_l = packed[6].item<double>() / denom;
   m.lr = LearningRate(spec_.optim, step, spec_.steps);
+  m.stage = plan_->StageOf(step);
 
   if (!m.skipped) {
     if (spec_.optim.grad_clip > 0 && m.grad_norm > spec_.optim.grad_clip) {
@@ -223,9 +227,10 @@ absl::StatusOr<StepMetrics> TrainerImpl::TrainStep(int64_t step) {
     }
     optimizer_->Step(m.lr);
   }
+  SynchronizeDevice(device_);
   m.step_s = std::chrono::duration<double>(Clock::now() - start).count();
   m.pairs_per_s = static_cast<double>(spec_.batch.pairs_per_rank * accum * comm_.world_size()) / m.step_s;
-  if (device_.is_cuda()) m.gpu_memory_bytes = 0;  // filled by the CUDA build's allocator stats
+  m.gpu_memory_bytes = PeakDeviceMemoryBytes(device_);
   return m;
 }
 
@@ -287,6 +292,12 @@ absl::Status TrainerImpl::Run() {
   }
   prefetched_until_ = start_step_;
   for (int64_t step = start_step_; step < spec_.steps; ++step) {
+    if (hooks_.should_stop) {
+      // Every rank stops at the same step boundary if any rank was asked to.
+      torch::Tensor stop = torch::tensor({hooks_.should_stop() ? 1.0 : 0.0}, torch::kDouble);
+      comm_.AllReduceSum(stop);
+      if (stop.item<double>() > 0) return absl::CancelledError(absl::StrCat("stopped after step ", step));
+    }
     ASSIGN_OR_RETURN(StepMetrics m, TrainStep(step));
     consecutive_bad = m.skipped ? consecutive_bad + 1 : 0;
     if (metrics_) RETURN_IF_ERROR(metrics_->WriteStep(m));

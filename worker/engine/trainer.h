@@ -38,6 +38,9 @@ struct TrainerHooks {
   std::function<void(const StepMetrics&)> on_step;
   std::function<void(const EvalMetrics&)> on_eval;
   std::function<void(int64_t step, const std::string& dir)> on_checkpoint;
+  // Polled on every rank before each step (the flag is all-reduced, so all
+  // ranks stop at the same step); true: Run() returns Cancelled.
+  std::function<bool()> should_stop;
 };
 
 class Trainer {

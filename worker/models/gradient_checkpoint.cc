@@ -2,13 +2,18 @@
 
 #include <torch/torch.h>
 
+#include "worker/models/autocast.h"
+
 namespace align::models {
 namespace {
 
 // Carries the std::function through autograd's context.
+// Carries the std::function, and the autocast state it ran under, through
+// autograd's context: the recomputation must see the same precision.
 struct FnHolder : torch::CustomClassHolder {
-  explicit FnHolder(CheckpointedFn f) : fn(std::move(f)) {}
+  FnHolder(CheckpointedFn f, AutocastState a) : fn(std::move(f)), autocast(a) {}
   CheckpointedFn fn;
+  AutocastState autocast;
 };
 
 struct CheckpointFunction : public torch::autograd::Function<CheckpointFunction> {
@@ -31,6 +36,7 @@ struct CheckpointFunction : public torch::autograd::Function<CheckpointFunction>
     torch::Tensor output;
     {
       torch::AutoGradMode enable_grad(true);
+      AutocastScope autocast(holder->autocast);
       output = holder->fn(inputs);
     }
     if (output.requires_grad()) torch::autograd::backward({output}, {grad_outputs[0]});
@@ -46,7 +52,7 @@ struct CheckpointFunction : public torch::autograd::Function<CheckpointFunction>
 
 torch::Tensor Checkpoint(CheckpointedFn fn, const std::vector<torch::Tensor>& inputs) {
   if (!torch::GradMode::is_enabled()) return fn(inputs);
-  auto holder = c10::make_intrusive<FnHolder>(std::move(fn));
+  auto holder = c10::make_intrusive<FnHolder>(std::move(fn), CurrentAutocast());
   return CheckpointFunction::apply(holder, at::TensorList(inputs))[0];
 }
 

@@ -39,8 +39,12 @@ GroupNormImpl::GroupNormImpl(int64_t num_groups, int64_t num_channels, double ep
   bias = register_parameter("bias", torch::empty({num_channels}, options));
 }
 
+// Normalisation runs in the parameters' precision: under bf16 autocast the
+// activations arrive in bf16 while the fp32 master weights stay fp32. CUDA
+// autocast already runs norms in fp32; LibTorch 1.x's CPU autocast does not
+// cast them and would fail on the mixed dtypes.
 torch::Tensor GroupNormImpl::forward(const torch::Tensor& x) {
-  return torch::group_norm(x, num_groups_, weight, bias, eps_);
+  return torch::group_norm(x.to(weight.scalar_type()), num_groups_, weight, bias, eps_);
 }
 
 LayerNormImpl::LayerNormImpl(int64_t dim, double eps, const torch::TensorOptions& options)
@@ -50,7 +54,7 @@ LayerNormImpl::LayerNormImpl(int64_t dim, double eps, const torch::TensorOptions
 }
 
 torch::Tensor LayerNormImpl::forward(const torch::Tensor& x) {
-  return torch::layer_norm(x, {dim_}, weight, bias, eps_);
+  return torch::layer_norm(x.to(weight.scalar_type()), {dim_}, weight, bias, eps_);
 }
 
 void InitializeRandomWeights(torch::nn::Module& module, uint64_t seed) {

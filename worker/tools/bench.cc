@@ -10,6 +10,7 @@
 #include "common/job_spec.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "worker/engine/device_memory.h"
 #include "worker/engine/losses.h"
 #include "worker/engine/optimizer.h"
 #include "worker/engine/preference_step.h"
@@ -17,10 +18,6 @@
 #include "worker/models/layers.h"
 #include "worker/models/unet_config.h"
 
-#ifdef ALIGN_WITH_CUDA
-#include <c10/cuda/CUDACachingAllocator.h>
-#include <torch/cuda.h>
-#endif
 
 namespace align::tools {
 namespace {
@@ -44,24 +41,6 @@ absl::StatusOr<LossSpec> BenchLoss(const BenchOptions& o) {
   return spec;
 }
 
-void Synchronize(torch::Device device) {
-#ifdef ALIGN_WITH_CUDA
-  if (device.is_cuda()) torch::cuda::synchronize();
-#endif
-  (void)device;
-}
-
-int64_t PeakDeviceBytes(torch::Device device) {
-#ifdef ALIGN_WITH_CUDA
-  if (device.is_cuda()) {
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
-    return stats.allocated_bytes[0].peak;  // aggregate pool
-  }
-#endif
-  (void)device;
-  return 0;
-}
-
 int64_t PeakHostBytes() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -70,7 +49,8 @@ int64_t PeakHostBytes() {
 
 }  // namespace
 
-int RunBench(const BenchOptions& o, std::ostream& out, std::ostream& err) {
+namespace {
+int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err) {
   absl::StatusOr<models::UNetConfig> config = models::LoadUNetConfig(o.unet_config);
   absl::StatusOr<LossSpec> loss_spec = BenchLoss(o);
   if (!config.ok() || !loss_spec.ok()) {
@@ -140,7 +120,7 @@ int RunBench(const BenchOptions& o, std::ostream& out, std::ostream& err) {
   for (int i = 0; i < o.warmup_steps + o.steps; ++i) {
     engine::NoiseDraws draws = engine::DrawNoise(o.seed, RandomStream::kNoise, i, keys,
                                                  batch.latents.sizes().slice(1), sched.num_train_timesteps, device);
-    Synchronize(device);
+    engine::SynchronizeDevice(device);
     const auto start = Clock::now();
     for (auto& p : named) p.second.mutable_grad() = torch::Tensor();
     engine::StepResult r;
@@ -153,7 +133,7 @@ int RunBench(const BenchOptions& o, std::ostream& out, std::ostream& err) {
     }
     r.out.loss.backward();
     optimizer->Step(1e-6);
-    Synchronize(device);
+    engine::SynchronizeDevice(device);
     if (i >= o.warmup_steps) times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
   }
   // The policy's backward costs twice its forward (input and weight
@@ -179,10 +159,20 @@ int RunBench(const BenchOptions& o, std::ostream& out, std::ostream& err) {
                          {"pairs_per_s", static_cast<double>(o.pairs) / median},
                          {"model_tflop_per_step", model_flops / 1e12},
                          {"model_tflops", model_flops / median / 1e12},
-                         {"peak_device_bytes", PeakDeviceBytes(device)},
+                         {"peak_device_bytes", engine::PeakDeviceMemoryBytes(device)},
                          {"peak_host_bytes", PeakHostBytes()}};
   out << line.dump() << std::endl;
   return 0;
+}
+}  // namespace
+
+int RunBench(const BenchOptions& o, std::ostream& out, std::ostream& err) {
+  try {
+    return RunBenchOrThrow(o, out, err);
+  } catch (const c10::Error& e) {
+    err << "align-bench: " << e.what_without_backtrace() << "\n";
+    return 1;
+  }
 }
 
 }  // namespace align::tools

@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "common/job_spec.h"
 #include "worker/engine/communicator.h"
+#include "worker/engine/local_rank.h"
 #include "worker/engine/trainer.h"
 
 namespace align::tools {
@@ -34,7 +35,10 @@ int RunTrain(const TrainOptions& options, std::ostream& out, std::ostream& err) 
     return 2;
   }
   SetThreadsPerRank();
-  std::unique_ptr<engine::Communicator> comm = engine::MakeMpiCommunicator();
+  const bool on_gpu = spec->device != "cpu" && torch::cuda::is_available();
+  std::unique_ptr<engine::Communicator> comm = engine::MakeCommunicatorFor(
+      on_gpu ? torch::Device(torch::kCUDA, static_cast<int>(engine::LocalRank() % torch::cuda::device_count()))
+             : torch::Device(torch::kCPU));
   const bool lead = comm->rank() == 0;
   engine::TrainerHooks hooks;
   if (lead) {

@@ -5,19 +5,28 @@
 
 #include <torch/types.h>
 
-namespace align::engine {
+namespace align::models {
+
+// Whether bf16 autocast is on, per device type. Gradient checkpointing records
+// it at forward time and restores it for the recomputation in backward.
+struct AutocastState {
+  bool cpu = false;
+  bool cuda = false;
+};
+AutocastState CurrentAutocast();
 
 class AutocastScope {
  public:
+  // Turns bf16 autocast on for `device`'s type when `enabled`.
   AutocastScope(torch::Device device, bool enabled);
+  // Sets exactly `state` for the scope.
+  explicit AutocastScope(const AutocastState& state);
   ~AutocastScope();
   AutocastScope(const AutocastScope&) = delete;
   AutocastScope& operator=(const AutocastScope&) = delete;
 
  private:
-  torch::Device device_;
-  bool enabled_;
-  bool previous_ = false;
+  AutocastState previous_;
 };
 
-}  // namespace align::engine
+}  // namespace align::models

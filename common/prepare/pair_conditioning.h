@@ -1,0 +1,45 @@
+#pragma once
+// Turns a preference pair's two decoded images into what the VAE encodes and
+// the SDXL micro-conditioning, exactly as the reference SDXL training scripts
+// do (diffusers train_text_to_image_sdxl.py; Diffusion-DPO's train.py --sdxl):
+//
+//   1. image_1 is resized to image_0's size (PIL bicubic) when they differ, as
+//      Diffusion-DPO does, so one crop and one time_ids fit both;
+//   2. swap when label_0 = 0, so `w` is always the preferred image;
+//   3. Resize(resolution, BILINEAR): the shorter side to `resolution`;
+//   4. with random_flip, flip both images horizontally with probability 1/2;
+//   5. center crop (offset int(round((side - res) / 2))) or a seeded random crop,
+//      taken after the flip as in the reference;
+//   6. ToTensor + Normalize(0.5, 0.5): [-1, 1], CHW;
+//   time_ids = (orig_h, orig_w, crop_top, crop_left, res, res), orig = image_0's
+//   size as decoded.
+// The flip and random crop draw from (seed, pair id), so they do not depend on
+// which rank prepares the pair or in what order.
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "common/imaging/rgb_image.h"
+
+namespace align::prepare {
+
+struct ConditioningOptions {
+  int resolution = 1024;
+  bool center_crop = true;
+  bool random_flip = false;
+  uint64_t seed = 0;
+};
+
+struct ConditionedPair {
+  std::vector<float> pixels_w;  // [3, res, res] in [-1, 1]
+  std::vector<float> pixels_l;
+  std::array<float, 6> time_ids{};
+  bool flipped = false;
+  int crop_top = 0, crop_left = 0;
+};
+
+ConditionedPair ConditionPair(const imaging::RgbImage& image_0, const imaging::RgbImage& image_1, bool swap,
+                              int64_t pair_id, const ConditioningOptions& options);
+
+}  // namespace align::prepare

@@ -1,0 +1,171 @@
+#pragma once
+// Hands queued jobs to worker groups and runs them: a group whose ranks have
+// all opened sessions takes the oldest queued job (JobQueue::TakeNextQueued);
+// every rank gets a JobAssignment and, ahead of need, PlanChunks of its pairs
+// (JobPlan) and curriculum StageBoundaries. What the ranks report (progress,
+// metrics, checkpoints, completion, failure) goes to the store and to
+// Prometheus. A group whose session drops or whose lease runs out is removed
+// and its job interrupted and requeued; a cancelled running job's group gets
+// a StopOrder. No gRPC here: sessions are SessionSinks (worker_messages.h).
+//
+// Threads: session handlers call the On* methods concurrently; a background
+// thread (Start) hands out jobs and expires leases, and RunOnce does the same
+// synchronously for tests. Store calls never happen under the scheduler's lock.
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "coordinator/core/job_plan.h"
+#include "coordinator/core/job_store.h"
+#include "coordinator/core/training_metrics.h"
+#include "coordinator/core/worker_messages.h"
+#include "coordinator/core/worker_registry.h"
+
+namespace align::coordinator {
+
+struct SchedulerOptions {
+  int64_t plan_ahead_steps = 32;  // plans reach this far past the last reported step
+  int64_t chunk_steps = 8;        // steps per PlanChunk
+  int max_attempts = 3;           // a retryable failure requeues the job until it has run this often
+  absl::Duration tick = absl::Milliseconds(250);  // background thread: leases, queue, retention
+  // Progress reaches Prometheus at every step but the store (one fsync'ed
+  // transaction per write) at most this often per job, and always before a
+  // checkpoint, the end of the job or the loss of its group. Zero: every report.
+  absl::Duration progress_persist_interval = absl::Seconds(1);
+};
+
+// What a group is doing, for tests and logs.
+struct GroupStatus {
+  std::string group_id;
+  int world_size = 0;
+  int ranks_attached = 0;
+  std::string job_id;  // empty: idle
+  int64_t reported_step = 0;
+  int64_t planned_until = 0;  // plans sent for steps < this
+  bool stopping = false;
+};
+
+class Scheduler {
+ public:
+  Scheduler(JobStore* store, WorkerRegistry* registry, TrainingMetrics* metrics, SchedulerOptions options = {});
+  ~Scheduler();
+
+  // Jobs left running (or interrupted) by a previous coordinator process go
+  // back to the queue: their groups re-register and take them again.
+  absl::Status RecoverAfterRestart();
+  void Start();
+  void Stop();
+  // Stop() and end every session (the coordinator is going away): running
+  // jobs go back to the queue, and the groups reconnect to the next coordinator.
+  void Shutdown();
+  // One round of the background work: expire leases, hand out queued jobs,
+  // drop old per-job series.
+  void RunOnce();
+
+  // ---- sessions (after WorkerRegistry::Attach succeeded) ----
+  void Attach(const std::string& group_id, int rank, int world_size, std::shared_ptr<SessionSink> sink);
+  // The session ended (stream closed or broken): the group is lost.
+  void SessionEnded(const std::string& group_id, int rank, const std::string& why);
+
+  // ---- worker reports. NotFound: the group is unknown (end the session);
+  // other errors go back to the worker as a Rejection. Reports for the job
+  // the group just finished are dropped silently (late messages). ----
+  absl::Status OnHeartbeat(const std::string& group_id, int rank, const std::string& job_id, int64_t step,
+                           int64_t device_memory_bytes);
+  absl::Status OnProgress(const std::string& group_id, int rank, const std::string& job_id, int64_t step,
+                          const std::map<std::string, double>& metrics);
+  absl::Status OnMetricBatch(const std::string& group_id, int rank, const std::string& job_id,
+                             const std::vector<StepMetricsIn>& steps);
+  absl::Status OnCheckpoint(const std::string& group_id, const std::string& job_id, int64_t step,
+                            const std::string& path);
+  absl::Status OnCompleted(const std::string& group_id, const std::string& job_id, int64_t step,
+                           const std::string& checkpoint_path);
+  absl::Status OnFailure(const std::string& group_id, const std::string& job_id, const std::string& message,
+                         int64_t step, bool retryable);
+  absl::Status OnStopped(const std::string& group_id, const std::string& job_id, int64_t step);
+
+  // ---- from JobService ----
+  void JobSubmitted() { Kick(); }
+  void JobCancelled(const JobRecord& job);
+
+  std::vector<GroupStatus> Groups() const;
+
+ private:
+  struct ActiveJob {
+    int64_t id = 0;
+    std::string job_id;
+    std::unique_ptr<JobPlan> plan;
+    int64_t resume_step = 0;
+    int64_t reported_step = 0;
+    int64_t planned_until = 0;
+    int64_t announced_stage = -1;
+    bool stopping = false;
+    // Reported but not yet in the store.
+    std::map<std::string, double> pending;
+    int64_t pending_step = -1;
+    int64_t persisted_ms = 0;
+  };
+  struct PendingProgress {
+    int64_t id = 0;
+    int64_t step = -1;
+    std::map<std::string, double> metrics;
+  };
+  struct Group {
+    std::string id;
+    int world_size = 0;
+    std::vector<std::shared_ptr<SessionSink>> sinks;  // by rank; null until attached
+    int attached = 0;
+    std::optional<ActiveJob> job;
+    bool assigning = false;
+    std::string last_job_id;  // reports for it are late, not wrong
+  };
+  using Sinks = std::vector<std::shared_ptr<SessionSink>>;
+
+  void Kick();
+  void Loop();
+  void ExpireLeases();
+  void AssignIdleGroups();
+  // Ends `group_id`: its sessions close, its running job is requeued.
+  void LoseGroup(const std::string& group_id, const std::string& why);
+  // The group that holds `job_id`, under mu_. NotFound for an unknown group,
+  // FailedPrecondition when it holds another job; *late is set for the job it
+  // just finished.
+  absl::StatusOr<Group*> HolderLocked(const std::string& group_id, const std::string& job_id, bool* late);
+  // Queues plan chunks (and stage boundaries) so every rank has plans up to
+  // reported step + plan_ahead_steps. Returns the messages queued per rank.
+  int64_t TopUpLocked(Group& group);
+  static Sinks SinksOf(const Group& group);
+  static void FlushAll(const Sinks& sinks);
+  // Moves a job that ended on a group (completed, failed, stopped) out of it.
+  std::optional<ActiveJob> EndJobLocked(Group& group);
+  void RecordStepLocked(ActiveJob& job, int64_t step, bool* announce_stage, int64_t* stage);
+  // Takes the job's unsaved progress (when due, or always with force).
+  static std::optional<PendingProgress> TakePendingLocked(ActiveJob& job, int64_t now_ms, int64_t interval_ms,
+                                                          bool force);
+  void Persist(const std::optional<PendingProgress>& pending);
+  void PersistDueProgress();
+
+  JobStore* store_;
+  WorkerRegistry* registry_;
+  TrainingMetrics* metrics_;  // may be null
+  SchedulerOptions options_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, Group> groups_;
+  std::condition_variable cv_;
+  bool kicked_ = false;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace align::coordinator

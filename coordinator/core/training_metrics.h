@@ -1,0 +1,80 @@
+#pragma once
+// What the workers report, as Prometheus series (docs/operations.md lists
+// them). Per job, labelled job="job-000042":
+//   align_train_step, align_train_loss, align_train_implicit_accuracy,
+//   align_train_reward_margin, align_train_policy_mse{pair="w"|"l"},
+//   align_train_reference_mse{pair}, align_train_grad_norm,
+//   align_train_learning_rate, align_train_pairs_per_second,
+//   align_curriculum_stage, align_gpu_memory_bytes{rank},
+//   align_eval_heldout_implicit_accuracy, align_eval_heldout_loss (gauges);
+//   align_step_duration_seconds (histogram), align_train_skipped_steps_total.
+// Scheduler-wide counters: align_metric_samples_total,
+//   align_plan_messages_total, align_job_assignments_total,
+//   align_worker_groups_lost_total; gauge align_worker_groups.
+// A job's series are dropped `retention` after it ends, so a long-lived
+// coordinator does not grow without bound.
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace align::coordinator {
+
+class TrainingMetrics {
+ public:
+  explicit TrainingMetrics(prometheus::Registry& registry, absl::Duration retention = absl::Minutes(10));
+
+  // One optimizer step's values (metrics.jsonl's names); unknown names are
+  // kept in the store but have no series.
+  void ObserveStep(const std::string& job, int64_t step, const std::map<std::string, double>& values);
+  void ObserveEval(const std::string& job, const std::map<std::string, double>& values);
+  void ObserveDeviceMemory(const std::string& job, int rank, double bytes);
+  void SetStage(const std::string& job, int64_t stage);
+  // The job ended (or left this coordinator): drop its series after the retention.
+  void JobEnded(const std::string& job, int64_t now_ms);
+  void JobResumed(const std::string& job);
+  void DropExpired(int64_t now_ms);
+
+  void CountPlanMessages(int64_t n) { plan_messages_->Increment(static_cast<double>(n)); }
+  void CountAssignment() { assignments_->Increment(); }
+  void CountGroupLost() { groups_lost_->Increment(); }
+  void SetGroups(int64_t n) { groups_->Set(static_cast<double>(n)); }
+  double metric_samples() const { return samples_->Value(); }
+  double plan_messages() const { return plan_messages_->Value(); }
+
+ private:
+  struct JobSeries {
+    std::vector<std::pair<prometheus::Family<prometheus::Gauge>*, prometheus::Gauge*>> gauges;
+    prometheus::Histogram* step_duration = nullptr;
+    prometheus::Counter* skipped = nullptr;
+    int64_t ended_ms = -1;
+  };
+  prometheus::Gauge& JobGauge(prometheus::Family<prometheus::Gauge>* family, const std::string& job,
+                              std::map<std::string, std::string> labels = {});
+
+  absl::Duration retention_;
+  std::mutex mu_;
+  std::map<std::string, JobSeries> jobs_;
+  // metrics.jsonl name -> (family, extra labels)
+  std::map<std::string, std::pair<prometheus::Family<prometheus::Gauge>*, std::map<std::string, std::string>>> by_name_;
+  prometheus::Family<prometheus::Gauge>* gpu_memory_;
+  prometheus::Family<prometheus::Gauge>* stage_;
+  prometheus::Family<prometheus::Histogram>* step_duration_;
+  prometheus::Family<prometheus::Counter>* skipped_;
+  prometheus::Counter* samples_;
+  prometheus::Counter* plan_messages_;
+  prometheus::Counter* assignments_;
+  prometheus::Counter* groups_lost_;
+  prometheus::Gauge* groups_;
+};
+
+}  // namespace align::coordinator

@@ -1,0 +1,82 @@
+#pragma once
+// Where the worker's RPC side (worker/control: gRPC, protobuf, MPI control
+// collectives) meets its torch side (worker/tools/serve_job.cc: the trainer).
+// Plain C++ only: no LibTorch and no generated protobuf headers may be
+// included here (docs/architecture.md), so both sides can include it.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "worker/engine/plan_source.h"
+
+namespace align::control {
+
+// One optimizer step's numbers as the trainer reports them (metrics.jsonl's
+// names: loss, implicit_accuracy, ..., step_s, stage, skipped).
+struct StepReport {
+  int64_t step = 0;
+  std::map<std::string, double> values;
+  int64_t device_memory_bytes = 0;  // this rank's
+};
+
+struct EvalReport {
+  int64_t step = 0;
+  std::map<std::string, double> values;  // heldout_implicit_accuracy, heldout_loss, heldout_pairs
+};
+
+// Called by the torch side on every rank, on the thread that runs the job.
+class JobReporter {
+ public:
+  virtual ~JobReporter() = default;
+  virtual void Step(const StepReport& report) = 0;
+  virtual void Eval(const EvalReport& report) = 0;
+  // checkpoint-<step>/ is complete on shared storage.
+  virtual void Checkpoint(int64_t step, const std::string& dir) = 0;
+  // Polled before each step; the trainer all-reduces it, so one rank's true
+  // stops every rank at the same step.
+  virtual bool ShouldStop() = 0;
+};
+
+// A job the coordinator assigned to this rank's group.
+struct JobTicket {
+  std::string job_id;
+  std::string spec_yaml;
+  std::string base_dir;    // relative spec paths resolve against it
+  int64_t resume_step = 0;  // the coordinator's last committed checkpoint
+  int attempt = 1;
+  // This rank's pairs, streamed by the coordinator (RemotePlanSource).
+  std::function<std::unique_ptr<engine::PlanSource>()> make_plan;
+  JobReporter* reporter = nullptr;
+};
+
+enum class JobEnd {
+  kCompleted,  // every step done, final checkpoint written
+  kStopped,    // ShouldStop() was true on some rank: every rank stopped at the same step
+  kFailed,     // this rank's error; with agreed == false its peers may be stuck in a collective
+};
+
+struct JobOutcome {
+  JobEnd end = JobEnd::kFailed;
+  std::string message;
+  int64_t step = 0;             // steps done
+  std::string checkpoint_path;  // kCompleted: the final checkpoint
+  bool agreed = false;          // kFailed: every rank failed at the same point (no collective pending)
+};
+
+// A job set up on this rank (model and data loaded), ready to run.
+class PreparedJob {
+ public:
+  virtual ~PreparedJob() = default;
+  virtual int64_t start_step() const = 0;  // the checkpoint it resumes from (0: fresh)
+  virtual JobOutcome Run() = 0;
+};
+
+// Loads what the job needs. Runs no collective, so one rank's error cannot
+// leave the others waiting; the caller agrees on the outcome over MPI.
+using PrepareJobFn = std::function<absl::StatusOr<std::unique_ptr<PreparedJob>>(const JobTicket&)>;
+
+}  // namespace align::control

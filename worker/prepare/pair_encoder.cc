@@ -1,0 +1,160 @@
+#include "worker/prepare/pair_encoder.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/random.h"
+#include "common/status_macros.h"
+
+namespace align::prepare {
+namespace {
+
+constexpr uint64_t kLatentNoiseStream = 0x6c6e6f697365;  // "lnoise"
+
+// Standard normals from (seed, pair id, role) by Box-Muller over the counter
+// RNG: reproducible whatever the batch composition.
+void FillNormal(uint64_t seed, int64_t pair_id, uint64_t role, float* out, int64_t n) {
+  CounterRng rng(DeriveSeed(seed, {kLatentNoiseStream, static_cast<uint64_t>(pair_id), role}));
+  constexpr double kTwoPi = 6.283185307179586;
+  for (int64_t i = 0; i < n; i += 2) {
+    const double u1 = (static_cast<double>(rng.Next() >> 11) + 1.0) * 0x1.0p-53;  // (0, 1]
+    const double u2 = static_cast<double>(rng.Next() >> 11) * 0x1.0p-53;
+    const double r = std::sqrt(-2.0 * std::log(u1));
+    out[i] = static_cast<float>(r * std::cos(kTwoPi * u2));
+    if (i + 1 < n) out[i + 1] = static_cast<float>(r * std::sin(kTwoPi * u2));
+  }
+}
+
+}  // namespace
+
+PairEncoder::PairEncoder(torch::Device device, models::AutoencoderKL vae, models::ClipTokenizer tokenizer_1,
+                         models::ClipTokenizer tokenizer_2, models::ClipTextModel text_encoder_1,
+                         models::ClipTextModel text_encoder_2)
+    : device_(device),
+      vae_(std::move(vae)),
+      tokenizer_1_(std::move(tokenizer_1)),
+      tokenizer_2_(std::move(tokenizer_2)),
+      text_encoder_1_(std::move(text_encoder_1)),
+      text_encoder_2_(std::move(text_encoder_2)) {}
+
+absl::StatusOr<std::unique_ptr<PairEncoder>> PairEncoder::Load(const std::string& model_dir, torch::Device device) {
+  // fp32 throughout: the reference keeps SDXL's VAE in fp32 (its fp16 overflows),
+  // and prepared embeddings are computed once, so precision is cheap here.
+  const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+  ASSIGN_OR_RETURN(models::AutoencoderKL vae, models::LoadAutoencoderKL(model_dir + "/vae", options));
+  if (vae->config().shift_factor.value_or(0.0) != 0.0) {
+    return absl::InvalidArgumentError(absl::StrCat(model_dir, "/vae has a shift_factor: not an SDXL VAE (unsupported)"));
+  }
+  ASSIGN_OR_RETURN(models::ClipTokenizer tokenizer_1,
+                   models::ClipTokenizer::Load(model_dir + "/tokenizer", models::ClipTokenizer::kEndOfText));
+  ASSIGN_OR_RETURN(models::ClipTokenizer tokenizer_2, models::ClipTokenizer::Load(model_dir + "/tokenizer_2", "!"));
+  ASSIGN_OR_RETURN(models::ClipTextModel text_encoder_1,
+                   models::LoadClipTextModel(model_dir + "/text_encoder", options));
+  ASSIGN_OR_RETURN(models::ClipTextModel text_encoder_2,
+                   models::LoadClipTextModel(model_dir + "/text_encoder_2", options));
+  for (const auto* te : {&text_encoder_1, &text_encoder_2}) {
+    if ((*te)->config().max_position_embeddings < kTokens) {
+      return absl::InvalidArgumentError(absl::StrCat("text encoder in ", model_dir, " has max_position_embeddings ",
+                                                     (*te)->config().max_position_embeddings, " < ", kTokens));
+    }
+  }
+  if (!text_encoder_2->with_projection()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(model_dir, "/text_encoder_2 has no text_projection (SDXL's second encoder has one)"));
+  }
+  vae->eval();
+  text_encoder_1->eval();
+  text_encoder_2->eval();
+  return std::unique_ptr<PairEncoder>(new PairEncoder(device, std::move(vae), std::move(tokenizer_1),
+                                                      std::move(tokenizer_2), std::move(text_encoder_1),
+                                                      std::move(text_encoder_2)));
+}
+
+absl::StatusOr<data::PairShape> PairEncoder::ShapeFor(int64_t resolution) const {
+  const int64_t factor = vae_->config().downscale_factor();
+  if (resolution % factor != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("prepare.resolution: ", resolution,
+                                                   " is not a multiple of the VAE's downscale factor ", factor));
+  }
+  data::PairShape shape;
+  shape.latent_channels = vae_->config().latent_channels;
+  shape.latent_height = shape.latent_width = resolution / factor;
+  shape.tokens = kTokens;
+  shape.context_dim = text_encoder_1_->config().hidden_size + text_encoder_2_->config().hidden_size;
+  shape.pooled_dim = text_encoder_2_->config().projection_dim;
+  return shape;
+}
+
+bool PairEncoder::Truncates(const std::string& caption) const {
+  return static_cast<int64_t>(tokenizer_1_.Tokenize(caption).size()) > kTokens - 2;
+}
+
+torch::Tensor PairEncoder::Tokens(const models::ClipTokenizer& tokenizer,
+                                  const std::vector<std::string>& captions) const {
+  torch::Tensor ids = torch::empty({static_cast<int64_t>(captions.size()), kTokens}, torch::kInt64);
+  int64_t* data = ids.data_ptr<int64_t>();
+  for (size_t i = 0; i < captions.size(); ++i) {
+    const std::vector<int64_t> row = tokenizer.Encode(captions[i], kTokens);
+    std::copy(row.begin(), row.end(), data + i * kTokens);
+  }
+  return ids.to(device_);
+}
+
+EncodedBatch PairEncoder::Encode(const std::vector<std::string>& captions, const std::vector<float>& pixels_w,
+                                 const std::vector<float>& pixels_l, int64_t resolution, LatentMode latent,
+                                 const std::vector<int64_t>& pair_ids, uint64_t seed) {
+  c10::InferenceMode inference;  // no autograd bookkeeping at all
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t b = static_cast<int64_t>(captions.size());
+  const auto cpu = torch::TensorOptions().dtype(torch::kFloat32);
+  const std::vector<int64_t> image_shape = {b, 3, resolution, resolution};
+  // w then l in one forward: [2B, 3, R, R].
+  torch::Tensor pixels =
+      torch::cat({torch::from_blob(const_cast<float*>(pixels_w.data()), image_shape, cpu),
+                  torch::from_blob(const_cast<float*>(pixels_l.data()), image_shape, cpu)})
+          .to(device_);
+  // The VAE's mid-block attention is dense over all latent positions: (R/8)^4
+  // scores per image, 1 GiB at 1024 px for SDXL. Encode few enough images at a
+  // time to keep that near 1 GiB; every image is independent (GroupNorm is per
+  // sample), so the result does not depend on the grouping.
+  const int64_t positions = (resolution / vae_->config().downscale_factor()) *
+                            (resolution / vae_->config().downscale_factor());
+  const int64_t per_forward = std::max<int64_t>(1, (int64_t{1} << 30) / (positions * positions * 8));
+  std::vector<torch::Tensor> means, stddevs;
+  for (int64_t i = 0; i < 2 * b; i += per_forward) {
+    models::LatentDistribution part = vae_->Encode(pixels.slice(0, i, std::min(2 * b, i + per_forward)));
+    means.push_back(part.mean);
+    if (latent == LatentMode::kSample) stddevs.push_back(part.stddev());
+  }
+  torch::Tensor z = torch::cat(means);
+  if (latent == LatentMode::kSample) {
+    torch::Tensor noise = torch::empty(z.sizes(), cpu);
+    const int64_t per_image = z[0].numel();
+    for (int64_t i = 0; i < 2 * b; ++i) {
+      FillNormal(seed, pair_ids[i % b], /*role: w=0, l=1*/ static_cast<uint64_t>(i / b),
+                 noise.data_ptr<float>() + i * per_image, per_image);
+    }
+    z = z + torch::cat(stddevs) * noise.to(device_);
+  }
+  z = (z * vae_->scaling_factor()).to(torch::kCPU).contiguous();
+  const auto t1 = std::chrono::steady_clock::now();
+
+  models::ClipTextOutput out_1 = text_encoder_1_->forward(Tokens(tokenizer_1_, captions));
+  models::ClipTextOutput out_2 = text_encoder_2_->forward(Tokens(tokenizer_2_, captions));
+  EncodedBatch batch;
+  batch.latents_w = z.slice(0, 0, b).contiguous();
+  batch.latents_l = z.slice(0, b, 2 * b).contiguous();
+  batch.prompt_embeds = torch::cat({out_1.penultimate(), out_2.penultimate()}, -1).to(torch::kCPU).contiguous();
+  batch.pooled = out_2.pooled().to(torch::kCPU).contiguous();
+  batch.vae_seconds = std::chrono::duration<double>(t1 - t0).count();
+  batch.text_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+  return batch;
+}
+
+}  // namespace align::prepare

@@ -1,0 +1,69 @@
+#pragma once
+// The models of a prepare job: SDXL's VAE and its two CLIP text encoders with
+// their tokenizers, loaded from a diffusers folder, turning conditioned pixels
+// and captions into what a prepared dataset stores. As the reference SDXL
+// training scripts: the VAE runs in fp32; latents = mean (or a sample) of
+// encode(x).latent_dist times scaling_factor; prompt_embeds = concat(penultimate
+// hidden states of text_encoder, of text_encoder_2) on the feature axis;
+// pooled = text_encoder_2's projected output; tokenizer pads with
+// <|endoftext|>, tokenizer_2 with "!", both to 77 tokens with truncation.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "absl/status/statusor.h"
+#include "common/dataset/manifest.h"
+#include "common/job_spec.h"
+#include "worker/models/autoencoder_kl.h"
+#include "worker/models/clip_text_model.h"
+#include "worker/models/clip_tokenizer.h"
+
+namespace align::prepare {
+
+// One encoder batch's outputs, fp32 on the CPU, contiguous.
+struct EncodedBatch {
+  torch::Tensor latents_w, latents_l;  // [B, C, h, w]
+  torch::Tensor prompt_embeds;         // [B, 77, context_dim]
+  torch::Tensor pooled;                // [B, pooled_dim]
+  double vae_seconds = 0, text_seconds = 0;
+};
+
+class PairEncoder {
+ public:
+  static constexpr int kTokens = 77;  // CLIP's model_max_length
+
+  // Reads vae/, text_encoder/, text_encoder_2/, tokenizer/, tokenizer_2/ under `model_dir`.
+  static absl::StatusOr<std::unique_ptr<PairEncoder>> Load(const std::string& model_dir, torch::Device device);
+
+  // The dataset shape at `resolution`; InvalidArgument unless the VAE's
+  // downscale factor divides it.
+  absl::StatusOr<data::PairShape> ShapeFor(int64_t resolution) const;
+
+  // `pixels_w`, `pixels_l`: B images [3, R, R] each, concatenated. With
+  // kSample the Gaussian noise is drawn per (seed, pair id, w/l), so a pair's
+  // latents do not depend on its batch or rank.
+  EncodedBatch Encode(const std::vector<std::string>& captions, const std::vector<float>& pixels_w,
+                      const std::vector<float>& pixels_l, int64_t resolution, LatentMode latent,
+                      const std::vector<int64_t>& pair_ids, uint64_t seed);
+
+  // Whether `caption` is longer than the 75 tokens that fit between
+  // <|startoftext|> and <|endoftext|> (it is then truncated, as the reference does).
+  bool Truncates(const std::string& caption) const;
+
+ private:
+  PairEncoder(torch::Device device, models::AutoencoderKL vae, models::ClipTokenizer tokenizer_1,
+              models::ClipTokenizer tokenizer_2, models::ClipTextModel text_encoder_1,
+              models::ClipTextModel text_encoder_2);
+  torch::Tensor Tokens(const models::ClipTokenizer& tokenizer, const std::vector<std::string>& captions) const;
+
+  torch::Device device_;
+  models::AutoencoderKL vae_;
+  models::ClipTokenizer tokenizer_1_, tokenizer_2_;
+  models::ClipTextModel text_encoder_1_, text_encoder_2_;
+};
+
+}  // namespace align::prepare

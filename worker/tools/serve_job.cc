@@ -1,0 +1,148 @@
+#include "worker/tools/serve_job.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/job_spec.h"
+#include "worker/engine/communicator.h"
+#include "worker/engine/local_rank.h"
+#include "worker/engine/trainer.h"
+
+namespace align::tools {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Resolve(const std::string& path, const std::string& base_dir) {
+  if (path.empty() || fs::path(path).is_absolute() || base_dir.empty()) return path;
+  return (fs::path(base_dir) / path).lexically_normal().string();
+}
+
+// Ranks sharing a host share its cores.
+void SetThreadsPerRank() {
+  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+  const int ranks_here = local ? std::max(1, std::atoi(local)) : 1;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(std::max(1, cores / ranks_here));
+}
+
+std::map<std::string, double> StepValues(const engine::StepMetrics& m) {
+  return {{"loss", m.loss},
+          {"implicit_accuracy", m.implicit_accuracy},
+          {"reward_margin", m.reward_margin},
+          {"lr", m.lr},
+          {"grad_norm", m.grad_norm},
+          {"pairs_per_s", m.pairs_per_s},
+          {"step_s", m.step_s},
+          {"policy_mse_w", m.policy_mse_w},
+          {"policy_mse_l", m.policy_mse_l},
+          {"reference_mse_w", m.reference_mse_w},
+          {"reference_mse_l", m.reference_mse_l},
+          {"gpu_memory_bytes", static_cast<double>(m.gpu_memory_bytes)},
+          {"stage", static_cast<double>(m.stage)},
+          {"skipped", m.skipped ? 1.0 : 0.0}};
+}
+
+class AssignedJob : public control::PreparedJob {
+ public:
+  AssignedJob(JobSpec spec, std::unique_ptr<engine::Communicator> comm, control::JobReporter* reporter)
+      : spec_(std::move(spec)), comm_(std::move(comm)), reporter_(reporter) {}
+
+  absl::Status Init(std::unique_ptr<engine::PlanSource> plan) {
+    engine::TrainerHooks hooks;
+    hooks.on_step = [this](const engine::StepMetrics& m) {
+      steps_done_ = m.step;
+      reporter_->Step({m.step, StepValues(m), m.gpu_memory_bytes});
+    };
+    hooks.on_eval = [this](const engine::EvalMetrics& e) {
+      reporter_->Eval({e.step,
+                       {{"heldout_implicit_accuracy", e.heldout_implicit_accuracy},
+                        {"heldout_loss", e.heldout_loss},
+                        {"heldout_pairs", static_cast<double>(e.heldout_pairs)}}});
+    };
+    hooks.on_checkpoint = [this](int64_t step, const std::string& dir) {
+      last_checkpoint_ = dir;
+      reporter_->Checkpoint(step, dir);
+    };
+    hooks.should_stop = [this] { return reporter_->ShouldStop(); };
+    absl::StatusOr<std::unique_ptr<engine::Trainer>> trainer;
+    try {
+      trainer = engine::CreateTrainer(spec_, *comm_, std::move(plan), std::move(hooks));
+    } catch (const std::exception& e) {
+      return absl::InternalError(absl::StrCat("setting up the trainer failed: ", e.what()));
+    }
+    if (!trainer.ok()) return trainer.status();
+    trainer_ = std::move(*trainer);
+    steps_done_ = trainer_->start_step();
+    return absl::OkStatus();
+  }
+
+  int64_t start_step() const override { return trainer_->start_step(); }
+
+  control::JobOutcome Run() override {
+    control::JobOutcome outcome;
+    absl::Status status;
+    try {
+      status = trainer_->Run();
+    } catch (const c10::Error& e) {
+      status = absl::InternalError(e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      status = absl::InternalError(e.what());
+    }
+    outcome.step = steps_done_;
+    if (status.ok()) {
+      outcome.end = control::JobEnd::kCompleted;
+      outcome.checkpoint_path = last_checkpoint_;
+    } else if (absl::IsCancelled(status)) {
+      outcome.end = control::JobEnd::kStopped;
+      outcome.message = std::string(status.message());
+    } else {
+      outcome.end = control::JobEnd::kFailed;
+      outcome.message = std::string(status.message());
+      // max_bad_steps is decided on all-reduced numbers: every rank ends there.
+      outcome.agreed = absl::IsAborted(status);
+    }
+    return outcome;
+  }
+
+ private:
+  JobSpec spec_;
+  std::unique_ptr<engine::Communicator> comm_;
+  control::JobReporter* reporter_;
+  std::unique_ptr<engine::Trainer> trainer_;
+  int64_t steps_done_ = 0;
+  std::string last_checkpoint_;
+};
+
+}  // namespace
+
+std::string LocalDeviceName() { return torch::cuda::is_available() ? "cuda" : "cpu"; }
+
+absl::StatusOr<std::unique_ptr<control::PreparedJob>> PrepareAssignedJob(const control::JobTicket& ticket) {
+  absl::StatusOr<JobSpec> spec = ParseJobSpec(ticket.spec_yaml);
+  if (!spec.ok()) return spec.status();
+  if (spec->type != JobType::kTrain) {
+    return absl::UnimplementedError("type: align-worker serves train jobs from the queue; this is not one");
+  }
+  spec->model = Resolve(spec->model, ticket.base_dir);
+  spec->dataset = Resolve(spec->dataset, ticket.base_dir);
+  spec->output = Resolve(spec->output, ticket.base_dir);
+  static const bool threads_set = (SetThreadsPerRank(), true);
+  (void)threads_set;
+  // Every rank gets here for the same spec, so creating the communicator (a
+  // collective under NCCL) cannot leave a rank behind.
+  const bool on_gpu = spec->device != "cpu" && torch::cuda::is_available();
+  std::unique_ptr<engine::Communicator> comm = engine::MakeCommunicatorFor(
+      on_gpu ? torch::Device(torch::kCUDA, static_cast<int>(engine::LocalRank() % torch::cuda::device_count()))
+             : torch::Device(torch::kCPU));
+  auto job = std::make_unique<AssignedJob>(*spec, std::move(comm), ticket.reporter);
+  if (absl::Status init = job->Init(ticket.make_plan()); !init.ok()) return init;
+  return std::unique_ptr<control::PreparedJob>(std::move(job));
+}
+
+}  // namespace align::tools
