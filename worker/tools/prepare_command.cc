@@ -2,27 +2,12 @@
 
 #include <torch/torch.h>
 
-#include <algorithm>
-#include <cstdlib>
-#include <thread>
-
 #include "common/job_spec.h"
 #include "worker/engine/communicator.h"
+#include "worker/engine/cpu_threads.h"
 #include "worker/prepare/prepare_job.h"
 
 namespace align::tools {
-namespace {
-
-// Ranks sharing a host share its cores; one core per rank is left to the
-// decoding thread that runs ahead of the encoders.
-void SetThreadsPerRank() {
-  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
-  const int ranks_here = local ? std::max(1, std::atoi(local)) : 1;
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  torch::set_num_threads(std::max(1, cores / ranks_here));
-}
-
-}  // namespace
 
 int RunPrepare(const PrepareOptions& options, std::ostream& out, std::ostream& err) {
   absl::StatusOr<JobSpec> spec = LoadJobSpec(options.spec_path);
@@ -34,7 +19,7 @@ int RunPrepare(const PrepareOptions& options, std::ostream& out, std::ostream& e
     err << "align-worker prepare: " << options.spec_path << " is not a prepare job (type)\n";
     return 2;
   }
-  SetThreadsPerRank();
+  engine::UseFairShareOfCores();
   std::unique_ptr<engine::Communicator> comm = engine::MakeMpiCommunicator();
   prepare::PrepareContext context;
   context.rank = comm->rank();

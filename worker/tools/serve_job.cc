@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/job_spec.h"
 #include "worker/engine/communicator.h"
+#include "worker/engine/cpu_threads.h"
 #include "worker/engine/local_rank.h"
 #include "worker/engine/trainer.h"
 
@@ -23,13 +24,6 @@ std::string Resolve(const std::string& path, const std::string& base_dir) {
   return (fs::path(base_dir) / path).lexically_normal().string();
 }
 
-// Ranks sharing a host share its cores.
-void SetThreadsPerRank() {
-  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
-  const int ranks_here = local ? std::max(1, std::atoi(local)) : 1;
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  torch::set_num_threads(std::max(1, cores / ranks_here));
-}
 
 std::map<std::string, double> StepValues(const engine::StepMetrics& m) {
   return {{"loss", m.loss},
@@ -132,7 +126,7 @@ absl::StatusOr<std::unique_ptr<control::PreparedJob>> PrepareAssignedJob(const c
   spec->model = Resolve(spec->model, ticket.base_dir);
   spec->dataset = Resolve(spec->dataset, ticket.base_dir);
   spec->output = Resolve(spec->output, ticket.base_dir);
-  static const bool threads_set = (SetThreadsPerRank(), true);
+  static const bool threads_set = (engine::UseFairShareOfCores(), true);
   (void)threads_set;
   // Every rank gets here for the same spec, so creating the communicator (a
   // collective under NCCL) cannot leave a rank behind.

@@ -8,22 +8,11 @@
 #include "absl/strings/str_format.h"
 #include "common/job_spec.h"
 #include "worker/engine/communicator.h"
+#include "worker/engine/cpu_threads.h"
 #include "worker/engine/local_rank.h"
 #include "worker/engine/trainer.h"
 
 namespace align::tools {
-namespace {
-
-// Ranks sharing a host share its cores; oversubscribing them makes every rank slow.
-void SetThreadsPerRank() {
-  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
-  const int ranks_here = local ? std::max(1, std::atoi(local)) : 1;
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  torch::set_num_threads(std::max(1, cores / ranks_here));
-}
-
-}  // namespace
-
 int RunTrain(const TrainOptions& options, std::ostream& out, std::ostream& err) {
   absl::StatusOr<JobSpec> spec = LoadJobSpec(options.spec_path);
   if (!spec.ok()) {
@@ -34,7 +23,7 @@ int RunTrain(const TrainOptions& options, std::ostream& out, std::ostream& err) 
     err << "align-worker train: " << options.spec_path << " is not a train job (type)\n";
     return 2;
   }
-  SetThreadsPerRank();
+  engine::UseFairShareOfCores();
   const bool on_gpu = spec->device != "cpu" && torch::cuda::is_available();
   std::unique_ptr<engine::Communicator> comm = engine::MakeCommunicatorFor(
       on_gpu ? torch::Device(torch::kCUDA, static_cast<int>(engine::LocalRank() % torch::cuda::device_count()))

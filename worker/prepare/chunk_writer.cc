@@ -1,0 +1,136 @@
+#include "worker/prepare/chunk_writer.h"
+
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/prepare/chunk_prefetch.h"
+#include "common/status_macros.h"
+
+namespace align::prepare {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+safetensors::DType StorageDtype(ShardDtype dtype) {
+  switch (dtype) {
+    case ShardDtype::kF16:
+      return safetensors::DType::kF16;
+    case ShardDtype::kBf16:
+      return safetensors::DType::kBF16;
+    default:
+      return safetensors::DType::kF32;
+  }
+}
+
+// Rank r of a host uses its GPU r (as the trainer does).
+// Test hook (docs/data-preparation.md): die like a killed process right after
+// the N-th shard this process writes is renamed into place, before its record:
+// the worst moment for a resume.
+int CrashAfterShards() {
+  const char* value = std::getenv("ALIGN_PREPARE_CRASH_AFTER_SHARDS");
+  return value ? std::atoi(value) : 0;
+}
+
+}  // namespace
+
+absl::StatusOr<ChunkRecord> ChunkWriter::Prepare(const WorkChunk& chunk, int* shards_written) {
+  const Clock::time_point start = Clock::now();
+  ChunkRecord record;
+  record.split = chunk.split;
+  record.index = chunk.index;
+  record.items = static_cast<int64_t>(chunk.items.size());
+  data::ShardBuilder shard(shape_, {StorageDtype(p_.dtype), false, false});
+
+  ConditioningOptions conditioning;
+  conditioning.resolution = static_cast<int>(p_.resolution);
+  conditioning.center_crop = p_.center_crop;
+  conditioning.random_flip = p_.random_flip;
+  conditioning.seed = spec_.seed;
+  PrefetchingChunkSource source(index_, chunk, conditioning, static_cast<size_t>(2 * p_.batch_size));
+  std::vector<PreparedItem> batch;
+  PreparedItem item;
+  bool more = true;
+  while (more) {
+    const Clock::time_point wait = Clock::now();
+    more = source.Next(&item);
+    input_wait_seconds_ += SecondsSince(wait);
+    if (more) {
+      if (!item.ok) {
+        record.problems.push_back(std::move(item.problem));
+        continue;
+      }
+      if (encoder_.Truncates(item.item->caption)) ++record.captions_truncated;
+      batch.push_back(std::move(item));
+    }
+    if (!batch.empty() && (static_cast<int64_t>(batch.size()) == p_.batch_size || !more)) {
+      const Clock::time_point encode = Clock::now();
+      RETURN_IF_ERROR(EncodeBatch(batch, shard, record));
+      encode_seconds_ += SecondsSince(encode);
+      batch.clear();
+    }
+  }
+  if (shard.size() > 0) {
+    record.shard = chunk.ShardFile();
+    RETURN_IF_ERROR(shard.Write(absl::StrCat(spec_.dataset, "/", record.shard), chunk.split));
+    ++*shards_written;
+    if (CrashAfterShards() > 0 && *shards_written >= CrashAfterShards()) _exit(86);
+  }
+  record.pairs = shard.size();
+  std::sort(record.problems.begin(), record.problems.end(),
+            [](const ItemProblem& a, const ItemProblem& b) { return a.id < b.id; });
+  record.seconds = SecondsSince(start);
+  return record;
+}
+
+
+absl::Status ChunkWriter::EncodeBatch(const std::vector<PreparedItem>& batch, data::ShardBuilder& shard, ChunkRecord& record) {
+  std::vector<std::string> captions;
+  std::vector<float> pixels_w, pixels_l;
+  std::vector<int64_t> ids;
+  for (const PreparedItem& it : batch) {
+    captions.push_back(it.item->caption);
+    pixels_w.insert(pixels_w.end(), it.pair.pixels_w.begin(), it.pair.pixels_w.end());
+    pixels_l.insert(pixels_l.end(), it.pair.pixels_l.begin(), it.pair.pixels_l.end());
+    ids.push_back(it.item->id);
+  }
+  EncodedBatch out;
+  try {
+    out = encoder_.Encode(captions, pixels_w, pixels_l, p_.resolution, p_.latent, ids, spec_.seed);
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("encoding failed: ", e.what_without_backtrace()));
+  }
+  vae_seconds_ += out.vae_seconds;
+  const auto row = [](const torch::Tensor& t, size_t i) {
+    const int64_t n = t[0].numel();
+    return absl::Span<const float>(t.data_ptr<float>() + i * n, static_cast<size_t>(n));
+  };
+  for (size_t i = 0; i < batch.size(); ++i) {
+    data::PairRecord pair;
+    pair.latents_w = row(out.latents_w, i);
+    pair.latents_l = row(out.latents_l, i);
+    pair.prompt_embeds = row(out.prompt_embeds, i);
+    pair.pooled_prompt_embeds = row(out.pooled, i);
+    pair.time_ids = absl::Span<const float>(batch[i].pair.time_ids.data(), 6);
+    pair.pair_id = batch[i].item->id;
+    const absl::Status added = shard.Add(pair, batch[i].item->where);
+    if (!added.ok()) {  // non-finite outputs: this item fails, the chunk goes on
+      record.problems.push_back(
+          {batch[i].item->id, batch[i].item->where, reason::kEncodeFailed, std::string(added.message())});
+    }
+  }
+  return absl::OkStatus();
+}
+
+
+}  // namespace align::prepare
