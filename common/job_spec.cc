@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <utility>
@@ -463,6 +464,19 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text) {
     return absl::InvalidArgumentError(absl::StrCat("job spec is not valid YAML: line ", e.mark.line + 1,
                                                    ", column ", e.mark.column + 1, ": ", e.msg));
   }
+}
+
+std::string ResolveJobPath(const std::string& path, const std::string& base_dir) {
+  if (path.empty() || std::filesystem::path(path).is_absolute() || base_dir.empty()) return path;
+  return (std::filesystem::path(base_dir) / path).lexically_normal().string();
+}
+
+JobSpec ResolveJobPaths(JobSpec spec, const std::string& base_dir) {
+  spec.model = ResolveJobPath(spec.model, base_dir);
+  spec.dataset = ResolveJobPath(spec.dataset, base_dir);
+  spec.output = ResolveJobPath(spec.output, base_dir);
+  if (spec.prepare) spec.prepare->input = ResolveJobPath(spec.prepare->input, base_dir);
+  return spec;
 }
 
 absl::StatusOr<JobSpec> LoadJobSpec(const std::string& path) {

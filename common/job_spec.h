@@ -99,6 +99,12 @@ struct JobSpec {
 absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text);
 absl::StatusOr<JobSpec> LoadJobSpec(const std::string& path);
 
+// Relative paths in a submitted spec are relative to the submitter's working
+// directory (`base_dir`); absolute paths and an empty base_dir are left as is.
+std::string ResolveJobPath(const std::string& path, const std::string& base_dir);
+// model, dataset, output and prepare.input, resolved.
+JobSpec ResolveJobPaths(JobSpec spec, const std::string& base_dir);
+
 std::string LossTypeName(LossType type);
 std::string DivergenceName(Divergence divergence);
 

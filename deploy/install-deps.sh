@@ -14,7 +14,7 @@ PACKAGES=(
   libarchive-dev libjpeg62-turbo-dev libpng-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  curl
+  curl jq python3
 )
 
 missing=()

@@ -2,6 +2,10 @@
 // JSONL and WebDataset inputs with ties, swaps, corrupt and missing images;
 // exact counts; failure above max_error_ratio; resumption after a crash and
 // after a SIGKILL without duplicated shards; and two training steps on the result.
+// Then the same as `type: prepare` jobs submitted with alignctl to a real
+// align-coordinator served by a 2-rank worker group: the same shards, byte for
+// byte, the coordinator's manifest, a worker group killed mid-job and replaced,
+// and a train job through the coordinator on the result.
 //
 // The golden fixtures do not fit each other for training: the tiny UNet's
 // pooled text dim is 32 (projection_class_embeddings_input_dim 80 - 6 * 8) but
@@ -10,8 +14,11 @@
 // are the golden ones), so that the prepared data trains; the golden folder
 // itself is also prepared, and checked against the encoders' dims.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -55,6 +62,57 @@ std::string Slurp(const fs::path& path) {
   s << in.rdbuf();
   return s.str();
 }
+
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+// A shell command in its own process group, so that one kill reaches it and
+// everything it started (mpirun and its ranks).
+class Background {
+ public:
+  explicit Background(const std::string& command) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::setpgid(0, 0);
+      const std::string cmd = "exec " + command;
+      ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::setpgid(pid_, pid_);
+  }
+  ~Background() { Kill(SIGTERM); }
+  void Kill(int signal) {
+    if (pid_ <= 0) return;
+    ::kill(-pid_, signal);
+    for (int i = 0; i < 100; ++i) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ::kill(-pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
 
 // text_encoder_2 with projection_dim 32: the golden 24 rows, then 8 more.
 void WriteWideTextEncoder2(const fs::path& dir) {
@@ -215,8 +273,43 @@ class PrepareIntegrationTest : public ::testing::Test {
     return Data("reference");
   }
 
+  // ---- through the coordinator ----
+  void StartCoordinator() {
+    address_ = absl::StrCat("127.0.0.1:", FreePort());
+    coordinator_ = std::make_unique<Background>(absl::StrCat(
+        ALIGN_COORDINATOR_BIN, " --listen ", address_, " --state ", (root_ / "coordinator-state").string(),
+        " --insecure-no-auth --worker-timeout 5s 2>> ", (root_ / "coordinator.log").string()));
+    for (int i = 0; i < 100; ++i) {
+      if (Alignctl("list", "list.out") == 0) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    FAIL() << "align-coordinator did not start: " << Log("coordinator.log");
+  }
+  std::unique_ptr<Background> StartWorkers(const std::string& log) {
+    return std::make_unique<Background>(absl::StrCat(Mpirun(2), ALIGN_WORKER_BIN, " --coordinator ", address_,
+                                                     " --group-name prepare-it >> ", (root_ / log).string(),
+                                                     " 2>&1"));
+  }
+  int Alignctl(const std::string& args, const std::string& log) {
+    return Shell(absl::StrCat(ALIGNCTL_BIN, " --coordinator ", address_, " ", args, " > ", (root_ / log).string(),
+                              " 2>&1"));
+  }
+  // The job id alignctl submit printed as its last line.
+  std::string Submit(const std::string& spec) {
+    const std::string log = fs::path(spec).filename().string() + ".submit";
+    EXPECT_EQ(Alignctl("submit " + spec, log), 0) << Log(log);
+    std::istringstream lines(Log(log));
+    std::string line, last;
+    while (std::getline(lines, line)) {
+      if (!line.empty()) last = line;
+    }
+    return last;
+  }
+
   static fs::path root_;
   static testing::TestPairsCounts jsonl_, wds_;
+  std::string address_;
+  std::unique_ptr<Background> coordinator_;
 };
 fs::path PrepareIntegrationTest::root_;
 testing::TestPairsCounts PrepareIntegrationTest::jsonl_;
@@ -338,6 +431,66 @@ TEST_F(PrepareIntegrationTest, ResumesAfterSigkill) {
     EXPECT_FALSE(Slurp(reference + "/" + file).empty()) << file;
     EXPECT_EQ(Slurp(Data("killed") + "/" + file), Slurp(reference + "/" + file)) << file;
   }
+}
+
+TEST_F(PrepareIntegrationTest, ThroughTheCoordinatorOnTwoWorkersThenTrains) {
+  StartCoordinator();
+  std::unique_ptr<Background> workers = StartWorkers("coord-workers.log");
+  const std::string jsonl_job = Submit(WriteSpec("coord-jsonl", jsonl_.input, ""));
+  const std::string wds_job = Submit(WriteSpec("coord-wds", (root_ / "wds-in").string(), "  random_flip: true\n"));
+  ASSERT_EQ(Alignctl("wait " + jsonl_job, "coord-jsonl.wait"), 0)
+      << Log("coord-jsonl.wait") << Log("coord-workers.log") << Log("coordinator.log");
+  ASSERT_EQ(Alignctl("wait " + wds_job, "coord-wds.wait"), 0) << Log("coord-wds.wait") << Log("coord-workers.log");
+  ExpectExactCounts("coord-jsonl", jsonl_, 32);
+  ExpectExactCounts("coord-wds", wds_, 32);
+  // The coordinator's split gives the very shards a standalone run writes.
+  const std::string reference = Reference();
+  for (const std::string& file : ShardFiles("coord-jsonl")) {
+    EXPECT_EQ(Slurp(Data("coord-jsonl") + "/" + file), Slurp(reference + "/" + file)) << file;
+  }
+  // Failed items and the final counts are in the job's events.
+  ASSERT_EQ(Alignctl("events " + jsonl_job, "coord-jsonl.events"), 0);
+  const std::string events = Log("coord-jsonl.events");
+  EXPECT_THAT(events, HasSubstr("items failed"));
+  EXPECT_THAT(events, HasSubstr("(corrupt_image"));
+  EXPECT_THAT(events, HasSubstr(absl::StrCat(jsonl_.total, " items: ", jsonl_.pairs, " pairs")));
+
+  const fs::path train = root_ / "coord-train.yaml";
+  std::ofstream(train) << "name: train-on-coordinated\ntype: train\n"
+                       << "model: " << (root_ / "model").string() << "\n"
+                       << "dataset: " << Data("coord-wds") << "\n"
+                       << "output: " << (root_ / "coord-train-out").string() << "\n"
+                       << "loss: {type: dpo, beta: 5}\nsteps: 2\nseed: 1\ndevice: cpu\n"
+                       << "batch: {pairs_per_rank: 2, grad_accum: 1}\n";
+  const std::string train_job = Submit(train.string());
+  ASSERT_EQ(Alignctl("wait " + train_job, "coord-train.wait"), 0) << Log("coord-train.wait") << Log("coord-workers.log");
+  EXPECT_TRUE(fs::exists(root_ / "coord-train-out" / "metrics.jsonl"));
+}
+
+TEST_F(PrepareIntegrationTest, ThroughTheCoordinatorResumesWhenItsWorkersAreKilled) {
+  StartCoordinator();
+  std::unique_ptr<Background> workers = StartWorkers("coord-killed-1.log");
+  const std::string job = Submit(WriteSpec("coord-killed", jsonl_.input, ""));
+  const fs::path state = root_ / "coord-killed-out" / "prepare-state";
+  const fs::path first = state / "train-00000.json";
+  for (int i = 0; i < 1200 && !fs::exists(first); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(fs::exists(first)) << Log("coord-killed-1.log");
+  workers->Kill(SIGKILL);
+  const auto first_shard_time = fs::last_write_time(Data("coord-killed") + "/train-00000.safetensors");
+  EXPECT_FALSE(fs::exists(Data("coord-killed") + "/manifest.json"));
+
+  // A new group takes the requeued job and prepares only what is missing.
+  workers = StartWorkers("coord-killed-2.log");
+  ASSERT_EQ(Alignctl("wait " + job, "coord-killed.wait"), 0)
+      << Log("coord-killed.wait") << Log("coord-killed-2.log") << Log("coordinator.log");
+  EXPECT_EQ(fs::last_write_time(Data("coord-killed") + "/train-00000.safetensors"), first_shard_time);
+  ExpectExactCounts("coord-killed", jsonl_, 32);
+  const std::string reference = Reference();
+  for (const std::string& file : ShardFiles("coord-killed")) {
+    EXPECT_EQ(Slurp(Data("coord-killed") + "/" + file), Slurp(reference + "/" + file)) << file;
+  }
+  ASSERT_EQ(Alignctl("events " + job, "coord-killed.events"), 0);
+  EXPECT_THAT(Log("coord-killed.events"), HasSubstr("already done"));
 }
 
 }  // namespace

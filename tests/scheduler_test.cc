@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <variant>
 
@@ -19,7 +20,9 @@
 #include "common/dataset/synthetic.h"
 #include "common/plan/curriculum_plan.h"
 #include "common/plan/pair_plan.h"
+#include "common/prepare/prepare_layout.h"
 #include "coordinator/core/job_id.h"
+#include "tests/support/finished_chunk.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
@@ -465,6 +468,83 @@ TEST_F(SchedulerTest, TheBackgroundThreadAssignsWithoutBeingAsked) {
   }
   EXPECT_EQ(Job(id).state, JobState::kRunning);
   scheduler_->Stop();
+}
+
+// A prepare job: the coordinator plans the chunks, gives each rank a
+// contiguous share, counts finished chunks as progress (failed items become
+// events), and writes the report and manifest when the group completes.
+TEST_F(SchedulerTest, PrepareJobsAreSplitOverRanksAndFinishedByTheCoordinator) {
+  {
+    std::ofstream jsonl(dir_ + "/pairs.jsonl");
+    for (int i = 0; i < 10; ++i) {
+      jsonl << "{\"caption\": \"c" << i << "\", \"image_0\": \"a.jpg\", \"image_1\": \"b.jpg\", \"label_0\": 1}\n";
+    }
+  }
+  const std::string yaml =
+      "name: prep\ntype: prepare\nmodel: model\ndataset: prepared\noutput: runs/prep\nseed: 3\n"
+      "prepare: {input: pairs.jsonl, pairs_per_shard: 3, max_error_ratio: 0.2}\n";
+  auto created = store_->CreateJob(NewJob{"prep", "prepare", yaml, dir_, 0});
+  ASSERT_TRUE(created.ok()) << created.status();
+  const int64_t id = created->id;
+  const std::string job_id = FormatJobId(id);
+  std::vector<std::shared_ptr<FakeSink>> sinks;
+  const std::string group = Group(2, &sinks);
+  scheduler_->RunOnce();
+
+  const std::vector<std::vector<int64_t>> expected = {{0, 1}, {2, 3}};  // 10 items in chunks of 3: 4 chunks
+  for (int rank = 0; rank < 2; ++rank) {
+    ASSERT_EQ(sinks[rank]->Sent<AssignmentOut>().size(), 1u);
+    auto chunks = sinks[rank]->Sent<PrepareChunksOut>();
+    ASSERT_EQ(chunks.size(), 1u);
+    EXPECT_EQ(chunks[0].positions, expected[rank]);
+    EXPECT_EQ(chunks[0].total_chunks, 4);
+    EXPECT_TRUE(sinks[rank]->Sent<PlanChunkOut>().empty());
+  }
+  EXPECT_EQ(Job(id).state, JobState::kRunning);
+  EXPECT_EQ(Job(id).total_steps, 4);
+  EXPECT_THAT(EventKinds(id), ::testing::Contains("planned"));
+
+  const JobSpec spec = ResolveJobPaths(*ParseJobSpec(yaml), dir_);
+  absl::StatusOr<prepare::PrepareLayout> layout = prepare::LayOutPrepareJob(spec);
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  const data::PairShape shape{4, 4, 4, 2, 8, 0};
+  // A report for a chunk whose record is not there is refused.
+  EXPECT_EQ(scheduler_->OnChunkDone(group, 1, job_id, 2, 3, 0).code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(testing::WriteFinishedChunk(spec, *layout, 0, /*failed_items=*/1, shape).ok());
+  ASSERT_TRUE(scheduler_->OnChunkDone(group, 0, job_id, 0, 2, 1).ok());
+  EXPECT_EQ(Job(id).steps_done, 1);
+  EXPECT_THAT(EventKinds(id), ::testing::Contains("items_failed"));
+  for (size_t position : {1, 2, 3}) {
+    ASSERT_TRUE(testing::WriteFinishedChunk(spec, *layout, position, 0, shape).ok());
+    ASSERT_TRUE(scheduler_->OnChunkDone(group, position < 2 ? 0 : 1, job_id, position, 3, 0).ok());
+  }
+  EXPECT_EQ(Job(id).steps_done, 4);
+  EXPECT_EQ(Job(id).metrics.at("pairs"), 9);
+
+  ASSERT_TRUE(scheduler_->OnCompleted(group, job_id, 2, "").ok());
+  const JobRecord done = Job(id);
+  EXPECT_EQ(done.state, JobState::kSucceeded) << done.error;
+  EXPECT_THAT(EventKinds(id), ::testing::Contains("report"));
+  absl::StatusOr<data::Manifest> manifest = data::LoadManifest(dir_ + "/prepared");
+  ASSERT_TRUE(manifest.ok()) << manifest.status();
+  EXPECT_EQ(manifest->splits.at("train").pairs, 9);
+  // Late chunk reports for the finished job are dropped, not refused.
+  EXPECT_TRUE(scheduler_->OnChunkDone(group, 1, job_id, 3, 3, 0).ok());
+}
+
+TEST_F(SchedulerTest, APrepareJobWhoseInputVanishedFailsWithTheReason) {
+  const std::string yaml =
+      "name: prep\ntype: prepare\nmodel: model\ndataset: prepared\noutput: runs/prep\n"
+      "prepare: {input: gone.jsonl}\n";
+  auto created = store_->CreateJob(NewJob{"prep", "prepare", yaml, dir_, 0});
+  ASSERT_TRUE(created.ok());
+  std::vector<std::shared_ptr<FakeSink>> sinks;
+  Group(1, &sinks);
+  scheduler_->RunOnce();
+  const JobRecord job = Job(created->id);
+  EXPECT_EQ(job.state, JobState::kFailed);
+  EXPECT_THAT(job.error, HasSubstr("gone.jsonl"));
+  EXPECT_TRUE(sinks[0]->Sent<AssignmentOut>().empty());
 }
 
 }  // namespace

@@ -95,8 +95,33 @@ TEST_F(SpecCheckTest, TrainingNeedsAPreparedDataset) {
   EXPECT_THAT(std::string(curriculum.message()), StartsWith("curriculum: "));
   WriteDataset(dir_ + "/ranked", /*has_difficulty=*/true);
   EXPECT_TRUE(Check(Spec("curriculum: {stages: 2, steps_per_stage: 5}\n", "model", "ranked")).ok());
-  // A prepare job writes its dataset; it need not exist yet.
-  EXPECT_TRUE(Check("name: p\ntype: prepare\nmodel: model\ndataset: new-data\noutput: out\nprepare: {input: in.jsonl}\n").ok());
+}
+
+// A prepare job writes its dataset (it need not exist yet) from an input that
+// must, with the model's VAE, text encoders and tokenizers.
+TEST_F(SpecCheckTest, PrepareNeedsItsInputAndTheEncodersButNoDataset) {
+  const std::string spec = "name: p\ntype: prepare\nmodel: encoders\ndataset: new-data\noutput: out\n"
+                           "prepare: {input: in.jsonl}\n";
+  for (const char* file : {"vae/config.json", "text_encoder/config.json", "text_encoder_2/config.json",
+                           "tokenizer/vocab.json", "tokenizer/merges.txt", "tokenizer_2/vocab.json",
+                           "tokenizer_2/merges.txt"}) {
+    fs::create_directories(fs::path(dir_ + "/encoders/" + file).parent_path());
+    std::ofstream(dir_ + "/encoders/" + file) << "{}";
+  }
+  absl::Status no_input = Check(spec);
+  EXPECT_THAT(std::string(no_input.message()), StartsWith("prepare.input: "));
+  EXPECT_THAT(std::string(no_input.message()), HasSubstr("in.jsonl"));
+  std::ofstream(dir_ + "/in.jsonl") << "";
+  EXPECT_TRUE(Check(spec).ok()) << Check(spec);
+  // WebDataset: a directory without tar shards is refused too.
+  fs::create_directories(dir_ + "/shards");
+  absl::Status no_shards = Check("name: p\ntype: prepare\nmodel: encoders\ndataset: d\noutput: out\n"
+                                 "prepare: {input: shards, format: webdataset}\n");
+  EXPECT_THAT(std::string(no_shards.message()), StartsWith("prepare.input: "));
+  fs::remove(dir_ + "/encoders/text_encoder_2/config.json");
+  absl::Status no_encoder = Check(spec);
+  EXPECT_THAT(std::string(no_encoder.message()), StartsWith("model: "));
+  EXPECT_THAT(std::string(no_encoder.message()), HasSubstr("text_encoder_2/config.json"));
 }
 
 TEST_F(SpecCheckTest, OutputMustBeCreatable) {

@@ -16,6 +16,12 @@ std::string SerializeChunkRecord(const ChunkRecord& r) {
   }
   json j = {{"split", r.split}, {"index", r.index}, {"items", r.items}, {"pairs", r.pairs}, {"shard", r.shard},
             {"problems", problems}, {"captions_truncated", r.captions_truncated}, {"seconds", r.seconds}};
+  if (r.shape) {
+    const data::PairShape& s = *r.shape;
+    j["shape"] = {{"latent_channels", s.latent_channels}, {"latent_height", s.latent_height},
+                  {"latent_width", s.latent_width},       {"tokens", s.tokens},
+                  {"context_dim", s.context_dim},         {"pooled_dim", s.pooled_dim}};
+  }
   // Details may quote bytes from broken files: never let them break the record.
   return j.dump(1, ' ', false, json::error_handler_t::replace) + "\n";
 }
@@ -35,6 +41,12 @@ absl::StatusOr<ChunkRecord> ParseChunkRecord(const std::string& text, const std:
     for (const json& p : j.at("problems")) {
       r.problems.push_back({p.at("id").get<int64_t>(), p.at("where").get<std::string>(),
                             p.at("reason").get<std::string>(), p.at("detail").get<std::string>()});
+    }
+    if (j.contains("shape")) {
+      const json& s = j.at("shape");
+      r.shape = data::PairShape{s.at("latent_channels").get<int64_t>(), s.at("latent_height").get<int64_t>(),
+                                s.at("latent_width").get<int64_t>(),    s.at("tokens").get<int64_t>(),
+                                s.at("context_dim").get<int64_t>(),     s.at("pooled_dim").get<int64_t>()};
     }
     return r;
   } catch (const json::exception& e) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/dataset/manifest.h"
 #include "common/prepare/input_index.h"
 #include "common/prepare/work_split.h"
 
@@ -26,6 +27,10 @@ struct ChunkRecord {
   std::vector<ItemProblem> problems;  // items that failed, by id
   int64_t captions_truncated = 0;     // captions longer than the tokenizer's 77 tokens
   double seconds = 0;                 // wall time to prepare the chunk
+  // The shape of the shard's tensors (absent when pairs == 0), so whoever
+  // writes the manifest (rank 0, or the coordinator, which loads no model)
+  // needs nothing but the records.
+  std::optional<data::PairShape> shape;
 };
 
 std::string SerializeChunkRecord(const ChunkRecord& record);

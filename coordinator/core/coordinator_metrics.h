@@ -1,9 +1,12 @@
 #pragma once
-// The coordinator's Prometheus metrics (docs/operations.md lists them):
+// The coordinator's Prometheus metrics (docs/monitoring.md lists them all):
 //   align_jobs{state}                    jobs per state, read from the store at scrape time
 //   align_rpc_duration_seconds{method}   handler time; for streams, the stream's lifetime
 //   align_rpc_requests_total{method,code}
 //   align_workers_up                     worker ranks with an open session
+//   align_job_duration_seconds{type,state}  first start -> final state, from the store at scrape time
+//   align_job_queue_wait_seconds{type}   submission -> first start, likewise
+//   align_job_running_seconds{job,type}  age of each running job, likewise
 // The exposer (HTTP) lives in the binary; this is plain prometheus-cpp core,
 // so tests read the values without a socket.
 
@@ -32,7 +35,7 @@ class CoordinatorMetrics {
   // Where other metric sets (TrainingMetrics) register their families.
   prometheus::Registry& registry() { return *registry_; }
 
-  // What an exposer registers: both are scraped on every request.
+  // What an exposer registers: all are scraped on every request.
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables() const;
   // Everything, as a scrape would see it.
   std::vector<prometheus::MetricFamily> Collect() const;
@@ -40,6 +43,7 @@ class CoordinatorMetrics {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<prometheus::Collectable> job_counts_;
+  std::shared_ptr<prometheus::Collectable> job_timings_;
   prometheus::Family<prometheus::Histogram>* rpc_duration_;
   prometheus::Family<prometheus::Counter>* rpc_requests_;
   prometheus::Gauge* workers_up_;

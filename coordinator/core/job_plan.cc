@@ -11,10 +11,15 @@ namespace align::coordinator {
 absl::StatusOr<std::unique_ptr<JobPlan>> JobPlan::Create(const JobRecord& job, int world_size) {
   ASSIGN_OR_RETURN(JobSpec spec, ParseJobSpec(job.spec_yaml));
   std::unique_ptr<plan::StepPlanner> planner;
+  std::shared_ptr<PrepareWork> prepare_work;
   if (spec.type == JobType::kTrain) {
     ASSIGN_OR_RETURN(planner, plan::MakeStepPlanner(spec, ResolveSpecPath(spec.dataset, job.base_dir), world_size));
+  } else if (spec.type == JobType::kPrepare) {
+    ASSIGN_OR_RETURN(prepare_work, PrepareWork::Create(ResolveJobPaths(spec, job.base_dir)));
   }
-  return std::make_unique<JobPlan>(FormatJobId(job.id), std::move(spec), std::move(planner));
+  auto plan = std::make_unique<JobPlan>(FormatJobId(job.id), std::move(spec), std::move(planner));
+  plan->prepare_work_ = std::move(prepare_work);
+  return plan;
 }
 
 PlanChunkOut JobPlan::Chunk(int rank, int64_t first, int64_t end) const {

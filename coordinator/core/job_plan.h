@@ -1,9 +1,10 @@
 #pragma once
-// A job's plan as the coordinator streams it: the spec's planner
+// A job's plan as the coordinator streams it. A train job: the spec's planner
 // (common/plan/step_planner.h) for the group's world size, cut into
-// PlanChunks per rank and StageBoundary announcements. Reads the dataset's
+// PlanChunks per rank and StageBoundary announcements; it reads the dataset's
 // manifest (and, with a curriculum, the per-pair difficulties) from shared
-// storage; never latents.
+// storage, never latents. A prepare job: its PrepareWork, whose "steps" are
+// work chunks.
 
 #include <cstdint>
 #include <memory>
@@ -14,6 +15,7 @@
 #include "common/job_spec.h"
 #include "common/plan/step_planner.h"
 #include "coordinator/core/job_record.h"
+#include "coordinator/core/prepare_work.h"
 #include "coordinator/core/worker_messages.h"
 
 namespace align::coordinator {
@@ -21,7 +23,7 @@ namespace align::coordinator {
 class JobPlan {
  public:
   // InvalidArgument naming the field when the spec does not parse or its
-  // dataset cannot be planned. Jobs other than `train` have no plan.
+  // dataset (train) or input (prepare) cannot be planned.
   static absl::StatusOr<std::unique_ptr<JobPlan>> Create(const JobRecord& job, int world_size);
   // For tests: a plan over an existing planner.
   JobPlan(std::string job_id, JobSpec spec, std::unique_ptr<plan::StepPlanner> planner)
@@ -30,7 +32,9 @@ class JobPlan {
   const std::string& job_id() const { return job_id_; }
   const JobSpec& spec() const { return spec_; }
   bool has_plan() const { return planner_ != nullptr; }
-  int64_t total_steps() const { return spec_.steps; }
+  // Shared: the scheduler reads records through it outside its lock.
+  const std::shared_ptr<PrepareWork>& prepare_work() const { return prepare_work_; }
+  int64_t total_steps() const { return prepare_work_ ? prepare_work_->total_chunks() : spec_.steps; }
   int64_t num_stages() const { return planner_ ? planner_->num_stages() : 1; }
   int64_t StageOf(int64_t step) const { return planner_ ? planner_->StageOf(step) : 0; }
   int64_t StageStart(int64_t stage) const { return planner_ ? planner_->StageStart(stage) : 0; }
@@ -44,6 +48,7 @@ class JobPlan {
   std::string job_id_;
   JobSpec spec_;
   std::unique_ptr<plan::StepPlanner> planner_;  // null: no plan (not a train job)
+  std::shared_ptr<PrepareWork> prepare_work_;    // a prepare job's
 };
 
 }  // namespace align::coordinator

@@ -246,6 +246,20 @@ absl::StatusOr<JobRecord> JobStore::RecordCheckpoint(int64_t id, int64_t step, c
   });
 }
 
+absl::StatusOr<JobRecord> JobStore::RecordPlannedSize(int64_t id, int64_t total_steps, int64_t steps_done) {
+  return Mutate<JobRecord>([&]() -> absl::StatusOr<JobRecord> {
+    ASSIGN_OR_RETURN(JobRecord job, LoadJob(id, /*include_spec=*/false));
+    if (job.state != JobState::kRunning) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job ", FormatJobId(id), " is ", JobStateName(job.state), ", not running"));
+    }
+    ASSIGN_OR_RETURN(Statement update, db_->Prepare("UPDATE jobs SET total_steps = ?, steps_done = ?, "
+                                                    "updated_ms = ?, revision = revision + 1 WHERE id = ?"));
+    RETURN_IF_ERROR(update.Bind(1, total_steps).Bind(2, steps_done).Bind(3, now_ms_()).Bind(4, id).Run());
+    return LoadJob(id, /*include_spec=*/true);
+  });
+}
+
 absl::Status JobStore::AppendEvent(int64_t id, const std::string& kind, const std::string& message) {
   return Mutate<bool>([&]() -> absl::StatusOr<bool> {
            RETURN_IF_ERROR(LoadJob(id, /*include_spec=*/false).status());
@@ -362,6 +376,27 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::RequeueInterrupted() {
     }
     return jobs;
   });
+}
+
+absl::StatusOr<std::vector<JobTiming>> JobStore::ListStartedJobTimings() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(Statement select,
+                   db_->Prepare("SELECT id, type, state, created_ms, started_ms, finished_ms FROM jobs "
+                                "WHERE started_ms IS NOT NULL ORDER BY id"));
+  std::vector<JobTiming> timings;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) return timings;
+    JobTiming timing;
+    timing.id = select.ColumnInt(0);
+    timing.type = select.ColumnText(1);
+    // The CHECK constraint on the column keeps this parse total.
+    timing.state = ParseJobState(select.ColumnText(2)).value_or(JobState::kFailed);
+    timing.created_ms = select.ColumnInt(3);
+    timing.started_ms = select.ColumnOptionalInt(4);
+    timing.finished_ms = select.ColumnOptionalInt(5);
+    timings.push_back(std::move(timing));
+  }
 }
 
 }  // namespace align::coordinator

@@ -42,6 +42,17 @@ struct JobFilter {
   bool include_spec = false;
 };
 
+// When a job ran, without its spec or metrics: what the scrape-time job
+// duration metrics read (coordinator_metrics.h).
+struct JobTiming {
+  int64_t id = 0;
+  std::string type;
+  JobState state = JobState::kQueued;
+  int64_t created_ms = 0;
+  std::optional<int64_t> started_ms;
+  std::optional<int64_t> finished_ms;
+};
+
 class JobStore : public JobQueue {
  public:
   static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path, JobStoreOptions options = {});
@@ -60,11 +71,17 @@ class JobStore : public JobQueue {
   // backwards (a late message for an older step changes nothing).
   absl::StatusOr<JobRecord> RecordProgress(int64_t id, int64_t step, const std::map<std::string, double>& metrics);
   absl::StatusOr<JobRecord> RecordCheckpoint(int64_t id, int64_t step, const std::string& path);
+  // A running job whose size is known only once it is planned (a prepare
+  // job's chunks): its total and how many are already done.
+  absl::StatusOr<JobRecord> RecordPlannedSize(int64_t id, int64_t total_steps, int64_t steps_done);
   absl::Status AppendEvent(int64_t id, const std::string& kind, const std::string& message);
   // Events with seq > after_seq, in order.
   absl::StatusOr<std::vector<JobEventRecord>> ListEvents(int64_t id, int64_t after_seq = 0);
   // Every state, zero included.
   absl::StatusOr<std::map<JobState, int64_t>> CountByState();
+  // Every job that has started at least once, oldest first; one query, so a
+  // scrape stays cheap with many jobs in the store.
+  absl::StatusOr<std::vector<JobTiming>> ListStartedJobTimings();
 
   absl::StatusOr<std::optional<JobRecord>> TakeNextQueued(const std::string& group_id) override;
   absl::StatusOr<std::vector<JobRecord>> InterruptGroup(const std::string& group_id,

@@ -11,7 +11,7 @@
 namespace align::coordinator {
 
 inline constexpr uint32_t kProtocolMajor = 1;
-inline constexpr uint32_t kProtocolMinor = 1;
+inline constexpr uint32_t kProtocolMinor = 2;
 
 // FailedPrecondition for a peer speaking another major version (0 means the
 // peer did not set the field at all).

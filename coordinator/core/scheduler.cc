@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/core/job_id.h"
 #include "coordinator/core/log.h"
+#include "common/status_macros.h"
 
 namespace align::coordinator {
 
@@ -236,6 +238,7 @@ void Scheduler::AssignIdleGroups() {
         if (!failed.ok()) LogLine(absl::StrCat("cannot fail ", job_id, ": ", failed.status().ToString()));
         continue;  // the group tries the next queued job
       }
+      const std::shared_ptr<PrepareWork> prepare_work = (*plan)->prepare_work();
       const int64_t resume = job.last_checkpoint_step.value_or(0);
       const int64_t announced = (*plan)->num_stages() > 1 ? AnnouncedStage(*store_, job.id) : -1;
       Sinks sinks;
@@ -272,6 +275,15 @@ void Scheduler::AssignIdleGroups() {
               }
             }
           }
+          if (const std::shared_ptr<PrepareWork>& work = job_plan.prepare_work()) {
+            const std::vector<std::vector<int64_t>> parts = work->SplitPending(world_size);
+            for (int rank = 0; rank < world_size; ++rank) {
+              if (!group.sinks[rank]) continue;
+              group.sinks[rank]->Enqueue(PrepareChunksOut{job_id, parts[rank], work->total_chunks()});
+              ++sent;
+            }
+            group.job->reported_step = work->done_chunks();
+          }
           sent += TopUpLocked(group);
           installed = true;
         }
@@ -283,6 +295,12 @@ void Scheduler::AssignIdleGroups() {
         break;
       }
       FlushAll(sinks);
+      if (const std::shared_ptr<PrepareWork>& work = prepare_work) {
+        (void)store_->RecordPlannedSize(job.id, work->total_chunks(), work->done_chunks());
+        (void)store_->AppendEvent(job.id, "planned",
+                                  absl::StrCat(work->total_chunks(), " chunks, ", work->done_chunks(),
+                                               " already done, split over ", world_size, " ranks"));
+      }
       LogLine(absl::StrCat(job_id, " (attempt ", job.attempts, ") assigned to worker group ", group_id,
                            resume > 0 ? absl::StrCat(", resuming from step ", resume) : ""));
       if (metrics_ != nullptr) {
@@ -499,30 +517,64 @@ absl::Status Scheduler::OnCheckpoint(const std::string& group_id, const std::str
   return absl::OkStatus();
 }
 
-absl::Status Scheduler::OnCompleted(const std::string& group_id, const std::string& job_id, int64_t step,
-                                    const std::string& checkpoint_path) {
+absl::StatusOr<std::optional<Scheduler::ActiveJob>> Scheduler::EndHeldJob(const std::string& group_id,
+                                                                           const std::string& job_id) {
   std::optional<ActiveJob> job;
   {
     std::lock_guard<std::mutex> lock(mu_);
     bool late = false;
     absl::StatusOr<Group*> holder = HolderLocked(group_id, job_id, &late);
     if (!holder.ok()) return holder.status();
-    if (late) return absl::OkStatus();
+    if (late) return std::optional<ActiveJob>();
     job = EndJobLocked(**holder);
   }
   Persist(TakePendingLocked(*job, store_->NowMs(), 0, true));
+  return job;
+}
+
+std::pair<JobState, std::string> Scheduler::FinishPrepareJob(const ActiveJob& job) {
+  PrepareWork& work = *job.plan->prepare_work();
+  absl::StatusOr<prepare::PrepareReport> report = work.Finish();
+  if (!report.ok()) {
+    return {JobState::kFailed, absl::StrCat("cannot finish the dataset: ", report.status().message())};
+  }
+  const std::string summary = absl::StrCat(
+      report->total, " items: ", report->pairs_written(), " pairs (train ", report->pairs.at("train"), ", heldout ",
+      report->pairs.at("heldout"), "), ", report->ties, " ties dropped, ", report->swapped, " swapped, ",
+      report->failed, " failed, ", report->captions_truncated, " captions truncated");
+  (void)store_->AppendEvent(job.id, "report", summary);
+  if (!report->ok()) return {JobState::kFailed, prepare::FailureMessage(*report)};
+  return {JobState::kSucceeded, absl::StrCat("prepared ", summary, "; dataset ", work.dataset())};
+}
+
+absl::Status Scheduler::OnCompleted(const std::string& group_id, const std::string& job_id, int64_t step,
+                                    const std::string& checkpoint_path) {
+  ASSIGN_OR_RETURN(std::optional<ActiveJob> job, EndHeldJob(group_id, job_id));
+  if (!job) return absl::OkStatus();
   absl::StatusOr<JobRecord> record = store_->GetJob(job->id);
-  if (record.ok() && record->state == JobState::kRunning) {
+  JobState outcome = JobState::kSucceeded;
+  std::string message =
+      absl::StrCat("finished step ", step, checkpoint_path.empty() ? "" : "; final checkpoint ", checkpoint_path);
+  if (job->plan->prepare_work()) {
+    // Not after a cancel: the job is over, and its dataset stays unfinished.
+    if (record.ok() && record->state == JobState::kRunning) {
+      (void)store_->RecordProgress(job->id, job->plan->total_steps(), {});
+      std::tie(outcome, message) = FinishPrepareJob(*job);
+    }
+  } else if (record.ok() && record->state == JobState::kRunning) {
     if (record->steps_done < step) (void)store_->RecordProgress(job->id, step, {});
     if (!checkpoint_path.empty() && (!record->last_checkpoint_step || *record->last_checkpoint_step < step)) {
       (void)store_->RecordCheckpoint(job->id, step, checkpoint_path);
     }
   }
-  absl::StatusOr<JobRecord> done = store_->Transition(
-      job->id, JobState::kSucceeded,
-      absl::StrCat("finished step ", step, checkpoint_path.empty() ? "" : "; final checkpoint ", checkpoint_path));
-  if (!done.ok()) LogLine(absl::StrCat(job->job_id, " completed but: ", done.status().message()));
-  else LogLine(absl::StrCat(job->job_id, " succeeded on worker group ", group_id));
+  absl::StatusOr<JobRecord> done = store_->Transition(job->id, outcome, message);
+  if (!done.ok()) {
+    LogLine(absl::StrCat(job->job_id, " completed but: ", done.status().message()));
+  } else if (outcome == JobState::kSucceeded) {
+    LogLine(absl::StrCat(job->job_id, " succeeded on worker group ", group_id));
+  } else {
+    LogLine(absl::StrCat(job->job_id, " failed after its group completed: ", message));
+  }
   if (metrics_ != nullptr) metrics_->JobEnded(job->job_id, store_->NowMs());
   Kick();
   return absl::OkStatus();
@@ -530,16 +582,8 @@ absl::Status Scheduler::OnCompleted(const std::string& group_id, const std::stri
 
 absl::Status Scheduler::OnFailure(const std::string& group_id, const std::string& job_id, const std::string& message,
                                   int64_t step, bool retryable) {
-  std::optional<ActiveJob> job;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    bool late = false;
-    absl::StatusOr<Group*> holder = HolderLocked(group_id, job_id, &late);
-    if (!holder.ok()) return holder.status();
-    if (late) return absl::OkStatus();
-    job = EndJobLocked(**holder);
-  }
-  Persist(TakePendingLocked(*job, store_->NowMs(), 0, true));
+  ASSIGN_OR_RETURN(std::optional<ActiveJob> job, EndHeldJob(group_id, job_id));
+  if (!job) return absl::OkStatus();
   absl::StatusOr<JobRecord> record = store_->GetJob(job->id);
   const int attempts = record.ok() ? record->attempts : options_.max_attempts;
   if (retryable && attempts < options_.max_attempts && record.ok() && record->state == JobState::kRunning) {
@@ -558,16 +602,8 @@ absl::Status Scheduler::OnFailure(const std::string& group_id, const std::string
 }
 
 absl::Status Scheduler::OnStopped(const std::string& group_id, const std::string& job_id, int64_t step) {
-  std::optional<ActiveJob> job;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    bool late = false;
-    absl::StatusOr<Group*> holder = HolderLocked(group_id, job_id, &late);
-    if (!holder.ok()) return holder.status();
-    if (late) return absl::OkStatus();
-    job = EndJobLocked(**holder);
-  }
-  Persist(TakePendingLocked(*job, store_->NowMs(), 0, true));
+  ASSIGN_OR_RETURN(std::optional<ActiveJob> job, EndHeldJob(group_id, job_id));
+  if (!job) return absl::OkStatus();
   absl::StatusOr<JobRecord> record = store_->GetJob(job->id);
   if (record.ok() && record->state == JobState::kRunning) {
     // Stopped without being cancelled (preempted): back to the queue.
@@ -577,6 +613,59 @@ absl::Status Scheduler::OnStopped(const std::string& group_id, const std::string
   LogLine(absl::StrCat(job->job_id, " stopped on worker group ", group_id, " after step ", step));
   if (metrics_ != nullptr) metrics_->JobEnded(job->job_id, store_->NowMs());
   Kick();
+  return absl::OkStatus();
+}
+
+absl::Status Scheduler::OnChunkDone(const std::string& group_id, int rank, const std::string& job_id,
+                                    int64_t position, int64_t pairs, int64_t failed_items) {
+  std::shared_ptr<PrepareWork> work;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    bool late = false;
+    absl::StatusOr<Group*> holder = HolderLocked(group_id, job_id, &late);
+    if (!holder.ok()) return holder.status();
+    if (late) return absl::OkStatus();
+    work = (*holder)->job->plan->prepare_work();
+  }
+  if (!work) return absl::InvalidArgumentError(absl::StrCat("chunk_done: ", job_id, " is not a prepare job"));
+  // The record on shared storage is the truth; the message's counts are only
+  // checked against it.
+  ASSIGN_OR_RETURN(const prepare::ChunkRecord record, work->MarkDone(position));
+  if (record.pairs != pairs || static_cast<int64_t>(record.problems.size()) != failed_items) {
+    LogLine(absl::StrCat(job_id, ": rank ", rank, " reported ", pairs, " pairs / ", failed_items,
+                         " failed items for chunk ", position, ", its record says ", record.pairs, " / ",
+                         record.problems.size()));
+  }
+  int64_t id = 0;
+  std::optional<PendingProgress> to_store;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    bool late = false;
+    absl::StatusOr<Group*> holder = HolderLocked(group_id, job_id, &late);
+    if (!holder.ok() || late) return absl::OkStatus();  // ended meanwhile: the records tell the rest
+    ActiveJob& job = *(*holder)->job;
+    const PrepareWork::Totals totals = work->totals();
+    job.reported_step = std::max(job.reported_step, totals.chunks);
+    job.pending["pairs"] = static_cast<double>(totals.pairs);
+    job.pending["failed_items"] = static_cast<double>(totals.failed_items);
+    job.pending_step = std::max(job.pending_step, totals.chunks);
+    id = job.id;
+    to_store = TakePendingLocked(job, store_->NowMs(), absl::ToInt64Milliseconds(options_.progress_persist_interval),
+                                 false);
+  }
+  Persist(to_store);
+  if (!record.problems.empty()) {
+    std::string listed;
+    const size_t shown = std::min<size_t>(record.problems.size(), 3);
+    for (size_t i = 0; i < shown; ++i) {
+      const prepare::ItemProblem& p = record.problems[i];
+      absl::StrAppend(&listed, i == 0 ? "" : "; ", p.where, " (", p.reason, ": ", p.detail, ")");
+    }
+    (void)store_->AppendEvent(
+        id, "items_failed",
+        absl::StrCat(record.split, "-", record.index, ": ", record.problems.size(), " of ", record.items,
+                     " items failed: ", listed, record.problems.size() > shown ? "; ..." : ""));
+  }
   return absl::OkStatus();
 }
 

@@ -2,7 +2,9 @@
 // Hands queued jobs to worker groups and runs them: a group whose ranks have
 // all opened sessions takes the oldest queued job (JobQueue::TakeNextQueued);
 // every rank gets a JobAssignment and, ahead of need, PlanChunks of its pairs
-// (JobPlan) and curriculum StageBoundaries. What the ranks report (progress,
+// (JobPlan) and curriculum StageBoundaries; for a prepare job, its share of
+// the unfinished work chunks (PrepareWork), and the coordinator writes the
+// dataset's manifest when the group completes. What the ranks report (progress,
 // metrics, checkpoints, completion, failure) goes to the store and to
 // Prometheus. A group whose session drops or whose lease runs out is removed
 // and its job interrupted and requeued; a cancelled running job's group gets
@@ -21,6 +23,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -93,6 +96,10 @@ class Scheduler {
   absl::Status OnFailure(const std::string& group_id, const std::string& job_id, const std::string& message,
                          int64_t step, bool retryable);
   absl::Status OnStopped(const std::string& group_id, const std::string& job_id, int64_t step);
+  // A prepare job's chunk is finished (any rank): counted as progress; its
+  // record's failed items become an event.
+  absl::Status OnChunkDone(const std::string& group_id, int rank, const std::string& job_id, int64_t position,
+                           int64_t pairs, int64_t failed_items);
 
   // ---- from JobService ----
   void JobSubmitted() { Kick(); }
@@ -148,6 +155,13 @@ class Scheduler {
   static void FlushAll(const Sinks& sinks);
   // Moves a job that ended on a group (completed, failed, stopped) out of it.
   std::optional<ActiveJob> EndJobLocked(Group& group);
+  // What OnCompleted, OnFailure and OnStopped start with: the group's job
+  // taken off it and its unsaved progress stored. nullopt for a late report
+  // (the job the group just finished); errors as HolderLocked.
+  absl::StatusOr<std::optional<ActiveJob>> EndHeldJob(const std::string& group_id, const std::string& job_id);
+  // A completed prepare job: the coordinator writes its report and manifest.
+  // Returns the job's final state and message.
+  std::pair<JobState, std::string> FinishPrepareJob(const ActiveJob& job);
   void RecordStepLocked(ActiveJob& job, int64_t step, bool* announce_stage, int64_t* stage);
   // Takes the job's unsaved progress (when due, or always with force).
   static std::optional<PendingProgress> TakePendingLocked(ActiveJob& job, int64_t now_ms, int64_t interval_ms,

@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/dataset/manifest.h"
+#include "common/prepare/webdataset_input.h"
 #include "common/status_macros.h"
 
 namespace align::coordinator {
@@ -26,6 +27,36 @@ absl::Status CheckModel(const std::string& model) {
   if (!fs::is_regular_file(fs::path(model) / "unet" / "config.json", ec)) {
     return FieldError("model", absl::StrCat(model, " has no unet/config.json (expected a diffusers layout)"));
   }
+  return absl::OkStatus();
+}
+
+// What a prepare job loads (worker/prepare/pair_encoder.h): the VAE, both
+// tokenizers and both text encoders; the UNet is optional.
+absl::Status CheckPrepareModel(const std::string& model) {
+  std::error_code ec;
+  if (!fs::is_directory(model, ec)) return FieldError("model", absl::StrCat(model, " is not a directory"));
+  for (const char* file : {"vae/config.json", "text_encoder/config.json", "text_encoder_2/config.json",
+                           "tokenizer/vocab.json", "tokenizer/merges.txt", "tokenizer_2/vocab.json",
+                           "tokenizer_2/merges.txt"}) {
+    if (!fs::is_regular_file(fs::path(model) / file, ec)) {
+      return FieldError("model", absl::StrCat(model, " has no ", file,
+                                              " (a prepare job needs the diffusers layout's vae/, text_encoder*/ "
+                                              "and tokenizer*/)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckPrepareInput(const PrepareSpec& prepare) {
+  std::error_code ec;
+  if (prepare.format == PrepareFormat::kJsonl) {
+    if (!fs::is_regular_file(prepare.input, ec)) {
+      return FieldError("prepare.input", absl::StrCat(prepare.input, " is not a readable file"));
+    }
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<std::string>> shards = prepare::ResolveShards(prepare.input);
+  if (!shards.ok()) return FieldError("prepare.input", std::string(shards.status().message()));
   return absl::OkStatus();
 }
 
@@ -52,22 +83,22 @@ absl::Status CheckDataset(const std::string& dataset, const JobSpec& spec) {
 // The output directory may not exist yet; its nearest existing ancestor must
 // then be a directory the coordinator can write into (the workers run as the
 // same service user on shared storage).
-absl::Status CheckOutput(const std::string& output) {
+absl::Status CheckOutput(const std::string& output, const std::string& field = "output") {
   std::error_code ec;
   fs::path path = fs::path(output).lexically_normal();
   if (fs::exists(path, ec)) {
-    if (!fs::is_directory(path, ec)) return FieldError("output", absl::StrCat(output, " exists and is not a directory"));
-    if (::access(path.c_str(), W_OK) != 0) return FieldError("output", absl::StrCat(output, " is not writable"));
+    if (!fs::is_directory(path, ec)) return FieldError(field, absl::StrCat(output, " exists and is not a directory"));
+    if (::access(path.c_str(), W_OK) != 0) return FieldError(field, absl::StrCat(output, " is not writable"));
     return absl::OkStatus();
   }
   fs::path ancestor = path.parent_path();
   while (!ancestor.empty() && !fs::exists(ancestor, ec)) ancestor = ancestor.parent_path();
   if (ancestor.empty()) ancestor = ".";
   if (!fs::is_directory(ancestor, ec)) {
-    return FieldError("output", absl::StrCat("cannot create ", output, ": ", ancestor.string(), " is not a directory"));
+    return FieldError(field, absl::StrCat("cannot create ", output, ": ", ancestor.string(), " is not a directory"));
   }
   if (::access(ancestor.c_str(), W_OK | X_OK) != 0) {
-    return FieldError("output", absl::StrCat("cannot create ", output, ": ", ancestor.string(), " is not writable"));
+    return FieldError(field, absl::StrCat("cannot create ", output, ": ", ancestor.string(), " is not writable"));
   }
   return absl::OkStatus();
 }
@@ -75,8 +106,7 @@ absl::Status CheckOutput(const std::string& output) {
 }  // namespace
 
 std::string ResolveSpecPath(const std::string& path, const std::string& base_dir) {
-  if (path.empty() || fs::path(path).is_absolute() || base_dir.empty()) return path;
-  return (fs::path(base_dir) / path).lexically_normal().string();
+  return ResolveJobPath(path, base_dir);
 }
 
 absl::StatusOr<JobSpec> CheckSubmittedSpec(const std::string& spec_yaml, const std::string& base_dir,
@@ -90,9 +120,16 @@ absl::StatusOr<JobSpec> CheckSubmittedSpec(const std::string& spec_yaml, const s
   }
   ASSIGN_OR_RETURN(JobSpec spec, ParseJobSpec(spec_yaml));
   if (!options.check_paths) return spec;
-  RETURN_IF_ERROR(CheckModel(ResolveSpecPath(spec.model, base_dir)));
-  if (spec.type == JobType::kTrain) RETURN_IF_ERROR(CheckDataset(ResolveSpecPath(spec.dataset, base_dir), spec));
-  RETURN_IF_ERROR(CheckOutput(ResolveSpecPath(spec.output, base_dir)));
+  const JobSpec resolved = ResolveJobPaths(spec, base_dir);
+  if (spec.type == JobType::kPrepare) {
+    RETURN_IF_ERROR(CheckPrepareModel(resolved.model));
+    RETURN_IF_ERROR(CheckPrepareInput(*resolved.prepare));
+    RETURN_IF_ERROR(CheckOutput(resolved.dataset, "dataset"));
+  } else {
+    RETURN_IF_ERROR(CheckModel(resolved.model));
+    RETURN_IF_ERROR(CheckDataset(resolved.dataset, spec));
+  }
+  RETURN_IF_ERROR(CheckOutput(resolved.output));
   return spec;
 }
 

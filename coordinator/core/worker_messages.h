@@ -37,6 +37,13 @@ struct PlanChunkOut {
   std::vector<StepPlanOut> steps;
 };
 
+// A rank's share of a prepare job: positions in the job's work plan.
+struct PrepareChunksOut {
+  std::string job_id;
+  std::vector<int64_t> positions;
+  int64_t total_chunks = 0;
+};
+
 struct StageBoundaryOut {
   std::string job_id;
   int stage = 0;
@@ -58,7 +65,8 @@ struct RejectionOut {
   std::string message;
 };
 
-using OutboundMessage = std::variant<AssignmentOut, PlanChunkOut, StageBoundaryOut, StopOrderOut, RejectionOut>;
+using OutboundMessage =
+    std::variant<AssignmentOut, PlanChunkOut, PrepareChunksOut, StageBoundaryOut, StopOrderOut, RejectionOut>;
 
 // One rank's open session, as the scheduler sees it. Enqueue is cheap and
 // never blocks on the network (the scheduler calls it under its lock, which

@@ -50,6 +50,11 @@ void ToProto(const OutboundMessage& message, v1::CoordinatorMessage* out) {
               batch->mutable_stream_positions()->Add(micro.positions.begin(), micro.positions.end());
             }
           }
+        } else if constexpr (std::is_same_v<T, PrepareChunksOut>) {
+          v1::PrepareChunks* chunks = out->mutable_prepare_chunks();
+          chunks->set_job_id(m.job_id);
+          chunks->mutable_positions()->Add(m.positions.begin(), m.positions.end());
+          chunks->set_total_chunks(m.total_chunks);
         } else if constexpr (std::is_same_v<T, StageBoundaryOut>) {
           v1::StageBoundary* stage = out->mutable_stage_boundary();
           stage->set_job_id(m.job_id);
@@ -144,6 +149,7 @@ std::string JobIdOf(const v1::WorkerMessage& message) {
     case v1::WorkerMessage::kJobCompleted: return message.job_completed().job_id();
     case v1::WorkerMessage::kStopped: return message.stopped().job_id();
     case v1::WorkerMessage::kHeartbeat: return message.heartbeat().job_id();
+    case v1::WorkerMessage::kChunkDone: return message.chunk_done().job_id();
     default: return "";
   }
 }
@@ -249,6 +255,11 @@ grpc::Status WorkerServiceImpl::Session(grpc::ServerContext* context, Stream* st
         case v1::WorkerMessage::kStopped: {
           const v1::Stopped& s = message.stopped();
           handled = scheduler_->OnStopped(group_id, s.job_id(), s.step());
+          break;
+        }
+        case v1::WorkerMessage::kChunkDone: {
+          const v1::ChunkDone& c = message.chunk_done();
+          handled = scheduler_->OnChunkDone(group_id, rank, c.job_id(), c.position(), c.pairs(), c.failed_items());
           break;
         }
         default:

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "worker/engine/plan_source.h"
@@ -37,8 +38,10 @@ class JobReporter {
   // checkpoint-<step>/ is complete on shared storage.
   virtual void Checkpoint(int64_t step, const std::string& dir) = 0;
   // Polled before each step; the trainer all-reduces it, so one rank's true
-  // stops every rank at the same step.
+  // stops every rank at the same step. A prepare job polls it between chunks.
   virtual bool ShouldStop() = 0;
+  // A prepare job's chunk `position` is finished on this rank.
+  virtual void ChunkDone(int64_t position, int64_t pairs, int64_t failed_items) = 0;
 };
 
 // A job the coordinator assigned to this rank's group.
@@ -50,6 +53,10 @@ struct JobTicket {
   int attempt = 1;
   // This rank's pairs, streamed by the coordinator (RemotePlanSource).
   std::function<std::unique_ptr<engine::PlanSource>()> make_plan;
+  // A prepare job: this rank's chunk positions, as the coordinator split them.
+  std::vector<int64_t> prepare_chunks;
+  int rank = 0;
+  int world_size = 1;
   JobReporter* reporter = nullptr;
 };
 

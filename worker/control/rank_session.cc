@@ -21,7 +21,7 @@ using google::protobuf::util::TimeUtil;
 
 // This build's WorkerService contract (coordinator/core/protocol_version.h).
 constexpr uint32_t kProtocolMajor = 1;
-constexpr uint32_t kProtocolMinor = 1;
+constexpr uint32_t kProtocolMinor = 2;
 
 absl::Status FromGrpc(const grpc::Status& status, const std::string& what) {
   if (status.ok()) return absl::OkStatus();
@@ -40,6 +40,7 @@ struct RankSession::Impl {
   struct JobPlans {
     std::map<int64_t, std::vector<plan::MicroBatchPlan>> steps;
     std::map<int64_t, int> stages;  // start step -> stage
+    std::optional<std::vector<int64_t>> prepare_chunks;  // a prepare job's share, once it is here
   };
 
   std::unique_ptr<v1::WorkerService::Stub> stub;
@@ -114,6 +115,13 @@ struct RankSession::Impl {
               micros.push_back(std::move(mb));
             }
           }
+          break;
+        }
+        case v1::CoordinatorMessage::kPrepareChunks: {
+          auto it = jobs.find(message.prepare_chunks().job_id());
+          if (it == jobs.end()) break;
+          it->second.prepare_chunks.emplace(message.prepare_chunks().positions().begin(),
+                                            message.prepare_chunks().positions().end());
           break;
         }
         case v1::CoordinatorMessage::kStageBoundary: {
@@ -279,6 +287,19 @@ bool RankSession::WaitForPlan(const std::string& job_id, int64_t step) {
   return has();
 }
 
+std::optional<std::vector<int64_t>> RankSession::WaitForPrepareChunks(const std::string& job_id) {
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  auto chunks = [&]() -> const std::optional<std::vector<int64_t>>* {
+    auto it = impl_->jobs.find(job_id);
+    return it == impl_->jobs.end() ? nullptr : &it->second.prepare_chunks;
+  };
+  impl_->cv.wait(lock, [&] {
+    return impl_->lost || impl_->stops.count(job_id) > 0 || (chunks() != nullptr && chunks()->has_value());
+  });
+  if (chunks() == nullptr) return std::nullopt;
+  return *chunks();
+}
+
 absl::StatusOr<plan::MicroBatchPlan> RankSession::MicroBatch(const std::string& job_id, int64_t step, int64_t micro) {
   if (!WaitForPlan(job_id, step)) {
     return absl::UnavailableError(absl::StrCat("no plan for step ", step, " of ", job_id,
@@ -373,6 +394,16 @@ bool RankSession::SendFailure(const std::string& job_id, const std::string& text
   message.mutable_failure()->set_message(text);
   message.mutable_failure()->set_step(step);
   message.mutable_failure()->set_retryable(retryable);
+  return impl_->Write(message);
+}
+
+bool RankSession::SendChunkDone(const std::string& job_id, int64_t position, int64_t pairs, int64_t failed_items) {
+  v1::WorkerMessage message;
+  v1::ChunkDone* done = message.mutable_chunk_done();
+  done->set_job_id(job_id);
+  done->set_position(position);
+  done->set_pairs(pairs);
+  done->set_failed_items(failed_items);
   return impl_->Write(message);
 }
 

@@ -1,8 +1,8 @@
 #pragma once
 // One rank's connection to the coordinator (WorkerService): the group
 // registration (rank 0) and this rank's Session stream. A reader thread files
-// what the coordinator sends (assignments, plan chunks, stage boundaries, stop
-// orders); a heartbeat thread keeps the group's lease. RPC side only: never
+// what the coordinator sends (assignments, plan chunks, prepare chunks, stage
+// boundaries, stop orders); a heartbeat thread keeps the group's lease. RPC side only: never
 // included by translation units that include LibTorch.
 
 #include <condition_variable>
@@ -85,6 +85,9 @@ class RankSession {
   // plan cannot come any more (session lost, job stopping).
   absl::StatusOr<plan::MicroBatchPlan> MicroBatch(const std::string& job_id, int64_t step, int64_t micro);
   int64_t StageOf(const std::string& job_id, int64_t step);
+  // A prepare job's chunk positions for this rank; nullopt when the session
+  // is lost or the job was told to stop first.
+  std::optional<std::vector<int64_t>> WaitForPrepareChunks(const std::string& job_id);
   bool StopRequested(const std::string& job_id) const;
   // Forgets the job's plans.
   void FinishJob(const std::string& job_id);
@@ -99,6 +102,7 @@ class RankSession {
   bool SendCompleted(const std::string& job_id, int64_t step, const std::string& checkpoint_path);
   bool SendFailure(const std::string& job_id, const std::string& message, int64_t step, bool retryable);
   bool SendStopped(const std::string& job_id, int64_t step);
+  bool SendChunkDone(const std::string& job_id, int64_t position, int64_t pairs, int64_t failed_items);
 
   int64_t rejections() const;
 

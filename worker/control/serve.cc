@@ -63,6 +63,10 @@ class SessionReporter : public JobReporter {
     out_ << job_id_ << " checkpoint " << dir << "\n" << std::flush;
   }
   bool ShouldStop() override { return session_->lost() || session_->StopRequested(job_id_); }
+  void ChunkDone(int64_t position, int64_t pairs, int64_t failed_items) override {
+    session_->SetActivity(job_id_, ++chunks_done_, 0);
+    session_->SendChunkDone(job_id_, position, pairs, failed_items);
+  }
 
  private:
   RankSession* session_;
@@ -70,7 +74,27 @@ class SessionReporter : public JobReporter {
   int rank_;
   int64_t total_steps_;
   std::ostream& out_;
+  int64_t chunks_done_ = 0;
 };
+
+// The ranks of a prepare job run no collective and finish at different times:
+// the job is complete only when every rank is, and one rank's failure or stop
+// is the group's.
+JobOutcome AgreeOnOutcome(MpiGroup& group, const JobOutcome& local) {
+  absl::Status status;
+  if (local.end == JobEnd::kStopped) status = absl::CancelledError(local.message);
+  if (local.end == JobEnd::kFailed) status = absl::InternalError(local.message);
+  const absl::Status agreed = group.AgreeOnError(status);
+  JobOutcome outcome = local;
+  outcome.agreed = true;
+  if (agreed.ok()) {
+    outcome.end = JobEnd::kCompleted;
+  } else {
+    outcome.end = absl::IsCancelled(agreed) ? JobEnd::kStopped : JobEnd::kFailed;
+    outcome.message = std::string(agreed.message());
+  }
+  return outcome;
+}
 
 void Sleep(absl::Duration d) { std::this_thread::sleep_for(absl::ToChronoMilliseconds(d)); }
 
@@ -167,13 +191,19 @@ int RunServe(const ServeOptions& options, const PrepareJobFn& prepare, std::ostr
       std::optional<Assignment> assignment = session->WaitForAssignment();
       bool ready = assignment.has_value();
       std::optional<JobSpec> spec;
+      std::optional<std::vector<int64_t>> prepare_chunks;
       if (ready) {
         absl::StatusOr<JobSpec> parsed = ParseJobSpec(assignment->spec_yaml);
         if (parsed.ok()) spec = *parsed;
-        // A train job starts once its first plan chunk is here on this rank.
+        // A train job starts once its first plan chunk is here on this rank,
+        // a prepare job once its share of the chunks is.
         if (spec && spec->type == JobType::kTrain && assignment->resume_step < spec->steps) {
           ready = session->WaitForPlan(assignment->job_id, assignment->resume_step) ||
                   session->StopRequested(assignment->job_id);
+        }
+        if (spec && spec->type == JobType::kPrepare) {
+          prepare_chunks = session->WaitForPrepareChunks(assignment->job_id);
+          ready = prepare_chunks.has_value() || session->StopRequested(assignment->job_id);
         }
       }
       const int64_t key = ready ? JobKey(assignment->job_id) : -1;
@@ -197,6 +227,9 @@ int RunServe(const ServeOptions& options, const PrepareJobFn& prepare, std::ostr
       RankSession* raw = session.get();
       ticket.make_plan = [raw, job_id] { return std::make_unique<RemotePlanSource>(raw, job_id); };
       ticket.reporter = &reporter;
+      ticket.prepare_chunks = prepare_chunks.value_or(std::vector<int64_t>());
+      ticket.rank = group.rank();
+      ticket.world_size = group.size();
 
       absl::StatusOr<std::unique_ptr<PreparedJob>> prepared = prepare(ticket);
       absl::Status setup = prepared.status();
@@ -216,6 +249,7 @@ int RunServe(const ServeOptions& options, const PrepareJobFn& prepare, std::ostr
       } else {
         outcome = (*prepared)->Run();
         prepared = absl::CancelledError("done");  // frees the models before the next job
+        if (spec && spec->type == JobType::kPrepare) outcome = AgreeOnOutcome(group, outcome);
       }
 
       // Forget the job's plans before reporting its end: the coordinator may

@@ -82,6 +82,7 @@ absl::StatusOr<ChunkRecord> ChunkWriter::Prepare(const WorkChunk& chunk, int* sh
   }
   if (shard.size() > 0) {
     record.shard = chunk.ShardFile();
+    record.shape = shape_;
     RETURN_IF_ERROR(shard.Write(absl::StrCat(spec_.dataset, "/", record.shard), chunk.split));
     ++*shards_written;
     if (CrashAfterShards() > 0 && *shards_written >= CrashAfterShards()) _exit(86);

@@ -12,10 +12,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/dataset/manifest_merge.h"
+#include "common/prepare/dataset_finish.h"
 #include "common/file_util.h"
 #include "common/prepare/chunk_record.h"
-#include "common/prepare/input_index.h"
+#include "common/prepare/prepare_layout.h"
 #include "common/prepare/prepare_report.h"
 #include "common/prepare/prepare_state.h"
 #include "common/prepare/work_split.h"
@@ -61,60 +61,6 @@ void WarnIfUnetDiffers(const std::string& model_dir, const data::PairShape& shap
   }
 }
 
-nlohmann::json Provenance(const JobSpec& spec, const PrepareReport& report) {
-  const PrepareSpec& p = *spec.prepare;
-  return {{"tool", "align-worker prepare"},
-          {"job", spec.name},
-          {"input", p.input},
-          {"format", p.format == PrepareFormat::kJsonl ? "jsonl" : "webdataset"},
-          {"model", spec.model},
-          {"resolution", p.resolution},
-          {"center_crop", p.center_crop},
-          {"random_flip", p.random_flip},
-          {"latent", p.latent == LatentMode::kMean ? "mean" : "sample"},
-          {"seed", spec.seed},
-          {"items", report.total},
-          {"ties", report.ties},
-          {"failed", report.failed}};
-}
-
-// Rank 0, after every rank is done: report, then (if good enough) manifest.
-absl::Status Finish(const JobSpec& spec, const InputIndex& index, const WorkPlan& plan, const data::PairShape& shape,
-                    const std::string& state_dir, std::ostream& out) {
-  std::vector<ChunkRecord> records;
-  for (const WorkChunk& chunk : plan.chunks) {
-    std::optional<ChunkRecord> record = ReadChunkRecord(state_dir, chunk);
-    if (!record) {
-      return absl::InternalError(absl::StrCat("chunk ", chunk.RecordFile(), " has no record after every rank finished"));
-    }
-    records.push_back(std::move(*record));
-  }
-  const PrepareReport report = BuildReport(index, records, spec.prepare->max_error_ratio);
-  RETURN_IF_ERROR(WriteFileAtomically(absl::StrCat(spec.output, "/", kReportFile),
-                                      ReportToJson(report).dump(1, ' ', false,
-                                                                nlohmann::json::error_handler_t::replace) + "\n"));
-  out << absl::StrFormat("items %d: pairs train %d, heldout %d; ties %d, swapped %d, failed %d (%.2f%%)\n",
-                         report.total, report.pairs.at("train"), report.pairs.at("heldout"), report.ties,
-                         report.swapped, report.failed, 100 * report.error_ratio);
-  if (!report.ok()) return absl::FailedPreconditionError(FailureMessage(report));
-
-  data::MergeRequest merge;
-  merge.shape = shape;
-  merge.splits = {{"train", {}}, {"heldout", {}}};
-  for (const ChunkRecord& record : records) {
-    if (!record.shard.empty()) merge.splits[record.split].push_back(record.shard);
-  }
-  merge.source = Provenance(spec, report);
-  RETURN_IF_ERROR(data::WriteMergedManifest(spec.dataset, merge).status());
-  // Shards a killed rank left half-written (never renamed into place).
-  std::error_code ec;
-  for (const fs::directory_entry& entry : fs::directory_iterator(spec.dataset, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.size() > 16 && name.compare(name.size() - 16, 16, ".safetensors.tmp") == 0) fs::remove(entry.path(), ec);
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::Status RunPrepareJob(const JobSpec& spec, const PrepareContext& context) {
@@ -124,16 +70,14 @@ absl::Status RunPrepareJob(const JobSpec& spec, const PrepareContext& context) {
   const PrepareSpec& p = *spec.prepare;
   const Clock::time_point start = Clock::now();
 
-  // Same index and plan on every rank: no communication needed to split the work.
-  ASSIGN_OR_RETURN(const InputIndex index, BuildInputIndex(p));
-  const std::vector<int64_t> ids = [&] {
-    std::vector<int64_t> v;
-    for (const PairItem& item : index.items) v.push_back(item.id);
-    return v;
-  }();
-  const WorkPlan plan = PlanWork(ids, {p.heldout_fraction, p.heldout}, p.pairs_per_shard, spec.seed);
-  const std::string state_dir = absl::StrCat(spec.output, "/", kStateDir);
-  const uint64_t fingerprint = PlanFingerprint(spec, index, plan);
+  // Same index and plan on every rank (and on the coordinator): no
+  // communication needed to split the work.
+  ASSIGN_OR_RETURN(const PrepareLayout layout, LayOutPrepareJob(spec));
+  const InputIndex& index = layout.index;
+  const WorkPlan& plan = layout.plan;
+  const std::string& state_dir = layout.state_dir;
+  const uint64_t fingerprint = layout.fingerprint;
+  const bool coordinated = context.assigned_chunks.has_value();
 
   const bool has_manifest = fs::exists(absl::StrCat(spec.dataset, "/", data::kManifestFile));
   if (has_manifest) {
@@ -145,7 +89,7 @@ absl::Status RunPrepareJob(const JobSpec& spec, const PrepareContext& context) {
     if (lead) out << "already complete: " << spec.dataset << "\n";
     return absl::OkStatus();
   }
-  if (lead) {
+  if (lead && !coordinated) {
     out << absl::StrFormat("indexed %d items (%d usable, %d ties, %d malformed) in %.1fs; %d chunks on %d ranks\n",
                            index.total, index.items.size(), index.ties, index.rejected.size(), SecondsSince(start),
                            plan.chunks.size(), context.world);
@@ -155,7 +99,16 @@ absl::Status RunPrepareJob(const JobSpec& spec, const PrepareContext& context) {
     if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create ", spec.dataset, ": ", ec.message()));
   }
   context.barrier();
-  if (!lead) RETURN_IF_ERROR(CheckOrWritePlanState(state_dir, fingerprint, plan));
+  if (!lead || coordinated) RETURN_IF_ERROR(CheckOrWritePlanState(state_dir, fingerprint, plan));
+
+  const std::vector<size_t> mine =
+      coordinated ? *context.assigned_chunks : ChunksOfPart(plan.chunks.size(), context.rank, context.world);
+  if (context.should_stop && context.should_stop()) {
+    return absl::CancelledError(absl::StrCat("stopped before rank ", context.rank, " started"));
+  }
+  // Under a coordinator, a rank without chunks (more ranks than unfinished
+  // chunks) need not load the models.
+  if (coordinated && mine.empty()) return absl::OkStatus();
 
   const Clock::time_point load_start = Clock::now();
   torch::Device device = PickDevice(spec.device);
@@ -170,15 +123,25 @@ absl::Status RunPrepareJob(const JobSpec& spec, const PrepareContext& context) {
   int shards_written = 0, resumed = 0;
   int64_t pairs_done = 0;
   double busy = 0;
-  for (size_t c : ChunksOfPart(plan.chunks.size(), context.rank, context.world)) {
+  for (size_t c : mine) {
+    if (c >= plan.chunks.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("chunk position ", c, " is outside this job's plan of ",
+                                                     plan.chunks.size(), " chunks (input changed since planning?)"));
+    }
+    if (context.should_stop && context.should_stop()) {
+      return absl::CancelledError(absl::StrCat("stopped after ", shards_written, " shards on rank ", context.rank));
+    }
     const WorkChunk& chunk = plan.chunks[c];
-    std::optional<ChunkRecord> done = ReadChunkRecord(state_dir, chunk);
-    if (done && (done->shard.empty() || fs::exists(absl::StrCat(spec.dataset, "/", done->shard)))) {
+    if (ChunkIsDone(spec, layout, chunk)) {
       ++resumed;
+      if (context.on_chunk_done) {
+        if (std::optional<ChunkRecord> done = ReadChunkRecord(state_dir, chunk)) context.on_chunk_done(c, *done);
+      }
       continue;
     }
     ASSIGN_OR_RETURN(ChunkRecord record, writer.Prepare(chunk, &shards_written));
     RETURN_IF_ERROR(WriteChunkRecord(state_dir, record));
+    if (context.on_chunk_done) context.on_chunk_done(c, record);
     pairs_done += record.pairs;
     busy += record.seconds;
     out << absl::StrFormat("rank %d: %s %d/%d pairs, %d failed, %.2f pairs/s\n", context.rank, chunk.ShardFile(),
@@ -191,9 +154,14 @@ absl::Status RunPrepareJob(const JobSpec& spec, const PrepareContext& context) {
                          "for images %.1fs)\n",
                          context.rank, pairs_done, busy, busy > 0 ? pairs_done / busy : 0.0, writer.encode_seconds(),
                          writer.vae_seconds(), writer.input_wait_seconds());
+  if (coordinated) return absl::OkStatus();
   context.barrier();
   if (!lead) return absl::OkStatus();
-  RETURN_IF_ERROR(Finish(spec, index, plan, shape, state_dir, out));
+  ASSIGN_OR_RETURN(const PrepareReport report, FinishPreparedDataset(spec, layout));
+  out << absl::StrFormat("items %d: pairs train %d, heldout %d; ties %d, swapped %d, failed %d (%.2f%%)\n",
+                         report.total, report.pairs.at("train"), report.pairs.at("heldout"), report.ties,
+                         report.swapped, report.failed, 100 * report.error_ratio);
+  if (!report.ok()) return absl::FailedPreconditionError(FailureMessage(report));
   out << absl::StrFormat("done: %s in %.1fs\n", spec.dataset, SecondsSince(start));
   return absl::OkStatus();
 }

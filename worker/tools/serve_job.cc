@@ -4,7 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <filesystem>
+#include <iostream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -13,16 +13,11 @@
 #include "worker/engine/cpu_threads.h"
 #include "worker/engine/local_rank.h"
 #include "worker/engine/trainer.h"
+#include "worker/prepare/prepare_job.h"
 
 namespace align::tools {
 namespace {
 
-namespace fs = std::filesystem;
-
-std::string Resolve(const std::string& path, const std::string& base_dir) {
-  if (path.empty() || fs::path(path).is_absolute() || base_dir.empty()) return path;
-  return (fs::path(base_dir) / path).lexically_normal().string();
-}
 
 
 std::map<std::string, double> StepValues(const engine::StepMetrics& m) {
@@ -113,6 +108,59 @@ class AssignedJob : public control::PreparedJob {
   std::string last_checkpoint_;
 };
 
+// A prepare job's share on this rank: the chunks the coordinator assigned it.
+// Ranks share nothing but storage, so there is no communicator; the control
+// loop agrees on the outcome once every rank is done.
+class AssignedPrepareJob : public control::PreparedJob {
+ public:
+  AssignedPrepareJob(JobSpec spec, const control::JobTicket& ticket)
+      : spec_(std::move(spec)),
+        chunks_(ticket.prepare_chunks.begin(), ticket.prepare_chunks.end()),
+        rank_(ticket.rank),
+        world_(ticket.world_size),
+        reporter_(ticket.reporter) {}
+
+  int64_t start_step() const override { return 0; }
+
+  control::JobOutcome Run() override {
+    int64_t chunks_done = 0;
+    prepare::PrepareContext context;
+    context.rank = rank_;
+    context.world = world_;
+    context.out = &std::cout;
+    context.assigned_chunks = chunks_;
+    context.on_chunk_done = [&](size_t position, const prepare::ChunkRecord& record) {
+      ++chunks_done;
+      reporter_->ChunkDone(static_cast<int64_t>(position), record.pairs, static_cast<int64_t>(record.problems.size()));
+    };
+    context.should_stop = [this] { return reporter_->ShouldStop(); };
+    absl::Status status;
+    try {
+      status = prepare::RunPrepareJob(spec_, context);
+    } catch (const c10::Error& e) {
+      status = absl::InternalError(e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      status = absl::InternalError(e.what());
+    }
+    control::JobOutcome outcome;
+    outcome.step = chunks_done;
+    if (status.ok()) {
+      outcome.end = control::JobEnd::kCompleted;
+    } else {
+      outcome.end = absl::IsCancelled(status) ? control::JobEnd::kStopped : control::JobEnd::kFailed;
+      outcome.message = absl::StrCat("rank ", rank_, ": ", status.message());
+    }
+    return outcome;
+  }
+
+ private:
+  JobSpec spec_;
+  std::vector<size_t> chunks_;
+  int rank_;
+  int world_;
+  control::JobReporter* reporter_;
+};
+
 }  // namespace
 
 std::string LocalDeviceName() { return torch::cuda::is_available() ? "cuda" : "cpu"; }
@@ -120,14 +168,12 @@ std::string LocalDeviceName() { return torch::cuda::is_available() ? "cuda" : "c
 absl::StatusOr<std::unique_ptr<control::PreparedJob>> PrepareAssignedJob(const control::JobTicket& ticket) {
   absl::StatusOr<JobSpec> spec = ParseJobSpec(ticket.spec_yaml);
   if (!spec.ok()) return spec.status();
-  if (spec->type != JobType::kTrain) {
-    return absl::UnimplementedError("type: align-worker serves train jobs from the queue; this is not one");
-  }
-  spec->model = Resolve(spec->model, ticket.base_dir);
-  spec->dataset = Resolve(spec->dataset, ticket.base_dir);
-  spec->output = Resolve(spec->output, ticket.base_dir);
+  *spec = ResolveJobPaths(std::move(*spec), ticket.base_dir);
   static const bool threads_set = (engine::UseFairShareOfCores(), true);
   (void)threads_set;
+  if (spec->type == JobType::kPrepare) {
+    return std::unique_ptr<control::PreparedJob>(std::make_unique<AssignedPrepareJob>(*spec, ticket));
+  }
   // Every rank gets here for the same spec, so creating the communicator (a
   // collective under NCCL) cannot leave a rank behind.
   const bool on_gpu = spec->device != "cpu" && torch::cuda::is_available();
