@@ -15,6 +15,7 @@
 #
 #   grafana_dashboards_test.sh COORDINATOR_BIN ALIGNCTL_BIN WORKER_BIN TINY_MODEL_DIR DEPLOY_DIR WORK_DIR
 set -euo pipefail
+lib="$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
 coordinator_bin=$1
 alignctl=$2
@@ -30,50 +31,7 @@ range=5m
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work"
-start_time=$SECONDS
-say() { echo "[$((SECONDS - start_time))s] $*"; }
-
-coordinator_pid=
-prometheus_pid=
-mpirun_pid=
-worker_pgid=
-worker_name=
-
-stop_workers() {
-  if [[ -n "$worker_pgid" ]]; then
-    kill -9 -- "-$worker_pgid" 2>/dev/null || true
-    # Reaped here, quietly: bash would otherwise report the SIGKILL.
-    wait "$mpirun_pid" 2>/dev/null || true
-    worker_pgid=
-  fi
-  if [[ -n "$worker_name" ]]; then
-    # Ranks that outlive their mpirun (ours only: the group name is unique).
-    for _ in $(seq 1 50); do
-      pids=$(pgrep -f -- "--group-name $worker_name" || true)
-      [[ -z "$pids" ]] && break
-      kill -9 $pids 2>/dev/null || true
-      sleep 0.1
-    done
-    worker_name=
-  fi
-}
-cleanup() {
-  stop_workers
-  [[ -n "$coordinator_pid" ]] && kill -9 "$coordinator_pid" 2>/dev/null || true
-  [[ -n "$prometheus_pid" ]] && kill "$prometheus_pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  for log in coordinator.log worker.log prometheus.log; do
-    [[ -f "$log" ]] || continue
-    echo "--- $log (tail) ---" >&2
-    tail -n 30 "$log" >&2
-  done
-  exit 1
-}
+source "$lib"
 
 for tool in jq curl python3 mpirun promtool "$prometheus_bin"; do
   command -v "$tool" > /dev/null || fail "$tool is not installed (deploy/install-deps.sh installs it)"
@@ -119,27 +77,16 @@ done
 say "${#dashboards[@]} dashboards wired to datasource $datasource_uid"
 
 # ---- the system: coordinator, Prometheus, a worker group -------------------
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 grpc_port=$(free_port)
 metrics_port=$(free_port)
 prometheus_port=$(free_port)
 prometheus_url=http://127.0.0.1:$prometheus_port
 export ALIGN_COORDINATOR=127.0.0.1:$grpc_port
-export ALIGN_TOKEN_FILE=$work/tokens
-printf 'client:gd-client-token-123\nworker:gd-worker-token-456\n' > tokens
-chmod 600 tokens
+write_tokens gd
 
 "$alignctl" make-synthetic --model "$model" --pairs 48 --heldout 8 --tokens 8 --out data > /dev/null
 
-"$coordinator_bin" --listen "$ALIGN_COORDINATOR" --state "$work/state" --token-file "$work/tokens" \
-  --metrics-listen "127.0.0.1:$metrics_port" 2> coordinator.log &
-coordinator_pid=$!
-for _ in $(seq 1 100); do
-  grep -q 'listening on' coordinator.log && break
-  kill -0 "$coordinator_pid" 2>/dev/null || fail "align-coordinator exited at start"
-  sleep 0.1
-done
-grep -q 'listening on' coordinator.log || fail "align-coordinator did not start"
+start_coordinator 1
 
 # The shipped config, scraping every second and pointed at this coordinator.
 sed -e 's/^\( *scrape_interval:\).*/\1 1s/' -e 's/^\( *evaluation_interval:\).*/\1 1s/' \
@@ -151,13 +98,7 @@ promtool check config prometheus.yml > promtool.log 2>&1 || fail "promtool rejec
   --web.listen-address="127.0.0.1:$prometheus_port" > prometheus.log 2>&1 &
 prometheus_pid=$!
 
-worker_name=gd-group-$$
-setsid mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 \
-  "$worker_bin" --coordinator "$ALIGN_COORDINATOR" --token-file "$work/tokens" --group-name "$worker_name" \
-  > worker.log 2>&1 &
-mpirun_pid=$!
-worker_pgid=$(ps -o pgid= -p "$mpirun_pid" | tr -d ' ')
-[[ -n "$worker_pgid" ]] || fail "mpirun did not start"
+start_workers
 say "coordinator on $ALIGN_COORDINATOR, metrics :$metrics_port, prometheus :$prometheus_port"
 
 submit() {  # submit NAME STEPS EXTRA_YAML: prints the job id

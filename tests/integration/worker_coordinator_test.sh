@@ -14,6 +14,7 @@
 #
 #   worker_coordinator_test.sh COORDINATOR_BIN ALIGNCTL_BIN WORKER_BIN TINY_MODEL_DIR WORK_DIR
 set -euo pipefail
+lib="$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
 coordinator_bin=$1
 alignctl=$2
@@ -25,80 +26,13 @@ prometheus_bin=${PROMETHEUS_BIN:-/usr/bin/prometheus}
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work"
-start_time=$SECONDS
-say() { echo "[$((SECONDS - start_time))s] $*"; }
-
-coordinator_pid=
-prometheus_pid=
-worker_pgid=
-worker_name=
-workers=0
-
-stop_workers() {
-  if [[ -n "$worker_pgid" ]]; then
-    kill -9 -- "-$worker_pgid" 2>/dev/null || true
-    worker_pgid=
-  fi
-  if [[ -n "$worker_name" ]]; then
-    # Ranks that outlive their mpirun (ours only: the group name is unique).
-    for _ in $(seq 1 50); do
-      pids=$(pgrep -f -- "--group-name $worker_name" || true)
-      [[ -z "$pids" ]] && break
-      kill -9 $pids 2>/dev/null || true
-      sleep 0.1
-    done
-    worker_name=
-  fi
-}
-cleanup() {
-  stop_workers
-  [[ -n "$coordinator_pid" ]] && kill -9 "$coordinator_pid" 2>/dev/null || true
-  [[ -n "$prometheus_pid" ]] && kill "$prometheus_pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  for log in coordinator.log worker-*.log prometheus.log; do
-    [[ -f "$log" ]] || continue
-    echo "--- $log (tail) ---" >&2
-    tail -n 40 "$log" >&2
-  done
-  exit 1
-}
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+source "$lib"
 
 grpc_port=$(free_port)
 metrics_port=$(free_port)
 prometheus_port=$(free_port)
 export ALIGN_COORDINATOR=127.0.0.1:$grpc_port
-export ALIGN_TOKEN_FILE=$work/tokens
-printf 'client:it-client-token-123\nworker:it-worker-token-456\n' > tokens
-chmod 600 tokens
-
-start_coordinator() {
-  "$coordinator_bin" --listen "$ALIGN_COORDINATOR" --state "$work/state" --token-file "$work/tokens" \
-    --metrics-listen "127.0.0.1:$metrics_port" --worker-timeout 10s 2>> coordinator.log &
-  coordinator_pid=$!
-  for _ in $(seq 1 100); do
-    if [[ $(grep -c 'listening on' coordinator.log) -ge $1 ]]; then return; fi
-    kill -0 "$coordinator_pid" 2>/dev/null || fail "align-coordinator exited at start"
-    sleep 0.1
-  done
-  fail "align-coordinator did not start"
-}
-
-start_workers() {
-  workers=$((workers + 1))
-  worker_name=it-group-$$-$workers
-  setsid mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 \
-    "$worker_bin" --coordinator "$ALIGN_COORDINATOR" --token-file "$work/tokens" --group-name "$worker_name" \
-    > "worker-$workers.log" 2>&1 &
-  worker_pgid=$(ps -o pgid= -p $! | tr -d ' ')
-  [[ -n "$worker_pgid" ]] || fail "mpirun did not start"
-}
+write_tokens it
 
 job_field() {  # job_field ID FIELD: a top-level field of `alignctl status --json`
   "$alignctl" status "$1" --json | python3 -c "import json,sys; j=json.load(sys.stdin); print(j.get('$2', ''))"
@@ -152,7 +86,7 @@ check_events() {  # check_events ID KIND... : the job's event kinds, in order
 
 # ---- setup: data, coordinator, Prometheus, a worker group -------------------
 "$alignctl" make-synthetic --model "$model" --pairs 64 --heldout 16 --tokens 8 --out data > /dev/null
-start_coordinator 1
+start_coordinator 1 --worker-timeout 10s
 cat > prometheus.yml <<YAML
 global: {scrape_interval: 1s, evaluation_interval: 1s}
 scrape_configs:
@@ -219,7 +153,7 @@ kill -9 "$coordinator_pid"
 wait "$coordinator_pid" 2>/dev/null || true
 say "killed the coordinator during $third"
 sleep 1
-start_coordinator 2
+start_coordinator 2 --worker-timeout 10s
 # Every job is there, with its progress.
 [[ $(job_field "$first" state) == JOB_STATE_SUCCEEDED ]] || fail "$first lost its state"
 [[ $(job_field "$second" state) == JOB_STATE_SUCCEEDED ]] || fail "$second lost its state"
