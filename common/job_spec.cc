@@ -376,7 +376,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
   RETURN_IF_ERROR(f.String("name", &spec.name));
   RETURN_IF_ERROR(f.Check("name", ValidName(spec.name),
                           "must be 1 to 128 characters of letters, digits, '-', '_' and '.' "
-                          "(it names files and metric labels)"));
+                          "(it is shown in job listings, logs and the dataset's provenance)"));
   RETURN_IF_ERROR(f.Enum("type", kJobTypes, &spec.type));
   RETURN_IF_ERROR(f.String("model", &spec.model));
   RETURN_IF_ERROR(f.Check("model", !spec.model.empty(), "must not be empty"));

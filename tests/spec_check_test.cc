@@ -32,13 +32,14 @@ class SpecCheckTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  static void WriteDataset(const std::string& dir, bool has_difficulty) {
+  static void WriteDataset(const std::string& dir, bool has_difficulty, bool has_scores = false) {
     fs::create_directories(dir);
     data::Manifest manifest;
     manifest.shape = {4, 8, 8, 8, 32, 0};
     manifest.splits["train"] = {2, {{"train-00000.safetensors", 2}}};
     manifest.splits["heldout"] = {0, {}};
     manifest.has_difficulty = has_difficulty;
+    manifest.has_scores = has_scores;
     std::ofstream(dir + "/manifest.json") << data::SerializeManifest(manifest);
   }
 
@@ -95,6 +96,13 @@ TEST_F(SpecCheckTest, TrainingNeedsAPreparedDataset) {
   EXPECT_THAT(std::string(curriculum.message()), StartsWith("curriculum: "));
   WriteDataset(dir_ + "/ranked", /*has_difficulty=*/true);
   EXPECT_TRUE(Check(Spec("curriculum: {stages: 2, steps_per_stage: 5}\n", "model", "ranked")).ok());
+  // score_gap orders by scores and needs no difficulty vector.
+  WriteDataset(dir_ + "/scored", /*has_difficulty=*/false, /*has_scores=*/true);
+  EXPECT_TRUE(Check(Spec("curriculum: {stages: 2, steps_per_stage: 5, difficulty: score_gap}\n", "model", "scored"))
+                  .ok());
+  absl::Status no_scores = Check(Spec("curriculum: {stages: 2, steps_per_stage: 5, difficulty: score_gap}\n",
+                                      "model", "ranked"));
+  EXPECT_THAT(std::string(no_scores.message()), HasSubstr("has_scores is false"));
 }
 
 // A prepare job writes its dataset (it need not exist yet) from an input that

@@ -131,8 +131,8 @@ absl::StatusOr<JobRecord> JobStore::CreateJob(const NewJob& job) {
                         .Run());
     const int64_t id = db_->LastInsertRowId();
     RETURN_IF_ERROR(InsertEvent(id, "submitted",
-                                absl::StrCat("submitted ", job.type, " job \"", job.name, "\" (", job.total_steps,
-                                             " steps)")));
+                                absl::StrCat("submitted ", job.type, " job \"", job.name, "\"",
+                                             job.type == "prepare" ? "" : absl::StrCat(" (", job.total_steps, " steps)"))));
     return LoadJob(id, /*include_spec=*/true);
   });
 }

@@ -73,9 +73,14 @@ absl::Status CheckDataset(const std::string& dataset, const JobSpec& spec) {
   if (train == manifest->splits.end() || train->second.pairs < 1) {
     return FieldError("dataset", absl::StrCat(dataset, " has no training pairs (split \"train\" is empty)"));
   }
-  if (spec.curriculum.has_value() && !manifest->has_difficulty) {
-    return FieldError("curriculum", absl::StrCat("dataset ", dataset,
-                                                 " carries no per-pair difficulty (has_difficulty is false)"));
+  // rank_gap orders pairs by their difficulty vector; score_gap by score_w - score_l.
+  if (spec.curriculum.has_value()) {
+    const bool by_scores = spec.curriculum->difficulty == CurriculumDifficulty::kScoreGap;
+    if (by_scores ? !manifest->has_scores : !manifest->has_difficulty) {
+      return FieldError("curriculum", absl::StrCat("dataset ", dataset, " carries no per-pair ",
+                                                   by_scores ? "scores (has_scores is false) for difficulty: score_gap"
+                                                             : "difficulty (has_difficulty is false)"));
+    }
   }
   return absl::OkStatus();
 }

@@ -1,5 +1,6 @@
 #include "worker/engine/cpu_threads.h"
 
+#include <sched.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -9,9 +10,17 @@
 
 namespace align::engine {
 
-void UseFairShareOfCores() {
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  torch::set_num_threads(std::max(1, cores / LocalRankCount()));
+int FairShareOfCores() {
+  const int host = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (::sched_getaffinity(0, sizeof(allowed), &allowed) == 0) {
+    const int bound = CPU_COUNT(&allowed);
+    if (bound > 0 && bound < host) return bound;
+  }
+  return std::max(1, host / LocalRankCount());
 }
+
+void UseFairShareOfCores() { torch::set_num_threads(FairShareOfCores()); }
 
 }  // namespace align::engine
