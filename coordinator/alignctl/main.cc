@@ -8,6 +8,7 @@
 #include "coordinator/alignctl/client.h"
 #include "coordinator/alignctl/job_commands.h"
 #include "coordinator/alignctl/make_synthetic.h"
+#include "coordinator/alignctl/plot.h"
 #include "coordinator/alignctl/subcommand.h"
 
 int main(int argc, char** argv) {
@@ -19,7 +20,7 @@ int main(int argc, char** argv) {
   const std::vector<Subcommand> subcommands = {
       AddSubmitCommand(app, client), AddStatusCommand(app, client), AddListCommand(app, client),
       AddCancelCommand(app, client), AddWatchCommand(app, client),  AddWaitCommand(app, client),
-      AddEventsCommand(app, client), AddMakeSyntheticCommand(app),
+      AddEventsCommand(app, client), AddMakeSyntheticCommand(app), AddPlotCommand(app),
   };
 
   try {
