@@ -101,25 +101,7 @@ prometheus_pid=$!
 start_workers
 say "coordinator on $ALIGN_COORDINATOR, metrics :$metrics_port, prometheus :$prometheus_port"
 
-submit() {  # submit NAME STEPS EXTRA_YAML: prints the job id
-  cat > "$1.yaml" <<YAML
-name: $1
-type: train
-model: $model
-dataset: data
-output: runs/$1
-loss: {type: dpo, beta: 5}
-optim: {name: adamw, lr: 1.0e-3, weight_decay: 0.0}
-batch: {pairs_per_rank: 2, grad_accum: 1}
-steps: $2
-checkpoint_every: 2
-eval_every: 2
-seed: 7
-device: cpu
-$3
-YAML
-  "$alignctl" submit "$1.yaml" | tail -n 1
-}
+submit() { submit_dpo "$1" "$2" 2 2 "${3:-}"; }  # submit NAME STEPS EXTRA_YAML: prints the job id
 
 # Instant query; prints the response. Fails the test only on transport errors.
 query() { curl -sf --data-urlencode "query=$1" "$prometheus_url/api/v1/query"; }

@@ -5,7 +5,7 @@
 #
 # The caller sets coordinator_bin, worker_bin and work (an empty directory it
 # has cd'ed into) before sourcing; start_coordinator needs ALIGN_COORDINATOR
-# and metrics_port.
+# and metrics_port, submit_dpo needs alignctl and model.
 
 start_time=$SECONDS
 say() { echo "[$((SECONDS - start_time))s] $*"; }
@@ -92,4 +92,26 @@ start_workers() {
   mpirun_pid=$!
   worker_pgid=$(ps -o pgid= -p "$mpirun_pid" | tr -d ' ')
   [[ -n "$worker_pgid" ]] || fail "mpirun did not start"
+}
+
+# submit_dpo NAME STEPS CHECKPOINT_EVERY EVAL_EVERY [EXTRA_YAML]: a small DPO
+# job on $model and ./data (make-synthetic), submitted; prints the job id.
+submit_dpo() {
+  cat > "$1.yaml" <<YAML
+name: $1
+type: train
+model: $model
+dataset: data
+output: runs/$1
+loss: {type: dpo, beta: 5}
+optim: {name: adamw, lr: 1.0e-3, weight_decay: 0.0}
+batch: {pairs_per_rank: 2, grad_accum: 1}
+steps: $2
+checkpoint_every: $3
+eval_every: $4
+seed: 7
+device: cpu
+${5:-}
+YAML
+  "$alignctl" submit "$1.yaml" | tail -n 1
 }

@@ -46,24 +46,7 @@ wait_for_event() {  # wait_for_event ID PATTERN TIMEOUT_S
   fail "$1: no event matching '$2' within $3 s: $("$alignctl" events "$1" 2>&1)"
 }
 
-submit() {  # submit NAME STEPS: prints the job id
-  cat > "$1.yaml" <<YAML
-name: $1
-type: train
-model: $model
-dataset: data
-output: runs/$1
-loss: {type: dpo, beta: 5}
-optim: {name: adamw, lr: 1.0e-3, weight_decay: 0.0}
-batch: {pairs_per_rank: 2, grad_accum: 1}
-steps: $2
-checkpoint_every: 4
-eval_every: 5
-seed: 7
-device: cpu
-YAML
-  "$alignctl" submit "$1.yaml" | tail -n 1
-}
+submit() { submit_dpo "$1" "$2" 4 5; }  # submit NAME STEPS: prints the job id
 
 # Each optimizer step appears once in metrics.jsonl, 1..STEPS.
 check_steps() {  # check_steps NAME STEPS
