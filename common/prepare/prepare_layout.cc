@@ -6,7 +6,6 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "common/prepare/chunk_record.h"
 #include "common/prepare/prepare_state.h"
 #include "common/status_macros.h"
 
@@ -26,11 +25,15 @@ absl::StatusOr<PrepareLayout> LayOutPrepareJob(const JobSpec& spec) {
   return layout;
 }
 
-bool ChunkIsDone(const JobSpec& spec, const PrepareLayout& layout, const WorkChunk& chunk) {
+std::optional<ChunkRecord> FinishedChunkRecord(const JobSpec& spec, const PrepareLayout& layout,
+                                               const WorkChunk& chunk) {
   std::optional<ChunkRecord> record = ReadChunkRecord(layout.state_dir, chunk);
-  if (!record) return false;
+  if (!record) return std::nullopt;
   std::error_code ec;
-  return record->shard.empty() || std::filesystem::exists(absl::StrCat(spec.dataset, "/", record->shard), ec);
+  if (!record->shard.empty() && !std::filesystem::exists(absl::StrCat(spec.dataset, "/", record->shard), ec)) {
+    return std::nullopt;
+  }
+  return record;
 }
 
 }  // namespace align::prepare

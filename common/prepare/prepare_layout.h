@@ -5,10 +5,12 @@
 // the work and to finish the dataset; ranks use it to find a chunk's items.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "common/job_spec.h"
+#include "common/prepare/chunk_record.h"
 #include "common/prepare/input_index.h"
 #include "common/prepare/work_split.h"
 
@@ -24,8 +26,10 @@ struct PrepareLayout {
 // `spec` must be a prepare job with its paths already resolved.
 absl::StatusOr<PrepareLayout> LayOutPrepareJob(const JobSpec& spec);
 
-// Whether chunk `chunk` is finished: it has a record and, unless it wrote no
-// pairs, its shard is in the dataset directory.
-bool ChunkIsDone(const JobSpec& spec, const PrepareLayout& layout, const WorkChunk& chunk);
+// The record of `chunk` if the chunk is finished: it has a record and, unless
+// it wrote no pairs, its shard is in the dataset directory. nullopt: it must
+// be prepared.
+std::optional<ChunkRecord> FinishedChunkRecord(const JobSpec& spec, const PrepareLayout& layout,
+                                               const WorkChunk& chunk);
 
 }  // namespace align::prepare

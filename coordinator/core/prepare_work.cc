@@ -34,8 +34,7 @@ absl::StatusOr<std::unique_ptr<PrepareWork>> PrepareWork::Create(JobSpec spec) {
   std::lock_guard<std::mutex> lock(work->mu_);
   for (size_t i = 0; i < work->done_.size(); ++i) {
     const prepare::WorkChunk& chunk = work->layout_.plan.chunks[i];
-    if (!prepare::ChunkIsDone(work->spec_, work->layout_, chunk)) continue;
-    if (std::optional<prepare::ChunkRecord> record = prepare::ReadChunkRecord(work->layout_.state_dir, chunk)) {
+    if (std::optional<prepare::ChunkRecord> record = prepare::FinishedChunkRecord(work->spec_, work->layout_, chunk)) {
       work->CountLocked(static_cast<int64_t>(i), *record);
     }
   }
@@ -78,8 +77,8 @@ absl::StatusOr<prepare::ChunkRecord> PrepareWork::MarkDone(int64_t position) {
         absl::StrCat("position: chunk ", position, " is outside this job's plan of ", total_chunks(), " chunks"));
   }
   const prepare::WorkChunk& chunk = layout_.plan.chunks[position];
-  std::optional<prepare::ChunkRecord> record = prepare::ReadChunkRecord(layout_.state_dir, chunk);
-  if (!record || !prepare::ChunkIsDone(spec_, layout_, chunk)) {
+  std::optional<prepare::ChunkRecord> record = prepare::FinishedChunkRecord(spec_, layout_, chunk);
+  if (!record) {
     return absl::FailedPreconditionError(absl::StrCat("chunk ", chunk.ShardFile(), " was reported done, but ",
                                                       layout_.state_dir, "/", chunk.RecordFile(),
                                                       " or its shard is not there (is the storage shared?)"));

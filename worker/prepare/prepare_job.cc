@@ -132,11 +132,9 @@ absl::Status RunPrepareJob(const JobSpec& spec, const PrepareContext& context) {
       return absl::CancelledError(absl::StrCat("stopped after ", shards_written, " shards on rank ", context.rank));
     }
     const WorkChunk& chunk = plan.chunks[c];
-    if (ChunkIsDone(spec, layout, chunk)) {
+    if (std::optional<ChunkRecord> done = FinishedChunkRecord(spec, layout, chunk)) {
       ++resumed;
-      if (context.on_chunk_done) {
-        if (std::optional<ChunkRecord> done = ReadChunkRecord(state_dir, chunk)) context.on_chunk_done(c, *done);
-      }
+      if (context.on_chunk_done) context.on_chunk_done(c, *done);
       continue;
     }
     ASSIGN_OR_RETURN(ChunkRecord record, writer.Prepare(chunk, &shards_written));
