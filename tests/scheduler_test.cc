@@ -126,6 +126,12 @@ class SchedulerTest : public ::testing::Test {
     for (const auto& e : events) kinds.push_back(e.kind);
     return kinds;
   }
+  double Counter(const std::string& name) {
+    for (const auto& family : prometheus_.Collect()) {
+      if (family.name == name && !family.metric.empty()) return family.metric[0].counter.value;
+    }
+    return -1;
+  }
   double Gauge(const std::string& name, const std::string& job) {
     for (const auto& family : prometheus_.Collect()) {
       if (family.name != name) continue;
@@ -545,6 +551,29 @@ TEST_F(SchedulerTest, APrepareJobWhoseInputVanishedFailsWithTheReason) {
   EXPECT_EQ(job.state, JobState::kFailed);
   EXPECT_THAT(job.error, HasSubstr("gone.jsonl"));
   EXPECT_TRUE(sinks[0]->Sent<AssignmentOut>().empty());
+}
+
+// A group that closes its sessions while idle (it ran its last job) has left;
+// one whose session breaks, or that closes it while holding a job, is lost.
+TEST_F(SchedulerTest, AnIdleGroupClosingItsSessionLeavesWithoutCountingAsLost) {
+  std::vector<std::shared_ptr<FakeSink>> sinks;
+  const std::string idle = Group(1, &sinks);
+  scheduler_->RunOnce();
+  scheduler_->SessionEnded(idle, 0, "the worker closed it", /*closed_by_worker=*/true);
+  EXPECT_EQ(Counter("align_worker_groups_lost_total"), 0);
+  EXPECT_TRUE(scheduler_->Groups().empty());
+
+  const std::string broken = Group(1, &sinks);
+  scheduler_->SessionEnded(broken, 0, "cancelled or broken");
+  EXPECT_EQ(Counter("align_worker_groups_lost_total"), 1);
+
+  const int64_t id = Submit("a", 8);
+  const std::string busy = Group(1, &sinks);
+  scheduler_->RunOnce();
+  ASSERT_EQ(Job(id).state, JobState::kRunning);
+  scheduler_->SessionEnded(busy, 0, "the worker closed it", /*closed_by_worker=*/true);
+  EXPECT_EQ(Counter("align_worker_groups_lost_total"), 2);
+  EXPECT_EQ(Job(id).state, JobState::kQueued);  // requeued
 }
 
 }  // namespace

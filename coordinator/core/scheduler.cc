@@ -149,11 +149,11 @@ void Scheduler::Attach(const std::string& group_id, int rank, int world_size, st
   if (ready) Kick();
 }
 
-void Scheduler::SessionEnded(const std::string& group_id, int rank, const std::string& why) {
-  LoseGroup(group_id, absl::StrCat("rank ", rank, "'s session ended (", why, ")"));
+void Scheduler::SessionEnded(const std::string& group_id, int rank, const std::string& why, bool closed_by_worker) {
+  LoseGroup(group_id, absl::StrCat("rank ", rank, "'s session ended (", why, ")"), closed_by_worker);
 }
 
-void Scheduler::LoseGroup(const std::string& group_id, const std::string& why) {
+void Scheduler::LoseGroup(const std::string& group_id, const std::string& why, bool left) {
   Sinks sinks;
   std::optional<PendingProgress> pending;
   std::string job_id;
@@ -180,7 +180,8 @@ void Scheduler::LoseGroup(const std::string& group_id, const std::string& why) {
     if (registered) LogLine(absl::StrCat("worker group ", group_id, " dropped before its ranks connected: ", why));
     return;
   }
-  LogLine(absl::StrCat("worker group ", group_id, " lost: ", why));
+  left = left && job_id.empty();
+  LogLine(absl::StrCat("worker group ", group_id, left ? " left: " : " lost: ", why));
   Persist(pending);
   absl::StatusOr<std::vector<JobRecord>> interrupted = store_->InterruptGroup(group_id, why);
   if (!interrupted.ok()) {
@@ -195,7 +196,7 @@ void Scheduler::LoseGroup(const std::string& group_id, const std::string& why) {
   }
   for (const auto& sink : sinks) sink->Close();
   if (metrics_ != nullptr) {
-    metrics_->CountGroupLost();
+    if (!left) metrics_->CountGroupLost();
     metrics_->SetGroups(static_cast<int64_t>(groups));
     if (!job_id.empty()) metrics_->JobEnded(job_id, store_->NowMs());
   }

@@ -77,8 +77,10 @@ class Scheduler {
 
   // ---- sessions (after WorkerRegistry::Attach succeeded) ----
   void Attach(const std::string& group_id, int rank, int world_size, std::shared_ptr<SessionSink> sink);
-  // The session ended (stream closed or broken): the group is lost.
-  void SessionEnded(const std::string& group_id, int rank, const std::string& why);
+  // The session ended: the group is gone. `closed_by_worker`: the worker
+  // closed its stream (a group leaving after its last job, e.g. --max-jobs);
+  // an idle group that leaves so is not counted as lost.
+  void SessionEnded(const std::string& group_id, int rank, const std::string& why, bool closed_by_worker = false);
 
   // ---- worker reports. NotFound: the group is unknown (end the session);
   // other errors go back to the worker as a Rejection. Reports for the job
@@ -142,8 +144,9 @@ class Scheduler {
   void Loop();
   void ExpireLeases();
   void AssignIdleGroups();
-  // Ends `group_id`: its sessions close, its running job is requeued.
-  void LoseGroup(const std::string& group_id, const std::string& why);
+  // Ends `group_id`: its sessions close, its running job is requeued. A group
+  // that `left` on purpose with no job is logged as such and not counted lost.
+  void LoseGroup(const std::string& group_id, const std::string& why, bool left = false);
   // The group that holds `job_id`, under mu_. NotFound for an unknown group,
   // FailedPrecondition when it holds another job; *late is set for the job it
   // just finished.

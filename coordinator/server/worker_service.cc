@@ -210,6 +210,7 @@ grpc::Status WorkerServiceImpl::Session(grpc::ServerContext* context, Stream* st
       TimeUtil::MillisecondsToDuration(absl::ToInt64Milliseconds(registry_->lease() / 3));
   grpc::Status status = grpc::Status::OK;
   std::string why = "the worker closed it";
+  bool closed_by_worker = false;
   if (sink->WriteNow(accepted)) {
     scheduler_->Attach(group_id, rank, world_size, sink);
     while (stream->Read(&message)) {
@@ -277,13 +278,14 @@ grpc::Status WorkerServiceImpl::Session(grpc::ServerContext* context, Stream* st
         sink->Flush();
       }
     }
+    closed_by_worker = status.ok() && !context->IsCancelled();
     if (context->IsCancelled()) why = "cancelled or broken";
     if (!status.ok()) why = status.error_message();
   }
   sink->Finish();
   registry_->Detach(group_id, rank);
   PublishWorkersUp();
-  scheduler_->SessionEnded(group_id, rank, why);
+  scheduler_->SessionEnded(group_id, rank, why, closed_by_worker);
   LogLine(absl::StrCat("session closed: ", who));
   return rpc.Finish(status);
 }
