@@ -10,18 +10,13 @@
 #include "nlohmann/json.hpp"
 #include "worker/models/weights_io.h"
 #include "worker/tools/verify_vae.h"
+#include "worker/tools/max_relative_error.h"
 
 namespace align::models {
 namespace {
 
 namespace fs = std::filesystem;
 const std::string kTiny = std::string(ALIGN_GOLDEN_DIR) + "/tiny-vae";
-
-double MaxRelErr(const torch::Tensor& a, const torch::Tensor& b) {
-  return ((a.detach().to(torch::kDouble) - b.detach().to(torch::kDouble)).abs().max() /
-          b.detach().to(torch::kDouble).abs().max())
-      .item<double>();
-}
 
 std::map<std::string, torch::Tensor> Io() {
   auto io = ReadTensors(kTiny + "/io.safetensors");
@@ -55,8 +50,8 @@ TEST(AutoencoderKLTest, EncoderMatchesDiffusersOnTheGoldenFixture) {
   LatentDistribution dist = vae->Encode(io.at("image"));
   ASSERT_EQ(dist.mean.sizes(), io.at("mean").sizes());
   ASSERT_EQ(dist.logvar.sizes(), io.at("logvar").sizes());
-  const double mean_err = MaxRelErr(dist.mean, io.at("mean"));
-  const double logvar_err = MaxRelErr(dist.logvar, io.at("logvar"));
+  const double mean_err = tools::MaxRelativeError(dist.mean, io.at("mean"));
+  const double logvar_err = tools::MaxRelativeError(dist.logvar, io.at("logvar"));
   EXPECT_LT(mean_err, 1e-4);
   EXPECT_LT(logvar_err, 1e-4);
   RecordProperty("mean_max_rel_err", std::to_string(mean_err));
@@ -69,7 +64,7 @@ TEST(AutoencoderKLTest, DecoderMatchesDiffusersOnTheGoldenFixture) {
   torch::NoGradGuard no_grad;
   torch::Tensor decoded = vae->Decode(io.at("latent"));
   ASSERT_EQ(decoded.sizes(), io.at("decoded").sizes());
-  const double err = MaxRelErr(decoded, io.at("decoded"));
+  const double err = tools::MaxRelativeError(decoded, io.at("decoded"));
   EXPECT_LT(err, 1e-4);
   RecordProperty("decoded_max_rel_err", std::to_string(err));
 }
@@ -103,14 +98,14 @@ TEST(AutoencoderKLTest, OddNonSquareSizesAndBatchIndependence) {
   EXPECT_LE(dist.logvar.max().item<double>(), 20.0);
   EXPECT_GE(dist.logvar.min().item<double>(), -30.0);
   for (int64_t i = 0; i < 3; ++i) {
-    EXPECT_LT(MaxRelErr(vae->Encode(image.narrow(0, i, 1)).mean, dist.mean.narrow(0, i, 1)), 1e-5) << i;
+    EXPECT_LT(tools::MaxRelativeError(vae->Encode(image.narrow(0, i, 1)).mean, dist.mean.narrow(0, i, 1)), 1e-5) << i;
   }
 
   torch::Tensor latent = torch::randn({2, 4, 7, 5});
   torch::Tensor decoded = vae->Decode(latent);
   EXPECT_EQ(decoded.sizes(), (std::vector<int64_t>{2, 3, 28, 20}));
   EXPECT_TRUE(torch::isfinite(decoded).all().item<bool>());
-  EXPECT_LT(MaxRelErr(vae->Decode(latent.narrow(0, 1, 1)), decoded.narrow(0, 1, 1)), 1e-5);
+  EXPECT_LT(tools::MaxRelativeError(vae->Decode(latent.narrow(0, 1, 1)), decoded.narrow(0, 1, 1)), 1e-5);
 
   EXPECT_THROW(vae->Decode(torch::randn({1, 3, 8, 8})), c10::Error);
   EXPECT_THROW(vae->Encode(torch::randn({1, 4, 8, 8})), c10::Error);

@@ -13,6 +13,7 @@
 #include "worker/models/clip_tokenizer.h"
 #include "worker/models/weights_io.h"
 #include "worker/tools/verify_clip.h"
+#include "worker/tools/max_relative_error.h"
 
 namespace align::models {
 namespace {
@@ -22,12 +23,6 @@ using TensorMap = std::map<std::string, torch::Tensor>;
 
 const std::string kTiny = std::string(ALIGN_GOLDEN_DIR) + "/tiny-clip";
 const char* const kEncoders[] = {"text_encoder", "text_encoder_2"};
-
-double MaxRelErr(const torch::Tensor& a, const torch::Tensor& b) {
-  return ((a.detach().to(torch::kDouble) - b.detach().to(torch::kDouble)).abs().max() /
-          b.detach().to(torch::kDouble).abs().max())
-      .item<double>();
-}
 
 TensorMap Io() {
   auto io = ReadTensors(kTiny + "/io.safetensors");
@@ -88,9 +83,9 @@ void ExpectMatchesGolden(const std::string& name, const std::string& dir, const 
   torch::NoGradGuard no_grad;
   ClipTextOutput out = model->forward(io.at("input_ids"));
   ASSERT_EQ(out.hidden_states.size(), static_cast<size_t>(model->config().num_hidden_layers + 1));
-  const double penultimate = MaxRelErr(out.penultimate(), io.at(name + ".penultimate"));
-  const double last = MaxRelErr(out.last_hidden_state, io.at(name + ".last"));
-  const double pooled = MaxRelErr(out.pooled(), io.at(name + ".pooled"));
+  const double penultimate = tools::MaxRelativeError(out.penultimate(), io.at(name + ".penultimate"));
+  const double last = tools::MaxRelativeError(out.last_hidden_state, io.at(name + ".last"));
+  const double pooled = tools::MaxRelativeError(out.pooled(), io.at(name + ".pooled"));
   EXPECT_LT(penultimate, 1e-4) << name;
   EXPECT_LT(last, 1e-4) << name;
   EXPECT_LT(pooled, 1e-4) << name;

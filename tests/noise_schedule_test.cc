@@ -4,14 +4,10 @@
 #include <torch/torch.h>
 
 #include "worker/models/weights_io.h"
+#include "worker/tools/max_relative_error.h"
 
 namespace align::models {
 namespace {
-
-double MaxRelErr(const torch::Tensor& a, const torch::Tensor& b) {
-  return ((a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max() / b.to(torch::kDouble).abs().max())
-      .item<double>();
-}
 
 NoiseSchedule SdxlSchedule() {
   auto config = LoadSchedulerConfig(std::string(ALIGN_GOLDEN_DIR) + "/tiny-sdxl/scheduler/scheduler_config.json");
@@ -24,12 +20,12 @@ TEST(NoiseScheduleTest, MatchesDiffusersScaledLinear) {
   ASSERT_TRUE(io.ok()) << io.status();
   NoiseSchedule schedule = SdxlSchedule();
   EXPECT_EQ(schedule.num_train_timesteps(), 1000);
-  EXPECT_LT(MaxRelErr(schedule.alphas_cumprod(), io->at("alphas_cumprod")), 1e-6);
+  EXPECT_LT(tools::MaxRelativeError(schedule.alphas_cumprod(), io->at("alphas_cumprod")), 1e-6);
   const auto& x0 = io->at("x0");
   const auto& noise = io->at("noise");
   const auto& t = io->at("timesteps");
-  EXPECT_LT(MaxRelErr(schedule.AddNoise(x0, noise, t), io->at("noisy")), 1e-6);
-  EXPECT_LT(MaxRelErr(schedule.Velocity(x0, noise, t), io->at("velocity")), 1e-6);
+  EXPECT_LT(tools::MaxRelativeError(schedule.AddNoise(x0, noise, t), io->at("noisy")), 1e-6);
+  EXPECT_LT(tools::MaxRelativeError(schedule.Velocity(x0, noise, t), io->at("velocity")), 1e-6);
   EXPECT_TRUE(torch::equal(schedule.Target(x0, noise, t), noise));
 }
 

@@ -12,18 +12,13 @@
 #include "worker/models/unet_io.h"
 #include "worker/models/weights_io.h"
 #include "worker/tools/verify_model.h"
+#include "worker/tools/max_relative_error.h"
 
 namespace align::models {
 namespace {
 
 namespace fs = std::filesystem;
 const std::string kTiny = std::string(ALIGN_GOLDEN_DIR) + "/tiny-sdxl";
-
-double MaxRelErr(const torch::Tensor& a, const torch::Tensor& b) {
-  return ((a.detach().to(torch::kDouble) - b.detach().to(torch::kDouble)).abs().max() /
-          b.detach().to(torch::kDouble).abs().max())
-      .item<double>();
-}
 
 std::map<std::string, torch::Tensor> Io() {
   auto io = ReadTensors(kTiny + "/io.safetensors");
@@ -67,13 +62,13 @@ TEST(UNetTest, MatchesDiffusersOnTheGoldenFixture) {
   unet->train();
   auto [loss, grads] = LossAndGrads(unet, InputsFrom(io), io.at("target"));
   torch::Tensor out = unet->forward(InputsFrom(io));
-  EXPECT_LT(MaxRelErr(out, io.at("out")), 1e-4);
-  EXPECT_LT(MaxRelErr(loss.reshape({1}), io.at("loss")), 1e-4);
+  EXPECT_LT(tools::MaxRelativeError(out, io.at("out")), 1e-4);
+  EXPECT_LT(tools::MaxRelativeError(loss.reshape({1}), io.at("loss")), 1e-4);
   int compared = 0;
   for (const auto& [key, expected] : io) {
     if (key.rfind("grad.", 0) != 0) continue;
     ASSERT_TRUE(grads.count(key.substr(5))) << key;
-    EXPECT_LT(MaxRelErr(grads.at(key.substr(5)), expected), 1e-3) << key;
+    EXPECT_LT(tools::MaxRelativeError(grads.at(key.substr(5)), expected), 1e-3) << key;
     ++compared;
   }
   EXPECT_EQ(compared, 9);
@@ -119,7 +114,7 @@ TEST(UNetTest, NonSquareOddLatentsBatchAndTokenCounts) {
     auto slice = [&](const torch::Tensor& t) { return t.narrow(0, i, 1); };
     UNetInputs one{slice(in.sample), slice(in.timestep), slice(in.encoder_hidden_states),
                    slice(in.text_embeds), slice(in.time_ids)};
-    EXPECT_LT(MaxRelErr(unet->forward(one), slice(out)), 1e-5) << "sample " << i;
+    EXPECT_LT(tools::MaxRelativeError(unet->forward(one), slice(out)), 1e-5) << "sample " << i;
   }
 }
 

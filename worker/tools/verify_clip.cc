@@ -2,29 +2,14 @@
 
 #include <torch/torch.h>
 
-#include <cmath>
 #include <filesystem>
-#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "worker/models/clip_text_model.h"
+#include "worker/tools/max_relative_error.h"
 
 namespace align::tools {
-namespace {
-
-double MaxRelativeError(const torch::Tensor& actual, const torch::Tensor& expected) {
-  torch::Tensor a = actual.detach().to(torch::kCPU, torch::kDouble);
-  torch::Tensor b = expected.detach().to(torch::kCPU, torch::kDouble);
-  if (a.sizes() != b.sizes()) return std::numeric_limits<double>::infinity();
-  const double scale = b.abs().max().item<double>();
-  const double diff = (a - b).abs().max().item<double>();
-  if (std::isnan(diff)) return std::numeric_limits<double>::infinity();
-  return scale > 0 ? diff / scale : diff;
-}
-
-}  // namespace
-
 absl::Status VerifyClip(const std::string& model_dir, const std::map<std::string, torch::Tensor>& io,
                         torch::Device device, torch::Dtype dtype,
                         const std::function<void(const std::string& key, double err, bool is_gradient)>& report,

@@ -13,6 +13,7 @@
 #include "worker/models/weights_io.h"
 #include "worker/tools/verify_clip.h"
 #include "worker/tools/verify_vae.h"
+#include "worker/tools/max_relative_error.h"
 
 namespace align::tools {
 namespace {
@@ -28,16 +29,6 @@ struct Tolerance {
 };
 Tolerance ToleranceFor(const std::string& dtype) {
   return dtype == "bf16" ? Tolerance{5e-2, 1e-1} : Tolerance{1e-4, 1e-3};
-}
-
-double MaxRelativeError(const torch::Tensor& actual, const torch::Tensor& expected) {
-  torch::Tensor a = actual.detach().to(torch::kCPU, torch::kDouble);
-  torch::Tensor b = expected.detach().to(torch::kCPU, torch::kDouble);
-  if (a.sizes() != b.sizes()) return std::numeric_limits<double>::infinity();
-  const double scale = b.abs().max().item<double>();
-  const double diff = (a - b).abs().max().item<double>();
-  if (std::isnan(diff)) return std::numeric_limits<double>::infinity();
-  return scale > 0 ? diff / scale : diff;
 }
 
 struct Comparison {
