@@ -29,6 +29,7 @@
 #include "common/safetensors/writer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/temp_dir.h"
 
 namespace align::data {
 namespace {
@@ -37,22 +38,7 @@ namespace fs = std::filesystem;
 using safetensors::DType;
 using ::testing::HasSubstr;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "dataset_test_XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using align::testing::TempDir;
 
 const PairShape kShape = {/*latent_channels=*/2, /*latent_height=*/3, /*latent_width=*/4,
                           /*tokens=*/5,          /*context_dim=*/6,   /*pooled_dim=*/7};
@@ -377,7 +363,7 @@ TEST(DatasetWriterTest, NoManifestWithoutFinish) {
 // ---------------------------------------------------------------------------
 // Reader validation: a valid dataset, then one thing broken at a time.
 
-class DatasetValidationTest : public testing::Test {
+class DatasetValidationTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(WriteDataset(dir_.path(), 4, 1).ok()); }
 

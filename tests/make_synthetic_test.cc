@@ -19,6 +19,7 @@
 #include "common/file_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/temp_dir.h"
 
 namespace align {
 namespace {
@@ -28,21 +29,7 @@ using ::testing::HasSubstr;
 
 const std::string kTinyModel = std::string(ALIGN_GOLDEN_DIR) + "/tiny-sdxl";
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "make_synthetic_test_XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using align::testing::TempDir;
 
 // name -> bytes of every file in `dir`.
 std::map<std::string, std::string> Files(const std::string& dir) {

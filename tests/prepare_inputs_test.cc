@@ -26,6 +26,7 @@
 #include "tests/support/image_encode.h"
 #include "tests/support/tar_write.h"
 #include "tests/support/test_pairs.h"
+#include "tests/support/temp_dir.h"
 
 namespace align::prepare {
 namespace {
@@ -33,18 +34,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "prepare_inputs_test_XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using align::testing::TempDir;
 
 testing::TestPairsOptions Pairs(int items, bool webdataset, int samples_per_shard, bool faults) {
   testing::TestPairsOptions options;

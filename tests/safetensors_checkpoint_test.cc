@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/support/temp_dir.h"
 
 namespace align::safetensors {
 namespace {
@@ -26,27 +27,14 @@ namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "safetensors_ckpt_XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-  std::set<std::string> Listing() const {
-    std::set<std::string> names;
-    for (const auto& entry : fs::directory_iterator(path_)) names.insert(entry.path().filename().string());
-    return names;
-  }
+using align::testing::TempDir;
 
- private:
-  std::string path_;
-};
+// The names of the files in `dir`.
+std::set<std::string> Listing(const TempDir& dir) {
+  std::set<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir.path())) names.insert(entry.path().filename().string());
+  return names;
+}
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -88,7 +76,7 @@ TEST(WriteCheckpoint, SmallCheckpointIsOneFile) {
   TempDir dir;
   Tensors tensors(3, 4);
   ASSERT_TRUE(WriteCheckpoint(dir.path(), "model", tensors.named, 1 << 20).ok());
-  EXPECT_THAT(dir.Listing(), ElementsAre("model.safetensors"));
+  EXPECT_THAT(Listing(dir), ElementsAre("model.safetensors"));
   absl::StatusOr<Checkpoint> checkpoint = Checkpoint::Open(dir.path(), "model");
   ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
   ExpectSameTensors(*checkpoint, tensors.named);
@@ -103,14 +91,14 @@ TEST(WriteCheckpoint, ExactlyAtTheLimitIsStillOneFile) {
   TempDir dir;
   Tensors tensors(2, 4);  // 32 bytes
   ASSERT_TRUE(WriteCheckpoint(dir.path(), "model", tensors.named, 32).ok());
-  EXPECT_THAT(dir.Listing(), ElementsAre("model.safetensors"));
+  EXPECT_THAT(Listing(dir), ElementsAre("model.safetensors"));
 }
 
 TEST(WriteCheckpoint, ShardsGreedilyWithDiffusersNames) {
   TempDir dir;
   Tensors tensors(5, 25);  // 100 bytes each
   ASSERT_TRUE(WriteCheckpoint(dir.path(), "diffusion_pytorch_model", tensors.named, 250).ok());
-  EXPECT_THAT(dir.Listing(), ElementsAre("diffusion_pytorch_model-00001-of-00003.safetensors",
+  EXPECT_THAT(Listing(dir), ElementsAre("diffusion_pytorch_model-00001-of-00003.safetensors",
                                          "diffusion_pytorch_model-00002-of-00003.safetensors",
                                          "diffusion_pytorch_model-00003-of-00003.safetensors",
                                          "diffusion_pytorch_model.safetensors.index.json"));
@@ -145,7 +133,7 @@ TEST(WriteCheckpoint, OversizedTensorGetsItsOwnShard) {
   std::vector<NamedTensor> all = {small.named[0], big.named[0], small.named[1]};
   all[1].name = "big";
   ASSERT_TRUE(WriteCheckpoint(dir.path(), "model", all, 16).ok());
-  EXPECT_EQ(dir.Listing().count("model-00003-of-00003.safetensors"), 1u);
+  EXPECT_EQ(Listing(dir).count("model-00003-of-00003.safetensors"), 1u);
   absl::StatusOr<Checkpoint> checkpoint = Checkpoint::Open(dir.path(), "model");
   ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
   ExpectSameTensors(*checkpoint, all);
@@ -173,15 +161,15 @@ TEST(WriteCheckpoint, RemovesStaleFilesOfTheOtherLayout) {
   WriteText(dir.File("model-extra.safetensors"), "not a shard name");
 
   ASSERT_TRUE(WriteCheckpoint(dir.path(), "model", tensors.named, 250).ok());  // 2 shards
-  ASSERT_EQ(dir.Listing().count("model.safetensors.index.json"), 1u);
+  ASSERT_EQ(Listing(dir).count("model.safetensors.index.json"), 1u);
 
   ASSERT_TRUE(WriteCheckpoint(dir.path(), "model", tensors.named).ok());  // single file
-  EXPECT_THAT(dir.Listing(), ElementsAre("model-extra.safetensors", "model.safetensors", "other.safetensors"));
+  EXPECT_THAT(Listing(dir), ElementsAre("model-extra.safetensors", "model.safetensors", "other.safetensors"));
 
   ASSERT_TRUE(WriteCheckpoint(dir.path(), "model", tensors.named, 100).ok());  // 4 shards
-  EXPECT_EQ(dir.Listing().count("model.safetensors"), 0u);
+  EXPECT_EQ(Listing(dir).count("model.safetensors"), 0u);
   ASSERT_TRUE(WriteCheckpoint(dir.path(), "model", tensors.named, 250).ok());  // 2 shards
-  EXPECT_THAT(dir.Listing(), ElementsAre("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+  EXPECT_THAT(Listing(dir), ElementsAre("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
                                          "model-extra.safetensors", "model.safetensors.index.json",
                                          "other.safetensors"));
   absl::StatusOr<Checkpoint> checkpoint = Checkpoint::Open(dir.path(), "model");
@@ -203,7 +191,7 @@ TEST(WriteCheckpoint, RejectsBadInputBeforeWritingAnything) {
   status = WriteCheckpoint(dir.path(), "model", wrong_size, 100);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(status.message()), HasSubstr("\"t2\""));
-  EXPECT_TRUE(dir.Listing().empty());
+  EXPECT_TRUE(Listing(dir).empty());
 
   status = WriteCheckpoint(dir.path(), "a/b", tensors.named);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
@@ -238,7 +226,7 @@ class IndexMismatch : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(WriteCheckpoint(dir_.path(), "model", tensors_.named, 200).ok());  // t0,t1 | t2,t3
-    ASSERT_EQ(dir_.Listing().size(), 3u);
+    ASSERT_EQ(Listing(dir_).size(), 3u);
   }
   void WriteIndex(const std::string& text) { WriteText(dir_.File("model.safetensors.index.json"), text); }
   void WriteWeightMap(const std::map<std::string, std::string>& weight_map) {

@@ -19,6 +19,7 @@
 #include "common/safetensors/writer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/temp_dir.h"
 
 namespace align::safetensors {
 namespace {
@@ -43,22 +44,7 @@ std::string ReadAll(const std::string& path) {
 }
 
 // A fresh directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "safetensors_test_XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using align::testing::TempDir;
 
 // Expects `bytes` to be rejected with `code` and a message containing every
 // one of `words` (the tensor name and the problem).
