@@ -315,8 +315,16 @@ absl::Status ParseOptim(const Fields& f, OptimSpec* optim) {
 absl::Status ParseBatch(const Fields& f, BatchSpec* batch) {
   RETURN_IF_ERROR(f.Int("pairs_per_rank", &batch->pairs_per_rank));
   RETURN_IF_ERROR(f.Check("pairs_per_rank", batch->pairs_per_rank >= 1, "must be >= 1"));
+  RETURN_IF_ERROR(f.Check("pairs_per_rank", batch->pairs_per_rank <= spec_limits::kMaxPairsPerRank,
+                          absl::StrCat("must be <= ", spec_limits::kMaxPairsPerRank)));
   RETURN_IF_ERROR(f.Int("grad_accum", &batch->grad_accum));
   RETURN_IF_ERROR(f.Check("grad_accum", batch->grad_accum >= 1, "must be >= 1"));
+  RETURN_IF_ERROR(f.Check("grad_accum", batch->grad_accum <= spec_limits::kMaxGradAccum,
+                          absl::StrCat("must be <= ", spec_limits::kMaxGradAccum)));
+  RETURN_IF_ERROR(f.Check("grad_accum",
+                          batch->pairs_per_rank * batch->grad_accum <= spec_limits::kMaxPairsPerRankStep,
+                          absl::StrCat("times pairs_per_rank must be <= ", spec_limits::kMaxPairsPerRankStep,
+                                       " (pairs per rank per optimizer step)")));
   return absl::OkStatus();
 }
 
@@ -324,9 +332,13 @@ absl::Status ParseCurriculum(const Fields& f, CurriculumSpec* curriculum) {
   RETURN_IF_ERROR(f.Require("stages"));
   RETURN_IF_ERROR(f.Int("stages", &curriculum->stages));
   RETURN_IF_ERROR(f.Check("stages", curriculum->stages >= 1, "must be >= 1"));
+  RETURN_IF_ERROR(f.Check("stages", curriculum->stages <= spec_limits::kMaxStages,
+                          absl::StrCat("must be <= ", spec_limits::kMaxStages)));
   RETURN_IF_ERROR(f.Require("steps_per_stage"));
   RETURN_IF_ERROR(f.Int("steps_per_stage", &curriculum->steps_per_stage));
   RETURN_IF_ERROR(f.Check("steps_per_stage", curriculum->steps_per_stage >= 1, "must be >= 1"));
+  RETURN_IF_ERROR(f.Check("steps_per_stage", curriculum->steps_per_stage <= spec_limits::kMaxSteps,
+                          absl::StrCat("must be <= ", spec_limits::kMaxSteps)));
   RETURN_IF_ERROR(f.Enum("difficulty", kDifficulties, &curriculum->difficulty));
   return absl::OkStatus();
 }
@@ -352,13 +364,19 @@ absl::Status ParsePrepare(const Fields& f, PrepareSpec* prepare) {
                           "must be in [0, 1)"));
   RETURN_IF_ERROR(f.Int("heldout", &prepare->heldout));
   RETURN_IF_ERROR(f.Check("heldout", prepare->heldout >= 0, "must be >= 0"));
+  RETURN_IF_ERROR(f.Check("heldout", prepare->heldout <= spec_limits::kMaxHeldout,
+                          absl::StrCat("must be <= ", spec_limits::kMaxHeldout)));
   RETURN_IF_ERROR(f.Int("pairs_per_shard", &prepare->pairs_per_shard));
   RETURN_IF_ERROR(f.Check("pairs_per_shard", prepare->pairs_per_shard >= 1, "must be >= 1"));
+  RETURN_IF_ERROR(f.Check("pairs_per_shard", prepare->pairs_per_shard <= spec_limits::kMaxPairsPerShard,
+                          absl::StrCat("must be <= ", spec_limits::kMaxPairsPerShard)));
   RETURN_IF_ERROR(f.Double("max_error_ratio", &prepare->max_error_ratio));
   RETURN_IF_ERROR(f.Check("max_error_ratio", prepare->max_error_ratio >= 0 && prepare->max_error_ratio <= 1,
                           "must be in [0, 1]"));
   RETURN_IF_ERROR(f.Int("batch_size", &prepare->batch_size));
   RETURN_IF_ERROR(f.Check("batch_size", prepare->batch_size >= 1, "must be >= 1"));
+  RETURN_IF_ERROR(f.Check("batch_size", prepare->batch_size <= spec_limits::kMaxPrepareBatch,
+                          absl::StrCat("must be <= ", spec_limits::kMaxPrepareBatch)));
   RETURN_IF_ERROR(f.Enum("dtype", kShardDtypes, &prepare->dtype));
   return absl::OkStatus();
 }
@@ -368,7 +386,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
       Fields f, Fields::Of(root, "",
                            {"name", "type", "model", "dataset", "output", "loss", "optim", "batch", "steps",
                             "seed", "precision", "gradient_checkpointing", "checkpoint_every", "eval_every",
-                            "max_bad_steps", "device", "curriculum", "prepare"}));
+                            "max_bad_steps", "device", "allow_tf32", "curriculum", "prepare"}));
   JobSpec spec;
   for (const char* key : {"name", "type", "model", "dataset", "output"}) {
     RETURN_IF_ERROR(f.Require(key));
@@ -391,6 +409,8 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
   RETURN_IF_ERROR(f.Int("steps", &spec.steps));
   RETURN_IF_ERROR(f.Check("steps", spec.type != JobType::kTrain || spec.steps > 0, "must be > 0"));
   RETURN_IF_ERROR(f.Check("steps", spec.steps >= 0, "must be >= 0"));
+  RETURN_IF_ERROR(f.Check("steps", spec.steps <= spec_limits::kMaxSteps,
+                          absl::StrCat("must be <= ", spec_limits::kMaxSteps)));
 
   // The loss is what the job is about; a silent default would hide a forgotten section.
   if (spec.type == JobType::kTrain) RETURN_IF_ERROR(f.Require("loss", "required for type train"));
@@ -419,6 +439,11 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
   absl::string_view device = "auto";
   RETURN_IF_ERROR(f.Enum("device", kDevices, &device));
   spec.device = std::string(device);
+  if (f.Has("allow_tf32")) {
+    bool allow_tf32 = false;
+    RETURN_IF_ERROR(f.Bool("allow_tf32", &allow_tf32));
+    spec.allow_tf32 = allow_tf32;
+  }
 
   ASSIGN_OR_RETURN(auto curriculum, f.Section("curriculum", {"stages", "steps_per_stage", "difficulty"}));
   if (curriculum) {

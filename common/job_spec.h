@@ -21,6 +21,21 @@ enum class LrSchedule { kConstantWithWarmup, kCosine };
 enum class Precision { kFp32, kBf16 };
 enum class CurriculumDifficulty { kRankGap, kScoreGap };
 
+// Upper bounds on every spec number that becomes memory or time in the coordinator or a
+// worker (plans, batches, shards). A spec beyond one is refused at submit with the bound in
+// the message; docs/job-spec.md lists them.
+namespace spec_limits {
+inline constexpr int64_t kMaxSteps = 100'000'000;
+inline constexpr int64_t kMaxPairsPerRank = 1024;
+inline constexpr int64_t kMaxGradAccum = 4096;
+// pairs_per_rank x grad_accum: the pair indices one rank's step carries in a plan message.
+inline constexpr int64_t kMaxPairsPerRankStep = 65536;
+inline constexpr int64_t kMaxStages = 1000;
+inline constexpr int64_t kMaxPairsPerShard = 65536;
+inline constexpr int64_t kMaxPrepareBatch = 1024;
+inline constexpr int64_t kMaxHeldout = 10'000'000;
+}  // namespace spec_limits
+
 struct LossSpec {
   LossType type = LossType::kDpo;
   Divergence divergence = Divergence::kReverseKl;  // fdpo only
@@ -92,6 +107,9 @@ struct JobSpec {
   int64_t eval_every = 0;        // 0: only at the end
   int64_t max_bad_steps = 5;     // consecutive non-finite steps before the job fails
   std::string device = "auto";   // auto | cpu | cuda
+  // TF32 tensor cores for fp32 math on CUDA: unset keeps PyTorch's defaults (TF32 convolutions,
+  // IEEE matmuls); true turns both to TF32, false both to IEEE fp32.
+  std::optional<bool> allow_tf32;
   std::optional<CurriculumSpec> curriculum;
   std::optional<PrepareSpec> prepare;  // present iff type == kPrepare
 };

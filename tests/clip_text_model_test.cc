@@ -4,8 +4,14 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "common/file_util.h"
 #include "nlohmann/json.hpp"

@@ -9,9 +9,13 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "common/dataset/synthetic.h"
 #include "common/job_spec.h"

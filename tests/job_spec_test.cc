@@ -5,9 +5,11 @@
 
 #include <unistd.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -260,6 +262,25 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{
             "pairs_per_rank", With("batch", "batch: {pairs_per_rank: 0}"), {"batch.pairs_per_rank", ">= 1"}},
         BadCase{"grad_accum", With("batch", "batch: {grad_accum: 0}"), {"batch.grad_accum"}},
+        // Numbers that would become memory in the coordinator's plan or a worker's batch.
+        BadCase{"grad_accum huge",
+                With("batch", "batch: {grad_accum: 1000000000}"),
+                {"batch.grad_accum", "<= 4096"}},
+        BadCase{"pairs_per_rank huge",
+                With("batch", "batch: {pairs_per_rank: 2000000000}"),
+                {"batch.pairs_per_rank", "<= 1024"}},
+        BadCase{"pairs per rank step",
+                With("batch", "batch: {pairs_per_rank: 1024, grad_accum: 4096}"),
+                {"batch.grad_accum", "pairs_per_rank", "<= 65536"}},
+        BadCase{"steps huge", With("steps", "steps: 1000000000000000000"), {"steps", "<= 100000000"}},
+        BadCase{"steps 1e18", With("steps", "steps: 1e18"), {"steps"}},
+        BadCase{"curriculum stages huge",
+                With("curriculum", "curriculum: {stages: 1000000, steps_per_stage: 5}"),
+                {"curriculum.stages", "<= 1000"}},
+        BadCase{"curriculum steps_per_stage huge",
+                With("curriculum", "curriculum: {stages: 2, steps_per_stage: 1000000000000}"),
+                {"curriculum.steps_per_stage", "<= 100000000"}},
+        BadCase{"allow_tf32", With("allow_tf32", "allow_tf32: sometimes"), {"allow_tf32", "true or false"}},
         BadCase{"seed negative", With("seed", "seed: -1"), {"seed"}},
         BadCase{"seed too large", With("seed", "seed: 18446744073709551616"), {"seed"}},
         BadCase{"precision", With("precision", "precision: fp16"), {"precision", "bf16"}},
@@ -292,6 +313,27 @@ INSTANTIATE_TEST_SUITE_P(
       }
       return name;
     });
+
+TEST(JobSpecTest, LimitsThemselvesAreAccepted) {
+  absl::StatusOr<JobSpec> spec =
+      ParseJobSpec(With("steps", "steps: 100000000") + "batch: {pairs_per_rank: 16, grad_accum: 4096}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->steps, spec_limits::kMaxSteps);
+  EXPECT_EQ(spec->batch.pairs_per_rank * spec->batch.grad_accum, spec_limits::kMaxPairsPerRankStep);
+}
+
+TEST(JobSpecTest, AllowTf32IsUnsetUnlessGiven) {
+  absl::StatusOr<JobSpec> unset = ParseJobSpec(kMinimalSpec);
+  ASSERT_TRUE(unset.ok()) << unset.status();
+  EXPECT_FALSE(unset->allow_tf32.has_value());
+  for (const bool value : {false, true}) {
+    absl::StatusOr<JobSpec> spec =
+        ParseJobSpec(With("allow_tf32", absl::StrCat("allow_tf32: ", value ? "true" : "false")));
+    ASSERT_TRUE(spec.ok()) << spec.status();
+    ASSERT_TRUE(spec->allow_tf32.has_value());
+    EXPECT_EQ(*spec->allow_tf32, value);
+  }
+}
 
 TEST(JobSpecTest, ErrorsCarryTheLine) {
   absl::StatusOr<JobSpec> spec = ParseJobSpec(With("loss", "loss: {type: dpo, beta: -2}"));

@@ -1,5 +1,7 @@
 #include "worker/models/noise_schedule.h"
 
+#include <string>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 

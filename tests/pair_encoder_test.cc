@@ -8,7 +8,10 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "common/file_util.h"
 #include "nlohmann/json.hpp"

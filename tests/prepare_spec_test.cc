@@ -1,5 +1,7 @@
 // `type: prepare` job specs: the prepare section's fields, defaults and errors.
 
+#include <string>
+
 #include <gtest/gtest.h>
 
 #include "common/job_spec.h"

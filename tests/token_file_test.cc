@@ -3,6 +3,9 @@
 
 #include "common/auth/token_file.h"
 
+#include <optional>
+#include <string>
+
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -1,5 +1,9 @@
 #include "worker/models/unet_config.h"
 
+#include <cstdint>
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "common/file_util.h"

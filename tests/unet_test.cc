@@ -3,8 +3,14 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "common/file_util.h"
 #include "nlohmann/json.hpp"

@@ -2,6 +2,7 @@
 
 #include <mpi.h>
 
+#include <functional>
 #include <iostream>
 
 #include "CLI/CLI.hpp"

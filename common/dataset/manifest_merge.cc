@@ -1,6 +1,8 @@
 #include "common/dataset/manifest_merge.h"
 
+#include <cstdint>
 #include <cstring>
+#include <memory>
 #include <set>
 #include <utility>
 

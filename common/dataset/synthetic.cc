@@ -1,6 +1,7 @@
 #include "common/dataset/synthetic.h"
 
 #include <cmath>
+#include <memory>
 #include <utility>
 #include <vector>
 

@@ -5,9 +5,11 @@
 // silently poisons a training set (PIL refuses truncated files for the same reason).
 
 #include <csetjmp>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 

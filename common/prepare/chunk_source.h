@@ -4,8 +4,9 @@
 // ConditionedPair or as a problem with a reason code; nothing here stops the
 // job, the caller counts.
 
-#include <set>
+#include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "common/imaging/decode_image.h"

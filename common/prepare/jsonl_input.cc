@@ -1,6 +1,7 @@
 #include "common/prepare/jsonl_input.h"
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>

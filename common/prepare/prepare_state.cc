@@ -1,6 +1,7 @@
 #include "common/prepare/prepare_state.h"
 
 #include <filesystem>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"

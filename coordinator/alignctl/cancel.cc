@@ -1,6 +1,7 @@
 // alignctl cancel ID [--reason R].
 
 #include <iostream>
+#include <memory>
 #include <string>
 
 #include "coordinator/alignctl/job_commands.h"

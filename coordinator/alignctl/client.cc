@@ -1,6 +1,8 @@
 #include "coordinator/alignctl/client.h"
 
 #include <chrono>
+#include <cstdint>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/auth/token_file.h"

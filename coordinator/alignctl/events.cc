@@ -1,6 +1,7 @@
 // alignctl events ID: the job's history, oldest first.
 
 #include <iostream>
+#include <memory>
 #include <string>
 
 #include "absl/strings/str_format.h"

@@ -1,6 +1,7 @@
 #include "coordinator/alignctl/job_format.h"
 
 #include <cmath>
+#include <cstdint>
 #include <map>
 
 #include "absl/strings/str_cat.h"

@@ -1,6 +1,8 @@
 // alignctl list [--state S]...: one line per job, oldest first.
 
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 

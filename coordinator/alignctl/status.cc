@@ -1,6 +1,7 @@
 // alignctl status ID [--json].
 
 #include <iostream>
+#include <memory>
 #include <string>
 
 #include "coordinator/alignctl/job_commands.h"

@@ -7,7 +7,9 @@
 #include <filesystem>
 #include <iostream>
 #include <iterator>
+#include <memory>
 #include <string>
+#include <system_error>
 
 #include "common/file_util.h"
 #include "common/job_spec.h"

@@ -1,5 +1,7 @@
 #include "tests/support/finished_chunk.h"
 
+#include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"

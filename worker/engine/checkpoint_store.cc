@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <regex>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"

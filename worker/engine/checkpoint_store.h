@@ -6,6 +6,7 @@
 // A checkpoint is written as checkpoint-<step>.partial and renamed when
 // complete, so a crash mid-write never leaves a directory that looks usable.
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>

@@ -1,5 +1,7 @@
 #include "worker/engine/communicator.h"
 
+#include <algorithm>
+
 #include <mpi.h>
 #include <torch/torch.h>
 

@@ -4,6 +4,7 @@
 // The trainer only sees this interface; the planning of what to reduce when
 // (GradientReducer) is separate from the collective itself.
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>

@@ -1,5 +1,8 @@
 // NCCL backend: compiled only in CUDA builds with NCCL (ALIGN_WITH_NCCL).
 
+#include <memory>
+#include <string>
+
 #include <mpi.h>
 #include <nccl.h>
 #include <torch/torch.h>

@@ -2,10 +2,15 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <system_error>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/dataset/prefetch.h"
@@ -20,6 +25,7 @@
 #include "worker/engine/metrics_log.h"
 #include "worker/engine/optimizer.h"
 #include "worker/engine/preference_step.h"
+#include "worker/models/fp32_precision.h"
 #include "worker/models/noise_schedule.h"
 #include "worker/models/unet_io.h"
 #include "worker/models/weights_io.h"
@@ -72,6 +78,7 @@ absl::Status TrainerImpl::Init() {
   if (spec_.device == "cuda" || (spec_.device == "auto" && torch::cuda::is_available())) {
     if (!torch::cuda::is_available()) return absl::FailedPreconditionError("device: cuda requested but not available");
     device_ = torch::Device(torch::kCUDA, static_cast<int>(LocalRank() % torch::cuda::device_count()));
+    models::SetCudaTf32(spec_.allow_tf32);
   }
   bf16_ = spec_.precision == Precision::kBf16;
 

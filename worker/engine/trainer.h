@@ -5,6 +5,7 @@
 // over ranks, checked for NaN/inf, clipped, and applied. Metrics go to
 // output/metrics.jsonl (rank 0); checkpoints make the job resumable.
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>

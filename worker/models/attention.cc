@@ -1,33 +1,17 @@
 #include "worker/models/attention.h"
 
 #include <torch/torch.h>
-#include <torch/version.h>
 
-#include <cmath>
 
 #include "worker/models/flop_counter.h"
 
 namespace align::models {
 
-#if TORCH_VERSION_MAJOR >= 2
-bool HasFusedAttention() { return true; }
-#else
-bool HasFusedAttention() { return false; }
-#endif
-
 namespace {
 
-#if TORCH_VERSION_MAJOR >= 2
 torch::Tensor Attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
   return at::scaled_dot_product_attention(q, k, v);
 }
-#else
-torch::Tensor Attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
-  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1)) * scale;
-  return torch::matmul(scores.softmax(-1), v);
-}
-#endif
 
 }  // namespace
 

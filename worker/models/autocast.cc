@@ -1,31 +1,15 @@
 #include "worker/models/autocast.h"
 
 #include <ATen/autocast_mode.h>
-#include <torch/version.h>
 
 namespace align::models {
 namespace {
 
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
 bool IsEnabled(c10::DeviceType type) { return at::autocast::is_autocast_enabled(type); }
 void Enable(c10::DeviceType type, bool on) {
   at::autocast::set_autocast_dtype(type, at::kBFloat16);
   at::autocast::set_autocast_enabled(type, on);
 }
-#else
-bool IsEnabled(c10::DeviceType type) {
-  return type == c10::DeviceType::CUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
-}
-void Enable(c10::DeviceType type, bool on) {
-  if (type == c10::DeviceType::CUDA) {
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(on);
-  } else {
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    at::autocast::set_cpu_enabled(on);
-  }
-}
-#endif
 
 void Apply(const AutocastState& state) {
   Enable(c10::DeviceType::CPU, state.cpu);

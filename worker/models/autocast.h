@@ -1,7 +1,7 @@
 #pragma once
 // Mixed precision: within a scope, matmuls and convolutions run in bf16 while
 // parameters (the fp32 master weights) and reductions stay fp32. Wraps the
-// LibTorch autocast API, whose spelling differs between LibTorch 1.x and 2.x.
+// LibTorch autocast API's per-device-type state.
 
 #include <torch/types.h>
 

@@ -6,6 +6,7 @@
 // every GroupNorm has eps 1e-6. Submodules carry diffusers' names, so
 // named_parameters() are the checkpoint's keys.
 
+#include <cstdint>
 #include <string>
 #include <vector>
 

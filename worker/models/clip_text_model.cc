@@ -1,10 +1,8 @@
 #include "worker/models/clip_text_model.h"
 
 #include <torch/torch.h>
-#include <torch/version.h>
 
-#include <cmath>
-#include <limits>
+#include <memory>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -17,18 +15,7 @@ namespace {
 
 // softmax(q k^T / sqrt(head_dim) + causal mask) v over [B, heads, T, head_dim].
 torch::Tensor CausalAttention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
-#if TORCH_VERSION_MAJOR >= 2
   return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0, /*is_causal=*/true);
-#else
-  const int64_t tokens = q.size(-2);
-  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-  // Scores and softmax in fp32 whatever the input dtype.
-  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat) * scale;
-  torch::Tensor future =
-      torch::ones({tokens, tokens}, torch::TensorOptions().dtype(torch::kBool).device(q.device())).triu(1);
-  scores = scores.masked_fill(future, -std::numeric_limits<float>::infinity());
-  return torch::matmul(scores.softmax(-1).to(v.scalar_type()), v);
-#endif
 }
 
 const char kPrefix[] = "text_model.";

@@ -10,6 +10,7 @@
 // checkpoints), and ignores the legacy `embeddings.position_ids` buffer as
 // transformers does.
 
+#include <cstdint>
 #include <string>
 #include <vector>
 

@@ -1,4 +1,7 @@
 #pragma once
+
+#include <cstdint>
+
 // Timestep embeddings: diffusers' get_timestep_embedding (Timesteps) and
 // TimestepEmbedding (linear, SiLU, linear).
 

@@ -1,5 +1,7 @@
 #include "worker/models/layers.h"
 
+#include <string>
+
 #include <torch/torch.h>
 
 #include "worker/models/flop_counter.h"

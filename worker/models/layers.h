@@ -1,4 +1,7 @@
 #pragma once
+
+#include <cstdint>
+
 // The leaf layers the diffusion models are built from. They mirror torch.nn's
 // Linear / Conv2d / GroupNorm / LayerNorm parameter names ("weight", "bias") so
 // that checkpoint keys map one to one, but create their parameters with the

@@ -1,4 +1,7 @@
 #pragma once
+
+#include <cstdint>
+
 // The DDPM forward process used for training: alphas_cumprod from the betas,
 // q(x_t | x_0) noising, and the training target (epsilon or velocity).
 

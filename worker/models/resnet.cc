@@ -1,5 +1,7 @@
 #include "worker/models/resnet.h"
 
+#include <cstdint>
+
 #include <torch/torch.h>
 
 namespace align::models {

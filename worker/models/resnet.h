@@ -2,6 +2,7 @@
 // diffusers' ResnetBlock2D, Downsample2D and Upsample2D (the SDXL variants:
 // SiLU, time embedding added after conv1, stride-2 conv down, nearest-2x up).
 
+#include <cstdint>
 #include <optional>
 
 #include "worker/models/layers.h"

@@ -5,6 +5,7 @@
 // EulerDiscreteScheduler config); only the fields that define the forward
 // (noising) process are read, the sampler-specific ones are ignored.
 
+#include <cstdint>
 #include <string>
 #include <vector>
 

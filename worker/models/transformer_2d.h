@@ -1,4 +1,8 @@
 #pragma once
+
+#include <cstdint>
+#include <vector>
+
 // diffusers' Transformer2DModel as SDXL uses it: GroupNorm, a projection in,
 // a stack of BasicTransformerBlocks (self-attention, cross-attention to the
 // text embeddings, GEGLU feed-forward, each pre-LayerNorm with a residual),

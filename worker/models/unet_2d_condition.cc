@@ -1,5 +1,7 @@
 #include "worker/models/unet_2d_condition.h"
 
+#include <cstdint>
+
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"

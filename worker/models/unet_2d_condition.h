@@ -5,6 +5,7 @@
 // Submodules are registered under diffusers' names, so named_parameters() are
 // exactly the checkpoint's keys.
 
+#include <cstdint>
 #include <vector>
 
 #include "worker/models/embeddings.h"

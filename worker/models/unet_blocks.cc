@@ -1,5 +1,7 @@
 #include "worker/models/unet_blocks.h"
 
+#include <cstdint>
+
 #include <torch/torch.h>
 
 #include "worker/models/gradient_checkpoint.h"

@@ -6,6 +6,7 @@
 // (CrossAttnDownBlock2D / CrossAttnUpBlock2D in diffusers) are the ones with
 // transformers; DownBlock2D / UpBlock2D have none.
 
+#include <cstdint>
 #include <vector>
 
 #include "worker/models/resnet.h"

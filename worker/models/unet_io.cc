@@ -2,7 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"

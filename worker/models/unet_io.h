@@ -2,6 +2,7 @@
 // A UNet folder in diffusers' layout: config.json +
 // diffusion_pytorch_model.safetensors (or its sharded index).
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"

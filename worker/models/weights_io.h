@@ -3,6 +3,7 @@
 // name: loading is a walk over module.named_parameters(), so a model whose
 // submodules carry the reference's names loads the reference's files.
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>

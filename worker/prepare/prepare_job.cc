@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -21,6 +24,7 @@
 #include "common/prepare/work_split.h"
 #include "common/status_macros.h"
 #include "worker/engine/local_rank.h"
+#include "worker/models/fp32_precision.h"
 #include "worker/models/unet_config.h"
 #include "worker/prepare/chunk_writer.h"
 #include "worker/prepare/pair_encoder.h"
@@ -112,6 +116,7 @@ absl::Status RunPrepareJob(const JobSpec& spec, const PrepareContext& context) {
 
   const Clock::time_point load_start = Clock::now();
   torch::Device device = PickDevice(spec.device);
+  if (device.is_cuda()) models::SetCudaTf32(spec.allow_tf32);
   ASSIGN_OR_RETURN(std::unique_ptr<PairEncoder> encoder, PairEncoder::Load(spec.model, device));
   ASSIGN_OR_RETURN(const data::PairShape shape, encoder->ShapeFor(p.resolution));
   if (lead) {

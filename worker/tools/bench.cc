@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <numeric>
+#include <vector>
 
 #include "common/job_spec.h"
 #include "common/status_macros.h"

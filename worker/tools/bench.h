@@ -3,6 +3,7 @@
 // UNet config with random weights on synthetic pairs. Plain types: the
 // command line does not include LibTorch.
 
+#include <cstdint>
 #include <ostream>
 #include <string>
 

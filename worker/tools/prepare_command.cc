@@ -1,5 +1,8 @@
 #include "worker/tools/prepare_command.h"
 
+#include <exception>
+#include <memory>
+
 #include <torch/torch.h>
 
 #include "common/job_spec.h"

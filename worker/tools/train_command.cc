@@ -2,7 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <thread>
 
 #include "absl/strings/str_format.h"

@@ -3,12 +3,15 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <limits>
 #include <map>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "worker/models/fp32_precision.h"
 #include "worker/models/unet_io.h"
 #include "worker/models/weights_io.h"
 #include "worker/tools/verify_clip.h"
@@ -109,6 +112,8 @@ int RunVerifyModel(const VerifyModelOptions& opts, std::ostream& out, std::ostre
       return 2;
     }
     device = torch::Device(torch::kCUDA);
+    // The fp32 bounds are IEEE fp32's: TF32 convolutions (LibTorch's default) miss them by ~10x.
+    if (opts.dtype != "bf16") models::SetCudaTf32(false);
   }
   const torch::Dtype dtype = opts.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat;
 
