@@ -221,6 +221,40 @@ TEST(DatasetTest, RoundTripF32) {
   EXPECT_EQ(empty->size, 0);
 }
 
+// A shard cut short or swapped while a job reads it: rows are read from the file, not the
+// mapping, so this is an error naming the shard (with the mapping it was a SIGBUS).
+TEST(DatasetTest, AShardTruncatedAfterOpenIsAnErrorNamingItNotACrash) {
+  TempDir dir;
+  ASSERT_TRUE(WriteDataset(dir.path(), 7, 2).ok());
+  absl::StatusOr<std::unique_ptr<PairReader>> reader = PairReader::Open(dir.path(), "train");
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  const std::string shard = dir.File("train-00001.safetensors");
+  fs::resize_file(shard, fs::file_size(shard) / 2);
+
+  ASSERT_TRUE((*reader)->Read({0, 1, 2}).ok());  // the first shard is whole
+  absl::StatusOr<PairBatch> batch = (*reader)->Read({0, 4});
+  ASSERT_FALSE(batch.ok());
+  EXPECT_EQ(batch.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(batch.status().message(), HasSubstr("train-00001.safetensors"));
+  EXPECT_THAT(batch.status().message(), HasSubstr("truncated"));
+}
+
+TEST(DatasetTest, AShardReplacedAfterOpenIsAnErrorNamingIt) {
+  TempDir dir;
+  ASSERT_TRUE(WriteDataset(dir.path(), 7, 2).ok());
+  absl::StatusOr<std::unique_ptr<PairReader>> reader = PairReader::Open(dir.path(), "train");
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  const std::string shard = dir.File("train-00000.safetensors");
+  fs::copy_file(shard, shard + ".new");
+  fs::rename(shard + ".new", shard);
+
+  absl::StatusOr<PairBatch> batch = (*reader)->Read({1});
+  ASSERT_FALSE(batch.ok());
+  EXPECT_EQ(batch.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(batch.status().message(), HasSubstr("train-00000.safetensors"));
+  EXPECT_THAT(batch.status().message(), HasSubstr("replaced"));
+}
+
 TEST(DatasetTest, RoundTripHalfTypesAndScores) {
   for (DType dtype : {DType::kF16, DType::kBF16}) {
     TempDir dir;

@@ -112,7 +112,9 @@ absl::Status PairReader::OpenShard(const std::string& dir, const ShardEntry& ent
     ASSIGN_OR_RETURN(safetensors::TensorView view, check(spec.name, std::move(shape), true));
     shard.floats.push_back(view);
   }
-  ASSIGN_OR_RETURN(shard.pair_ids, check(kPairIdTensor, {entry.pairs}, false));
+  ASSIGN_OR_RETURN(const safetensors::TensorView ids, check(kPairIdTensor, {entry.pairs}, false));
+  shard.pair_ids.resize(static_cast<size_t>(entry.pairs));
+  RETURN_IF_ERROR(shard.mapped->ReadBytes(ids, 0, ids.info->nbytes(), shard.pair_ids.data()));
   shards_.push_back(std::move(shard));
   return absl::OkStatus();
 }
@@ -124,9 +126,7 @@ const PairReader::Shard& PairReader::ShardOf(int64_t index) const {
 }
 
 int64_t PairReader::PairIdAt(const Shard& shard, int64_t row) const {
-  int64_t id;
-  std::memcpy(&id, shard.pair_ids.data + row * sizeof(int64_t), sizeof id);
-  return id;
+  return shard.pair_ids[static_cast<size_t>(row)];
 }
 
 absl::StatusOr<PairBatch> PairReader::Read(const std::vector<int64_t>& indices) const {
@@ -138,6 +138,7 @@ absl::StatusOr<PairBatch> PairReader::Read(const std::vector<int64_t>& indices) 
   for (const FloatTensorSpec& spec : specs) (batch.*spec.field).resize(batch.size * RowNumel(spec));
   batch.pair_ids.resize(indices.size());
 
+  std::vector<uint8_t> row_bytes;
   for (int64_t b = 0; b < batch.size; ++b) {
     const int64_t index = indices[b];
     if (index < 0 || index >= num_pairs_) {
@@ -152,7 +153,10 @@ absl::StatusOr<PairBatch> PairReader::Read(const std::vector<int64_t>& indices) 
       const safetensors::TensorView& view = shard.floats[t];
       const size_t element_size = safetensors::DTypeSize(view.info->dtype);
       float* dst = (batch.*specs[t].field).data() + b * n;
-      RETURN_IF_ERROR(ConvertToFloat(view.info->dtype, view.data + row * n * element_size, n, dst));
+      row_bytes.resize(static_cast<size_t>(n) * element_size);
+      RETURN_IF_ERROR(shard.mapped->ReadBytes(view, static_cast<uint64_t>(row * n) * element_size,
+                                              row_bytes.size(), row_bytes.data()));
+      RETURN_IF_ERROR(ConvertToFloat(view.info->dtype, row_bytes.data(), n, dst));
       for (int64_t i = 0; i < n; ++i) {
         if (!std::isfinite(dst[i])) {
           return absl::DataLossError(absl::StrCat(shard.file, ": tensor \"", specs[t].name,
@@ -184,7 +188,9 @@ absl::StatusOr<std::vector<float>> PairReader::PerPairValues(const std::string& 
   std::vector<float> values(num_pairs_);
   for (const Shard& shard : shards_) {
     const safetensors::TensorView& view = shard.floats[slot];
-    RETURN_IF_ERROR(ConvertToFloat(view.info->dtype, view.data, shard.pairs, values.data() + shard.first));
+    std::vector<uint8_t> bytes(view.info->nbytes());
+    RETURN_IF_ERROR(shard.mapped->ReadBytes(view, 0, bytes.size(), bytes.data()));
+    RETURN_IF_ERROR(ConvertToFloat(view.info->dtype, bytes.data(), shard.pairs, values.data() + shard.first));
     for (int64_t row = 0; row < shard.pairs; ++row) {
       if (!std::isfinite(values[shard.first + row])) {
         return absl::DataLossError(absl::StrCat(shard.file, ": tensor \"", name,

@@ -1,8 +1,10 @@
 #pragma once
-// Reads one split of a prepared dataset. Every shard is memory-mapped and its
+// Reads one split of a prepared dataset. Every shard's header is read and its
 // tensors checked against the manifest when the reader opens, so a bad
 // dataset fails at the start of a job, not hours into it; values are checked
-// (finite) as they are read.
+// (finite) as they are read. Rows are read from the files on disk (pread), so
+// a shard truncated or replaced during a job is an error naming it, never a
+// SIGBUS.
 
 #include <cstdint>
 #include <memory>
@@ -27,8 +29,9 @@ class PairReader {
 
   // The pairs at `indices` (global indices within the split, any order,
   // repeats allowed), in that order. Thread-safe: the reader is immutable after
-  // Open and shards are read-only mappings. OutOfRange for a bad index;
-  // DataLoss naming the shard, tensor and pair id for a non-finite value.
+  // Open. OutOfRange for a bad index; DataLoss naming the shard, tensor and pair
+  // id for a non-finite value, and naming the shard when it was truncated or
+  // replaced since Open.
   absl::StatusOr<PairBatch> Read(const std::vector<int64_t>& indices) const;
 
   // Every pair's difficulty in split order; FailedPrecondition when the
@@ -47,7 +50,7 @@ class PairReader {
     int64_t first = 0;  // global index of its first pair
     int64_t pairs = 0;
     std::vector<safetensors::TensorView> floats;  // in FloatTensors() order
-    safetensors::TensorView pair_ids;
+    std::vector<int64_t> pair_ids;  // read once at Open
   };
 
   PairReader() = default;

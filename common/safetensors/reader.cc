@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <limits>
 #include <utility>
 
@@ -227,6 +228,8 @@ absl::StatusOr<std::unique_ptr<File>> File::Open(const std::string& path) {
   std::unique_ptr<File> file(new File());
   file->path_ = path;
   file->size_ = static_cast<size_t>(st.st_size);
+  file->device_ = static_cast<uint64_t>(st.st_dev);
+  file->inode_ = static_cast<uint64_t>(st.st_ino);
   // mmap rejects empty mappings; Init reports the too-short file instead.
   if (file->size_ > 0) {
     void* mapping = ::mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -287,6 +290,49 @@ absl::Status File::Init(std::string_view origin) {
   data_ = bytes_ + kLengthFieldBytes + header_bytes;
   for (size_t i = 0; i < header_.tensors.size(); ++i) index_.emplace(header_.tensors[i].name, i);
   return absl::OkStatus();
+}
+
+absl::Status File::ReadBytes(const TensorView& view, uint64_t offset, uint64_t length, void* dst) const {
+  if (view.info == nullptr || offset > view.info->nbytes() || length > view.info->nbytes() - offset) {
+    return absl::OutOfRangeError(absl::StrCat("bytes [", offset, ", ", offset + length, ") outside tensor ",
+                                              view.info == nullptr ? "<none>" : Quote(view.info->name),
+                                              " in ", path_.empty() ? "<in-memory safetensors>" : path_));
+  }
+  if (length == 0) return absl::OkStatus();
+  const uint64_t position = static_cast<uint64_t>(view.data - bytes_) + offset;
+  if (mapping_ == nullptr) {
+    std::memcpy(dst, bytes_ + position, length);
+    return absl::OkStatus();
+  }
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("cannot open ", path_, " again to read it"));
+  struct stat st;
+  absl::Status status = absl::OkStatus();
+  if (::fstat(fd, &st) != 0) {
+    status = absl::ErrnoToStatus(errno, absl::StrCat("cannot stat ", path_));
+  } else if (static_cast<uint64_t>(st.st_dev) != device_ || static_cast<uint64_t>(st.st_ino) != inode_) {
+    status = absl::DataLossError(absl::StrCat(path_, ": replaced by another file while in use"));
+  } else {
+    auto* out = static_cast<uint8_t*>(dst);
+    uint64_t done = 0;
+    while (done < length) {
+      const ssize_t n = ::pread(fd, out + done, length - done, static_cast<off_t>(position + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        status = absl::ErrnoToStatus(errno, absl::StrCat("cannot read ", path_));
+        break;
+      }
+      if (n == 0) {
+        status = absl::DataLossError(absl::StrCat(path_, ": truncated to ", static_cast<uint64_t>(st.st_size),
+                                                  " bytes while in use (it had ", size_, "; tensor ",
+                                                  Quote(view.info->name), " reaches byte ", position + length, ")"));
+        break;
+      }
+      done += static_cast<uint64_t>(n);
+    }
+  }
+  ::close(fd);
+  return status;
 }
 
 bool File::Contains(std::string_view name) const { return index_.find(name) != index_.end(); }

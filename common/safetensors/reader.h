@@ -66,6 +66,11 @@ class File {
   bool Contains(std::string_view name) const;
   // NotFound naming the tensor and the file when absent.
   absl::StatusOr<TensorView> Get(std::string_view name) const;
+  // Copies bytes [offset, offset + length) of `view`'s tensor into `dst` by reading the file on
+  // disk (pread), not the mapping: a file truncated or replaced since Open gives DataLoss naming
+  // it, where touching the mapping would raise SIGBUS and kill the process. In-memory files copy.
+  // OutOfRange when the range is outside the tensor.
+  absl::Status ReadBytes(const TensorView& view, uint64_t offset, uint64_t length, void* dst) const;
 
  private:
   File() = default;
@@ -75,6 +80,8 @@ class File {
   std::string owned_bytes_;     // FromBytes
   void* mapping_ = nullptr;     // Open
   size_t mapping_size_ = 0;
+  uint64_t device_ = 0;         // Open: the file's identity, to notice a replaced file
+  uint64_t inode_ = 0;
   const uint8_t* bytes_ = nullptr;
   size_t size_ = 0;
   const uint8_t* data_ = nullptr;
