@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -23,6 +24,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/dataset/float16.h"
 #include "common/safetensors/checkpoint.h"
+#include "common/safetensors/reader.h"
+#include "common/safetensors/writer.h"
 #include "nlohmann/json.hpp"
 
 namespace align {
@@ -230,6 +233,62 @@ TEST_F(TrainIntegrationTest, Bf16WithCheckpointingAndAccumulationTrains) {
     EXPECT_GT(j["grad_norm"].get<double>(), 0) << j.dump();
   }
   EXPECT_EQ(steps, 3);
+}
+
+// Held-out pair 1 is evaluated by rank 1 alone (rank r takes pairs r, r + world, ...), at step 0.
+// With a NaN in its latents, rank 1 finds it while rank 0 reads good pairs: every rank must stop
+// with rank 1's message, where rank 1 alone used to return and leave rank 0 in a collective
+// until MPI aborted the group.
+TEST_F(TrainIntegrationTest, ANonFinitePairOnOneRankFailsTheJobOnEveryRankWithItsName) {
+  const fs::path data = root_ / "data-nan";
+  fs::remove_all(data);
+  fs::copy(root_ / "data", data, fs::copy_options::recursive);
+  const std::string shard = (data / "heldout-00000.safetensors").string();
+  {
+    auto file = safetensors::File::Open(shard);
+    ASSERT_TRUE(file.ok()) << file.status();
+    safetensors::Writer writer;
+    for (const safetensors::TensorInfo& info : (*file)->tensors()) {
+      auto view = (*file)->Get(info.name);
+      ASSERT_TRUE(view.ok()) << view.status();
+      std::vector<uint8_t> bytes(view->data, view->data + info.nbytes());
+      if (info.name.rfind("latents", 0) == 0) {
+        ASSERT_GE(info.shape[0], 2) << "the first held-out shard must hold pair 1";
+        const size_t row_bytes = info.nbytes() / static_cast<size_t>(info.shape[0]);
+        const size_t element = safetensors::DTypeSize(info.dtype);
+        for (size_t at = row_bytes; at < 2 * row_bytes; at += element) {
+          if (info.dtype == safetensors::DType::kF32) {
+            const float nan = std::nanf("");
+            std::memcpy(&bytes[at], &nan, sizeof nan);
+          } else {
+            const uint16_t nan = info.dtype == safetensors::DType::kF16 ? 0x7E00 : 0x7FC0;
+            std::memcpy(&bytes[at], &nan, sizeof nan);
+          }
+        }
+      }
+      ASSERT_TRUE(writer.Add(info.name, info.dtype, info.shape, bytes.data(), bytes.size()).ok());
+    }
+    ASSERT_TRUE(writer.WriteFile(shard).ok());
+  }
+  const fs::path spec = root_ / "nan.yaml";
+  std::ofstream(spec) << "name: nan\ntype: train\nmodel: " << kTiny << "\ndataset: " << data.string()
+                      << "\noutput: " << (root_ / "nan").string()
+                      << "\nloss: {type: dpo, beta: 5}\nseed: 11\ndevice: cpu\nsteps: 2\neval_every: 1\n";
+  const std::string log = (root_ / "nan.log").string();
+  const int rc = Shell("timeout 300 " + Mpirun(2) + ALIGN_WORKER_BIN + " train --spec " + spec.string() + " > " +
+                       log + " 2>&1");
+  std::ifstream in(log);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(rc, 1) << text.str();  // the job failed; not killed by the timeout, not aborted by MPI
+  size_t reports = 0;
+  for (size_t at = text.str().find("job failed: rank 1: "); at != std::string::npos;
+       at = text.str().find("job failed: rank 1: ", at + 1)) {
+    ++reports;
+  }
+  EXPECT_EQ(reports, 2u) << "each rank reports rank 1's failure:\n" << text.str();
+  EXPECT_NE(text.str().find("heldout-00000.safetensors"), std::string::npos) << text.str();
+  EXPECT_NE(text.str().find("non-finite"), std::string::npos) << text.str();
 }
 
 TEST_F(TrainIntegrationTest, BadSpecsFailWithTheFieldNamed) {

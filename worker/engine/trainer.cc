@@ -25,6 +25,7 @@
 #include "worker/engine/metrics_log.h"
 #include "worker/engine/optimizer.h"
 #include "worker/engine/preference_step.h"
+#include "worker/engine/rank_agreement.h"
 #include "worker/models/fp32_precision.h"
 #include "worker/models/noise_schedule.h"
 #include "worker/models/unet_io.h"
@@ -186,8 +187,10 @@ absl::StatusOr<StepMetrics> TrainerImpl::TrainStep(int64_t step) {
     if (pending_plans_.empty()) return absl::InternalError("no plan for this step (plan source failed)");
     plan::MicroBatchPlan mb = pending_plans_.front();
     pending_plans_.erase(pending_plans_.begin());
-    ASSIGN_OR_RETURN(data::PairBatch batch, prefetch_->Next());
-    PairTensors tensors = ToDevice(batch, device_);
+    // A bad pair on one rank fails the job on every rank, before the next collective.
+    absl::StatusOr<data::PairBatch> batch = prefetch_->Next();
+    RETURN_IF_ERROR(AgreeOnFailure(comm_, batch.status()));
+    PairTensors tensors = ToDevice(*batch, device_);
     NoiseDraws draws = DrawNoise(spec_.seed, RandomStream::kNoise, step, mb.positions, tensors.latents.sizes().slice(1),
                             schedule_->num_train_timesteps(), device_);
     StepResult r = step_->Forward(tensors, draws, /*train=*/true);
@@ -251,10 +254,15 @@ absl::StatusOr<EvalMetrics> TrainerImpl::Evaluate(int64_t step) {
   const int64_t per_batch = spec_.batch.pairs_per_rank;
   std::vector<int64_t> mine;
   for (int64_t i = comm_.rank(); i < n; i += comm_.world_size()) mine.push_back(i);
+  absl::Status read = absl::OkStatus();
   for (size_t begin = 0; begin < mine.size(); begin += per_batch) {
     std::vector<int64_t> ids(mine.begin() + begin, mine.begin() + std::min(mine.size(), begin + per_batch));
-    ASSIGN_OR_RETURN(data::PairBatch batch, heldout_data_->Read(ids));
-    PairTensors tensors = ToDevice(batch, device_);
+    absl::StatusOr<data::PairBatch> batch = heldout_data_->Read(ids);
+    if (!batch.ok()) {
+      read = batch.status();
+      break;
+    }
+    PairTensors tensors = ToDevice(*batch, device_);
     // Fixed draws per held-out pair: evaluations at different steps compare like with like.
     NoiseDraws draws = DrawNoise(spec_.seed, RandomStream::kEval, 0, ids, tensors.latents.sizes().slice(1),
                             schedule_->num_train_timesteps(), device_);
@@ -265,6 +273,7 @@ absl::StatusOr<EvalMetrics> TrainerImpl::Evaluate(int64_t step) {
     count += static_cast<double>(ids.size());
   }
   policy_->train();
+  RETURN_IF_ERROR(AgreeOnFailure(comm_, read));
   torch::Tensor packed = torch::tensor({correct, loss_sum, count}, torch::kDouble);
   comm_.AllReduceSum(packed);
   e.heldout_pairs = static_cast<int64_t>(packed[2].item<double>());
