@@ -25,13 +25,6 @@ template <typename E>
 using NameTable = std::vector<std::pair<absl::string_view, E>>;
 
 const NameTable<JobType> kJobTypes = {{"train", JobType::kTrain}, {"prepare", JobType::kPrepare}};
-const NameTable<LossType> kLossTypes = {
-    {"dpo", LossType::kDpo}, {"fdpo", LossType::kFdpo}, {"mapo", LossType::kMapo}, {"sft", LossType::kSft}};
-const NameTable<Divergence> kDivergences = {{"reverse_kl", Divergence::kReverseKl},
-                                            {"forward_kl", Divergence::kForwardKl},
-                                            {"js", Divergence::kJensenShannon},
-                                            {"alpha", Divergence::kAlpha},
-                                            {"hellinger", Divergence::kHellinger}};
 const NameTable<OptimizerName> kOptimizers = {{"adamw", OptimizerName::kAdamW},
                                               {"adafactor", OptimizerName::kAdafactor}};
 const NameTable<LrSchedule> kSchedules = {{"constant_with_warmup", LrSchedule::kConstantWithWarmup},
@@ -51,14 +44,6 @@ std::string NamesOf(const NameTable<E>& table) {
   std::vector<absl::string_view> names;
   for (const auto& [name, value] : table) names.push_back(name);
   return absl::StrJoin(names, ", ");
-}
-
-template <typename E>
-std::string NameOf(const NameTable<E>& table, E value) {
-  for (const auto& [name, v] : table) {
-    if (v == value) return std::string(name);
-  }
-  return "unknown";
 }
 
 std::string LineOf(const YAML::Node& node) {
@@ -243,7 +228,7 @@ bool ValidName(const std::string& name) {
 
 absl::Status ParseLoss(const Fields& f, LossSpec* loss) {
   RETURN_IF_ERROR(f.Require("type"));
-  RETURN_IF_ERROR(f.Enum("type", kLossTypes, &loss->type));
+  RETURN_IF_ERROR(f.Enum("type", LossTypeNames(), &loss->type));
   const bool is_fdpo = loss->type == LossType::kFdpo;
   const std::string type_name = LossTypeName(loss->type);
 
@@ -259,36 +244,23 @@ absl::Status ParseLoss(const Fields& f, LossSpec* loss) {
 
   if (is_fdpo) {
     RETURN_IF_ERROR(f.Require(
-        "divergence", absl::StrCat("required for loss type fdpo (one of ", NamesOf(kDivergences), ")")));
+        "divergence", absl::StrCat("required for loss type fdpo (one of ", NamesOf(DivergenceNames()), ")")));
     std::string divergence;
     RETURN_IF_ERROR(f.String("divergence", &divergence));
-    if (divergence == "chi_squared" || divergence == "chi2") {
-      return f.Error("divergence",
-                     "chi-squared is not a valid link for f-DPO: 0 lies in the domain of "
-                     "f'(u) = 2(u - 1), so the implied optimal policy may put zero probability where "
-                     "the reference does not and the reward cannot be written through the policy "
-                     "ratio (use reverse_kl, forward_kl, js, alpha or hellinger)");
-    }
-    if (divergence == "total_variation" || divergence == "tv") {
-      return f.Error("divergence",
-                     "total variation is not a valid link for f-DPO: f'(u) = sign(u - 1) / 2 is "
-                     "piecewise constant, hence not invertible, so the reward cannot be written "
-                     "through the policy ratio (use reverse_kl, forward_kl, js, alpha or hellinger)");
-    }
-    RETURN_IF_ERROR(f.Enum("divergence", kDivergences, &loss->divergence));
+    absl::StatusOr<Divergence> parsed = ParseDivergence(divergence);
+    if (!parsed.ok()) return f.Error("divergence", parsed.status().message());
+    loss->divergence = *parsed;
   }
   RETURN_IF_ERROR(only_for("alpha", is_fdpo && loss->divergence == Divergence::kAlpha, "divergence alpha"));
 
   RETURN_IF_ERROR(f.Double("beta", &loss->beta));
-  RETURN_IF_ERROR(f.Check("beta", loss->beta > 0, "must be > 0"));
   RETURN_IF_ERROR(f.Double("alpha", &loss->alpha));
-  RETURN_IF_ERROR(f.Check("alpha", loss->alpha > 0 && loss->alpha < 1,
-                          "must be in (0, 1) (alpha -> 0 is reverse KL, 1 is forward KL)"));
   // Hellinger is the alpha-divergence at 1/2; keeping alpha consistent lets the
   // loss code treat both through one formula.
   if (is_fdpo && loss->divergence == Divergence::kHellinger) loss->alpha = 0.5;
   RETURN_IF_ERROR(f.Double("mapo_beta", &loss->mapo_beta));
-  RETURN_IF_ERROR(f.Check("mapo_beta", loss->mapo_beta > 0, "must be > 0"));
+  const std::vector<LossSpecProblem> problems = LossSpecProblems(*loss);
+  if (!problems.empty()) return f.Error(problems.front().field, problems.front().message);
   return absl::OkStatus();
 }
 
@@ -512,9 +484,5 @@ absl::StatusOr<JobSpec> LoadJobSpec(const std::string& path) {
   }
   return spec;
 }
-
-std::string LossTypeName(LossType type) { return NameOf(kLossTypes, type); }
-
-std::string DivergenceName(Divergence divergence) { return NameOf(kDivergences, divergence); }
 
 }  // namespace align

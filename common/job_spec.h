@@ -8,14 +8,11 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/loss_spec.h"
 
 namespace align {
 
 enum class JobType { kTrain, kPrepare };
-enum class LossType { kDpo, kFdpo, kMapo, kSft };
-// f-divergences whose f' is an invertible link (chi-squared and total
-// variation are not, and are rejected).
-enum class Divergence { kReverseKl, kForwardKl, kJensenShannon, kAlpha, kHellinger };
 enum class OptimizerName { kAdamW, kAdafactor };
 enum class LrSchedule { kConstantWithWarmup, kCosine };
 enum class Precision { kFp32, kBf16 };
@@ -35,14 +32,6 @@ inline constexpr int64_t kMaxPairsPerShard = 65536;
 inline constexpr int64_t kMaxPrepareBatch = 1024;
 inline constexpr int64_t kMaxHeldout = 10'000'000;
 }  // namespace spec_limits
-
-struct LossSpec {
-  LossType type = LossType::kDpo;
-  Divergence divergence = Divergence::kReverseKl;  // fdpo only
-  double beta = 5.0;       // dpo / fdpo: z = beta (f'(u_w) - f'(u_l)); Diffusion-DPO's beta_dpo = beta * T
-  double alpha = 0.5;      // fdpo alpha-divergence, 0 < alpha < 1
-  double mapo_beta = 0.1;  // mapo
-};
 
 struct OptimSpec {
   OptimizerName name = OptimizerName::kAdamW;
@@ -123,7 +112,5 @@ std::string ResolveJobPath(const std::string& path, const std::string& base_dir)
 // model, dataset, output and prepare.input, resolved.
 JobSpec ResolveJobPaths(JobSpec spec, const std::string& base_dir);
 
-std::string LossTypeName(LossType type);
-std::string DivergenceName(Divergence divergence);
 
 }  // namespace align

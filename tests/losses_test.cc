@@ -133,7 +133,7 @@ std::vector<LossSpec> AllSpecs() {
 TEST(LossesTest, FdpoMatchesHandComputedValuesForEveryLink) {
   const Pairs p = MixedPairs();
   for (const LinkCase& link : AllLinks()) {
-    SCOPED_TRACE(DivergenceLinkName(link.divergence) + " alpha " + std::to_string(link.alpha));
+    SCOPED_TRACE(DivergenceName(link.divergence) + " alpha " + std::to_string(link.alpha));
     const double beta = 0.7;
     auto loss = Make(Spec(LossType::kFdpo, link.divergence, beta, link.alpha));
     LossOutput out = loss->Compute(ToErrors(p));
@@ -154,7 +154,7 @@ TEST(LossesTest, FdpoMatchesHandComputedValuesForEveryLink) {
 TEST(LossesTest, LinkDerivativeMatchesFPrimeOnBothSides) {
   const std::vector<double> log_u = {-30, -3, -0.5, 0, 0.25, 2, 30};
   for (const LinkCase& link : AllLinks()) {
-    SCOPED_TRACE(DivergenceLinkName(link.divergence));
+    SCOPED_TRACE(DivergenceName(link.divergence));
     std::vector<double> got = ToVector(LinkDerivative(link.divergence, link.alpha, Vec(log_u)));
     for (size_t i = 0; i < log_u.size(); ++i) {
       const double want = FPrime(link.divergence, link.alpha, log_u[i]);
@@ -439,7 +439,7 @@ TEST(LossesTest, MalformedErrorsThrow) {
 TEST(LossesTest, ParseDivergenceKnownNamesRoundTrip) {
   for (Divergence d : {Divergence::kReverseKl, Divergence::kForwardKl, Divergence::kJensenShannon,
                        Divergence::kAlpha, Divergence::kHellinger}) {
-    auto parsed = ParseDivergence(DivergenceLinkName(d));
+    auto parsed = ParseDivergence(DivergenceName(d));
     ASSERT_TRUE(parsed.ok()) << parsed.status();
     EXPECT_EQ(*parsed, d);
   }

@@ -11,7 +11,6 @@
 namespace align::engine {
 namespace {
 
-constexpr char kValidLinks[] = "reverse_kl, forward_kl, js, alpha, hellinger";
 
 // bf16 errors differ in their last bits, and T/2 ~ 500 amplifies exactly those
 // bits, so the loss math never runs below fp32. Double stays double so the
@@ -156,11 +155,6 @@ class SftLoss : public PreferenceLoss {
   int64_t T_;
 };
 
-absl::Status PositiveFinite(double value, const char* field) {
-  if (std::isfinite(value) && value > 0) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(field, " must be a finite number > 0, got ", value));
-}
-
 }  // namespace
 
 torch::Tensor ImplicitLogRatio(const torch::Tensor& policy, const torch::Tensor& reference,
@@ -212,26 +206,6 @@ torch::Tensor MapoScore(const torch::Tensor& errors) {
   return torch::where(small, series, torch::where(positive, pos, neg));
 }
 
-absl::Status ValidateLossSpec(const LossSpec& spec) {
-  switch (spec.type) {
-    case LossType::kDpo:
-      return PositiveFinite(spec.beta, "loss.beta");
-    case LossType::kFdpo:
-      RETURN_IF_ERROR(PositiveFinite(spec.beta, "loss.beta"));
-      if (spec.divergence == Divergence::kAlpha && !(spec.alpha > 0 && spec.alpha < 1)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "loss.alpha must lie strictly between 0 and 1 for the alpha divergence, got ", spec.alpha,
-            " (alpha -> 0 is reverse_kl, alpha -> 1 is forward_kl; use those links instead)"));
-      }
-      return absl::OkStatus();
-    case LossType::kMapo:
-      return PositiveFinite(spec.mapo_beta, "loss.mapo_beta");
-    case LossType::kSft:
-      return absl::OkStatus();
-  }
-  return absl::InvalidArgumentError("loss.type is not a known loss");
-}
-
 absl::StatusOr<std::unique_ptr<PreferenceLoss>> MakeLoss(const LossSpec& spec, int64_t num_train_timesteps) {
   RETURN_IF_ERROR(ValidateLossSpec(spec));
   if (num_train_timesteps <= 0) {
@@ -244,7 +218,7 @@ absl::StatusOr<std::unique_ptr<PreferenceLoss>> MakeLoss(const LossSpec& spec, i
       // Diffusion-DPO is f-DPO with the reverse-KL link; spec.divergence is ignored.
       return std::make_unique<FDivergenceDpoLoss>("dpo", Divergence::kReverseKl, spec.alpha, spec.beta, T);
     case LossType::kFdpo:
-      return std::make_unique<FDivergenceDpoLoss>(absl::StrCat("fdpo_", DivergenceLinkName(spec.divergence)),
+      return std::make_unique<FDivergenceDpoLoss>(absl::StrCat("fdpo_", DivergenceName(spec.divergence)),
                                                   spec.divergence, spec.alpha, spec.beta, T);
     case LossType::kMapo:
       return std::make_unique<MapoLoss>(spec.mapo_beta, T);
@@ -252,47 +226,6 @@ absl::StatusOr<std::unique_ptr<PreferenceLoss>> MakeLoss(const LossSpec& spec, i
       return std::make_unique<SftLoss>(T);
   }
   return absl::InvalidArgumentError("loss.type is not a known loss");
-}
-
-absl::StatusOr<Divergence> ParseDivergence(const std::string& name) {
-  if (name == "reverse_kl") return Divergence::kReverseKl;
-  if (name == "forward_kl") return Divergence::kForwardKl;
-  if (name == "js" || name == "jensen_shannon") return Divergence::kJensenShannon;
-  if (name == "alpha") return Divergence::kAlpha;
-  if (name == "hellinger") return Divergence::kHellinger;
-  if (name == "chi_squared" || name == "chi2") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "divergence '", name,
-        "' is not a valid f-DPO link: for chi-squared f'(u) = 2(u - 1) is finite at u = 0 (0 lies in "
-        "the domain of f'), so the optimal policy may put zero mass where the reference does not, the "
-        "KKT multipliers do not vanish and the normalising constant does not cancel in the "
-        "Bradley-Terry model; use one of ",
-        kValidLinks));
-  }
-  if (name == "total_variation" || name == "tv") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "divergence '", name,
-        "' is not a valid f-DPO link: for total variation f'(u) = sign(u - 1)/2 is piecewise constant, "
-        "so it is not invertible and the reward cannot be recovered from the policy ratio; use one of ",
-        kValidLinks));
-  }
-  return absl::NotFoundError(absl::StrCat("unknown divergence '", name, "'; valid: ", kValidLinks));
-}
-
-std::string DivergenceLinkName(Divergence divergence) {
-  switch (divergence) {
-    case Divergence::kReverseKl:
-      return "reverse_kl";
-    case Divergence::kForwardKl:
-      return "forward_kl";
-    case Divergence::kJensenShannon:
-      return "js";
-    case Divergence::kAlpha:
-      return "alpha";
-    case Divergence::kHellinger:
-      return "hellinger";
-  }
-  return "unknown";
 }
 
 }  // namespace align::engine

@@ -12,7 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "common/job_spec.h"
+#include "common/loss_spec.h"
 
 namespace align::engine {
 
@@ -44,19 +44,6 @@ class PreferenceLoss {
 // num_train_timesteps = T of the noise schedule.
 absl::StatusOr<std::unique_ptr<PreferenceLoss>> MakeLoss(const align::LossSpec& spec,
                                                          int64_t num_train_timesteps);
-
-// Checks the fields that `spec.type` uses: beta (dpo/fdpo) > 0 and finite,
-// 0 < alpha < 1 (fdpo with the alpha divergence), mapo_beta (mapo) > 0 and
-// finite. Errors name the field: "loss.beta", "loss.alpha", "loss.mapo_beta".
-absl::Status ValidateLossSpec(const align::LossSpec& spec);
-
-// reverse_kl, forward_kl, js (alias jensen_shannon), alpha, hellinger.
-// chi_squared / chi2 and total_variation / tv: InvalidArgument saying why
-// they cannot be f-DPO links; anything else: NotFound listing the valid names.
-absl::StatusOr<align::Divergence> ParseDivergence(const std::string& name);
-
-// The name ParseDivergence accepts for `divergence` (e.g. "js").
-std::string DivergenceLinkName(align::Divergence divergence);
 
 // --- Building blocks, exposed for tests and for tools that report them. ---
 

@@ -32,7 +32,7 @@ absl::StatusOr<LossSpec> BenchLoss(const BenchOptions& o) {
     spec.type = LossType::kDpo;
   } else if (o.loss == "fdpo") {
     spec.type = LossType::kFdpo;
-    ASSIGN_OR_RETURN(spec.divergence, engine::ParseDivergence(o.divergence));
+    ASSIGN_OR_RETURN(spec.divergence, ParseDivergence(o.divergence));
   } else if (o.loss == "mapo") {
     spec.type = LossType::kMapo;
   } else if (o.loss == "sft") {
