@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -275,18 +276,26 @@ TEST_F(TrainIntegrationTest, ANonFinitePairOnOneRankFailsTheJobOnEveryRankWithIt
                       << "\noutput: " << (root_ / "nan").string()
                       << "\nloss: {type: dpo, beta: 5}\nseed: 11\ndevice: cpu\nsteps: 2\neval_every: 1\n";
   const std::string log = (root_ / "nan.log").string();
-  const int rc = Shell("timeout 300 " + Mpirun(2) + ALIGN_WORKER_BIN + " train --spec " + spec.string() + " > " +
-                       log + " 2>&1");
+  // --tag-output: mpirun prefixes what each rank writes with "[job,rank]<stderr>:" (each write,
+  // so a line written in pieces carries the tag more than once).
+  const int rc = Shell("timeout 300 " + Mpirun(2) + "--tag-output " + ALIGN_WORKER_BIN + " train --spec " +
+                       spec.string() + " > " + log + " 2>&1");
   std::ifstream in(log);
   std::stringstream text;
   text << in.rdbuf();
   EXPECT_EQ(rc, 1) << text.str();  // the job failed; not killed by the timeout, not aborted by MPI
-  size_t reports = 0;
-  for (size_t at = text.str().find("job failed: rank 1: "); at != std::string::npos;
-       at = text.str().find("job failed: rank 1: ", at + 1)) {
-    ++reports;
+  std::set<std::string> reporting_ranks;
+  std::istringstream lines(text.str());
+  const std::regex tag(R"(\[\d+,(\d+)\]<std(out|err)>:)");
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch first;
+    if (!std::regex_search(line, first, tag)) continue;
+    if (std::regex_replace(line, tag, "").find("job failed: rank 1: ") != std::string::npos) {
+      reporting_ranks.insert(first[1].str());
+    }
   }
-  EXPECT_EQ(reports, 2u) << "each rank reports rank 1's failure:\n" << text.str();
+  EXPECT_EQ(reporting_ranks, (std::set<std::string>{"0", "1"})) << "each rank reports rank 1's failure:\n"
+                                                                 << text.str();
   EXPECT_NE(text.str().find("heldout-00000.safetensors"), std::string::npos) << text.str();
   EXPECT_NE(text.str().find("non-finite"), std::string::npos) << text.str();
 }

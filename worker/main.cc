@@ -11,20 +11,28 @@
 #include "worker/tools/serve_job.h"
 #include "worker/tools/train_command.h"
 #include "worker/tools/verify_model.h"
+#include "worker/sampling/verify_sampler.h"
 
 namespace {
 
-// Runs `body` inside MPI; a rank that fails takes the whole world down, so no
-// peer is left waiting in a collective.
-int WithMpi(int argc, char** argv, const std::function<int()>& body) {
+// How a rank's body ended: its exit code, and whether every rank ended the same way at the
+// same point (then none waits in a collective).
+struct RankExit {
+  int code = 0;
+  bool on_every_rank = false;
+};
+
+// Runs `body` inside MPI; a rank that fails alone takes the whole world down, so no peer is
+// left waiting in a collective.
+int WithMpi(int argc, char** argv, const std::function<RankExit()>& body) {
   int provided = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   int size = 1;
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  const int rc = body();
-  if (rc != 0 && size > 1) MPI_Abort(MPI_COMM_WORLD, rc);
+  const RankExit exit = body();
+  if (exit.code != 0 && !exit.on_every_rank && size > 1) MPI_Abort(MPI_COMM_WORLD, exit.code);
   MPI_Finalize();
-  return rc;
+  return exit.code;
 }
 
 }  // namespace
@@ -66,13 +74,25 @@ int main(int argc, char** argv) {
   prepare_cmd->add_option("--spec", prepare.spec_path, "Job spec (YAML, type: prepare)")
       ->required()->check(CLI::ExistingFile);
 
+  align::sampling::VerifySamplerOptions verify_sampler;
+  CLI::App* verify_sampler_cmd = app.add_subcommand(
+      "verify-sampler", "Replay a sampler reference case (scheduler_config.json + io.safetensors) and report the error");
+  verify_sampler_cmd->add_option("--case", verify_sampler.case_dir, "Case folder")
+      ->required()->check(CLI::ExistingDirectory);
+  verify_sampler_cmd->add_option("--steps", verify_sampler.steps, "Replay only the first N steps (default: all)")
+      ->check(CLI::PositiveNumber);
+
   CLI11_PARSE(app, argc, argv);
   if (verify_cmd->parsed()) return align::tools::RunVerifyModel(verify, std::cout, std::cerr);
+  if (verify_sampler_cmd->parsed()) return align::sampling::RunVerifySampler(verify_sampler, std::cout, std::cerr);
   if (prepare_cmd->parsed()) {
-    return WithMpi(argc, argv, [&] { return align::tools::RunPrepare(prepare, std::cout, std::cerr); });
+    return WithMpi(argc, argv, [&] { return RankExit{align::tools::RunPrepare(prepare, std::cout, std::cerr)}; });
   }
   if (train_cmd->parsed()) {
-    return WithMpi(argc, argv, [&] { return align::tools::RunTrain(train, std::cout, std::cerr); });
+    return WithMpi(argc, argv, [&] {
+      const align::tools::TrainExit exit = align::tools::RunTrain(train, std::cout, std::cerr);
+      return RankExit{exit.code, exit.failed_on_every_rank};
+    });
   }
   if (serve.coordinator.empty()) {
     std::cerr << "align-worker: give --coordinator ADDR to serve a coordinator's queue, or a subcommand\n"
@@ -81,6 +101,6 @@ int main(int argc, char** argv) {
   }
   return WithMpi(argc, argv, [&] {
     serve.device = align::tools::LocalDeviceName();
-    return align::control::RunServe(serve, align::tools::PrepareAssignedJob, std::cout, std::cerr);
+    return RankExit{align::control::RunServe(serve, align::tools::PrepareAssignedJob, std::cout, std::cerr)};
   });
 }

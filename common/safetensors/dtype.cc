@@ -17,10 +17,11 @@ struct DTypeEntry {
 };
 
 // One table drives names, sizes and parsing so they cannot drift apart.
-constexpr std::array<DTypeEntry, 6> kDTypes = {{
+constexpr std::array<DTypeEntry, 7> kDTypes = {{
     {DType::kF32, "F32", 4},
     {DType::kF16, "F16", 2},
     {DType::kBF16, "BF16", 2},
+    {DType::kF64, "F64", 8},
     {DType::kI64, "I64", 8},
     {DType::kI32, "I32", 4},
     {DType::kU8, "U8", 1},
@@ -47,7 +48,7 @@ absl::StatusOr<DType> ParseDType(std::string_view name) {
   std::string shown(name.substr(0, 32));
   return absl::InvalidArgumentError(absl::StrCat(
       "unsupported dtype \"", absl::CEscape(shown), name.size() > 32 ? "..." : "",
-      "\" (supported: F32, F16, BF16, I64, I32, U8)"));
+      "\" (supported: F32, F16, BF16, F64, I64, I32, U8)"));
 }
 
 }  // namespace align::safetensors

@@ -11,9 +11,9 @@
 
 namespace align::safetensors {
 
-enum class DType : uint8_t { kF32, kF16, kBF16, kI64, kI32, kU8 };
+enum class DType : uint8_t { kF32, kF16, kBF16, kF64, kI64, kI32, kU8 };
 
-// The spelling safetensors headers use: "F32", "F16", "BF16", "I64", "I32", "U8".
+// The spelling safetensors headers use: "F32", "F16", "BF16", "F64", "I64", "I32", "U8".
 std::string_view DTypeName(DType dtype);
 size_t DTypeSize(DType dtype);
 absl::StatusOr<DType> ParseDType(std::string_view name);

@@ -19,6 +19,7 @@ torch::Dtype TorchDType(safetensors::DType dtype) {
     case safetensors::DType::kF32: return torch::kFloat;
     case safetensors::DType::kF16: return torch::kHalf;
     case safetensors::DType::kBF16: return torch::kBFloat16;
+    case safetensors::DType::kF64: return torch::kDouble;
     case safetensors::DType::kI64: return torch::kLong;
     case safetensors::DType::kI32: return torch::kInt;
     case safetensors::DType::kU8: return torch::kByte;
@@ -50,12 +51,13 @@ absl::StatusOr<safetensors::DType> ToSafetensorsDType(torch::Dtype dtype) {
     case torch::kFloat: return safetensors::DType::kF32;
     case torch::kHalf: return safetensors::DType::kF16;
     case torch::kBFloat16: return safetensors::DType::kBF16;
+    case torch::kDouble: return safetensors::DType::kF64;
     case torch::kLong: return safetensors::DType::kI64;
     case torch::kInt: return safetensors::DType::kI32;
     case torch::kByte: return safetensors::DType::kU8;
     default:
       return absl::InvalidArgumentError(absl::StrCat("dtype ", c10::toString(dtype),
-                                                     " cannot be stored (F32, F16, BF16, I64, I32, U8)"));
+                                                     " cannot be stored (F32, F16, BF16, F64, I64, I32, U8)"));
   }
 }
 

@@ -7,6 +7,8 @@
 #include <memory>
 #include <thread>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/job_spec.h"
 #include "worker/engine/communicator.h"
@@ -15,15 +17,15 @@
 #include "worker/engine/trainer.h"
 
 namespace align::tools {
-int RunTrain(const TrainOptions& options, std::ostream& out, std::ostream& err) {
+TrainExit RunTrain(const TrainOptions& options, std::ostream& out, std::ostream& err) {
   absl::StatusOr<JobSpec> spec = LoadJobSpec(options.spec_path);
   if (!spec.ok()) {
     err << "align-worker train: " << spec.status().message() << "\n";
-    return 2;
+    return {2};
   }
   if (spec->type != JobType::kTrain) {
     err << "align-worker train: " << options.spec_path << " is not a train job (type)\n";
-    return 2;
+    return {2};
   }
   engine::UseFairShareOfCores();
   const bool on_gpu = spec->device != "cpu" && torch::cuda::is_available();
@@ -50,7 +52,7 @@ int RunTrain(const TrainOptions& options, std::ostream& out, std::ostream& err) 
       engine::CreateTrainer(*spec, *comm, nullptr, std::move(hooks));
   if (!trainer.ok()) {
     err << "align-worker train: " << trainer.status().message() << "\n";
-    return 2;
+    return {2};
   }
   if (lead && (*trainer)->start_step() > 0) out << "resuming from step " << (*trainer)->start_step() << "\n";
   absl::Status status;
@@ -60,11 +62,12 @@ int RunTrain(const TrainOptions& options, std::ostream& out, std::ostream& err) 
     status = absl::InternalError(e.what_without_backtrace());
   }
   if (!status.ok()) {
-    err << "align-worker train: job failed: " << status.message() << "\n";
-    return 1;
+    // One write: the ranks' lines reach mpirun's output whole, not interleaved piece by piece.
+    err << absl::StrCat("align-worker train: job failed: ", status.message(), "\n") << std::flush;
+    return {1, absl::IsAborted(status)};
   }
   if (lead) out << "done: " << spec->output << "\n";
-  return 0;
+  return {0};
 }
 
 }  // namespace align::tools
