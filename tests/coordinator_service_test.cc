@@ -7,10 +7,15 @@
 #include <stdlib.h>
 
 #include <chrono>
+#include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <memory>
 #include <string>
-#include <thread>
+#include <tuple>
+#include <vector>
 
 #include "align/v1/job_service.grpc.pb.h"
 #include "align/v1/worker_service.grpc.pb.h"
@@ -242,11 +247,12 @@ TEST_F(CoordinatorServiceTest, WatchersEndWhenTheServerStops) {
   auto reader = jobs_->WatchJob(context.get(), request);
   v1::WatchJobResponse update;
   ASSERT_TRUE(reader->Read(&update));
-  const auto start = std::chrono::steady_clock::now();
-  server_->Shutdown(absl::Seconds(10));
+  // A grace longer than the watch's own deadline: only the coordinator ending
+  // the watch itself gives UNAVAILABLE; a watch left to the grace would end
+  // at its deadline, with DEADLINE_EXCEEDED.
+  server_->Shutdown(absl::Hours(1));
   EXPECT_FALSE(reader->Read(&update));
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
 
 TEST_F(CoordinatorServiceTest, BadTokensAreRefusedAndChangeNothing) {
@@ -422,10 +428,7 @@ TEST_F(CoordinatorServiceTest, WorkerGroupsRegisterAndOpenSessions) {
     EXPECT_FALSE(stream->Read(&reply));
     EXPECT_TRUE(stream->Finish().ok());
   }
-  // The handler detaches just after the stream ends.
-  for (int i = 0; i < 100 && MetricValue("align_workers_up", "", "") != 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  // The handler detaches before it returns the status Finish() got.
   EXPECT_EQ(MetricValue("align_workers_up", "", ""), 0);
 
   // A Hello with another major, or from an unknown group, is refused.

@@ -4,17 +4,25 @@
 // ahead of progress, curriculum stage boundaries and events, ingestion into
 // the store and Prometheus, rejected reports, completion, retryable and final
 // failures, lost groups and lease expiry (requeue from the checkpoint),
-// cancellation (StopOrder), and recovery after a coordinator restart.
+// cancellation (StopOrder), recovery after a coordinator restart, and a job's
+// final step on Prometheus and in the store whatever the order and the
+// process its report reached.
 
 #include "coordinator/core/scheduler.h"
 
 #include <stdlib.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <variant>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "common/dataset/synthetic.h"
@@ -129,6 +137,18 @@ class SchedulerTest : public ::testing::Test {
   double Counter(const std::string& name) {
     for (const auto& family : prometheus_.Collect()) {
       if (family.name == name && !family.metric.empty()) return family.metric[0].counter.value;
+    }
+    return -1;
+  }
+  // The sample count of a histogram's series for `job`; -1: no such series.
+  double HistogramCount(const std::string& name, const std::string& job) {
+    for (const auto& family : prometheus_.Collect()) {
+      if (family.name != name) continue;
+      for (const auto& metric : family.metric) {
+        for (const auto& label : metric.label) {
+          if (label.name == "job" && label.value == job) return static_cast<double>(metric.histogram.sample_count);
+        }
+      }
     }
     return -1;
   }
@@ -248,7 +268,7 @@ TEST_F(SchedulerTest, CompletionRecordsTheCheckpointAndFreesTheGroupForTheNextJo
   EXPECT_EQ(Job(first).state, JobState::kSucceeded);
   EXPECT_EQ(Job(first).last_checkpoint_step, 8);
   EXPECT_EQ(Job(first).last_checkpoint_path, "/runs/a/checkpoint-8");
-  // A late report about the finished job is dropped, not refused.
+  // A late report about the finished job is not refused.
   EXPECT_TRUE(scheduler_->OnProgress(group, 0, "job-000001", 8, {}).ok());
   scheduler_->RunOnce();
   EXPECT_EQ(Job(second).state, JobState::kRunning);
@@ -469,11 +489,128 @@ TEST_F(SchedulerTest, TheBackgroundThreadAssignsWithoutBeingAsked) {
   scheduler_->Start();
   const int64_t id = Submit("async", 10);
   scheduler_->JobSubmitted();
-  for (int i = 0; i < 200 && Job(id).state != JobState::kRunning; ++i) {
+  // Polled up to a deadline far beyond the thread's tick: a busy machine can
+  // delay the thread, which is not what this test is about.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (Job(id).state != JobState::kRunning && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_EQ(Job(id).state, JobState::kRunning);
   scheduler_->Stop();
+}
+
+// Rank 0 reports a job's final step, then its completion, on one session:
+// once the job has succeeded, that step is on Prometheus and in the store.
+TEST_F(SchedulerTest, WhenAJobHasSucceededItsFinalStepIsOnPrometheusAndInTheStore) {
+  const int64_t id = Submit("final", 8);
+  std::vector<std::shared_ptr<FakeSink>> sinks;
+  const std::string group = Group(1, &sinks);
+  scheduler_->RunOnce();
+  ASSERT_TRUE(scheduler_->OnProgress(group, 0, "job-000001", 7, {{"loss", 0.5}, {"step_s", 0.25}}).ok());
+  ASSERT_TRUE(scheduler_->OnProgress(group, 0, "job-000001", 8, {{"loss", 0.125}, {"step_s", 0.25}}).ok());
+  ASSERT_TRUE(scheduler_->OnMetricBatch(group, 0, "job-000001", {{8, {{"heldout_implicit_accuracy", 0.75}}, true}}).ok());
+  ASSERT_TRUE(scheduler_->OnCheckpoint(group, "job-000001", 8, "/runs/final/checkpoint-8").ok());
+  ASSERT_TRUE(scheduler_->OnCompleted(group, "job-000001", 8, "/runs/final/checkpoint-8").ok());
+  const JobRecord done = Job(id);
+  ASSERT_EQ(done.state, JobState::kSucceeded);
+  EXPECT_EQ(done.metrics_step, 8);
+  EXPECT_DOUBLE_EQ(done.metrics.at("loss"), 0.125);
+  EXPECT_DOUBLE_EQ(done.metrics.at("heldout_implicit_accuracy"), 0.75);
+  EXPECT_EQ(Gauge("align_train_step", "job-000001"), 8);
+  EXPECT_EQ(Gauge("align_train_loss", "job-000001"), 0.125);
+  EXPECT_EQ(Gauge("align_eval_heldout_implicit_accuracy", "job-000001"), 0.75);
+  EXPECT_EQ(HistogramCount("align_step_duration_seconds", "job-000001"), 2);
+}
+
+// The coordinator restarted after the final step's report and checkpoint but
+// before the completion: the completion reaches a process that never saw the
+// step, and still brings it, with the values the store kept.
+TEST_F(SchedulerTest, ACompletionAfterARestartPutsTheFinalStepOnPrometheus) {
+  const int64_t id = Submit("restarted", 8);
+  ASSERT_TRUE(store_->TakeNextQueued("group-of-a-dead-coordinator").ok());
+  ASSERT_TRUE(store_->RecordProgress(id, 8, {{"loss", 0.125}, {"implicit_accuracy", 1.0}}).ok());
+  ASSERT_TRUE(store_->RecordCheckpoint(id, 8, "/runs/restarted/checkpoint-8").ok());
+  ASSERT_TRUE(scheduler_->RecoverAfterRestart().ok());
+  std::vector<std::shared_ptr<FakeSink>> sinks;
+  const std::string group = Group(1, &sinks);
+  scheduler_->RunOnce();
+  ASSERT_EQ(sinks[0]->Sent<AssignmentOut>().at(0).resume_step, 8);
+  EXPECT_EQ(Gauge("align_train_step", "job-000001"), -1);  // this process has seen no step of it
+
+  // The worker resumed at its final checkpoint: no step to train.
+  ASSERT_TRUE(scheduler_->OnCompleted(group, "job-000001", 8, "").ok());
+  EXPECT_EQ(Job(id).state, JobState::kSucceeded);
+  EXPECT_EQ(Gauge("align_train_step", "job-000001"), 8);
+  EXPECT_EQ(Gauge("align_train_loss", "job-000001"), 0.125);
+  EXPECT_EQ(Gauge("align_train_implicit_accuracy", "job-000001"), 1.0);
+}
+
+// A worker resends its final step when it resumed there and trained none. A
+// coordinator that already counted the step (it lost the group right after
+// the final checkpoint) shows it again but counts it once.
+TEST_F(SchedulerTest, AFinalStepReportedAgainByTheNextAttemptIsCountedOnce) {
+  const int64_t id = Submit("again", 8);
+  std::vector<std::shared_ptr<FakeSink>> first_sinks, second_sinks;
+  const std::string first = Group(1, &first_sinks);
+  scheduler_->RunOnce();
+  ASSERT_TRUE(scheduler_->OnProgress(first, 0, "job-000001", 8, {{"loss", 0.125}, {"step_s", 0.5}, {"skipped", 1}}).ok());
+  ASSERT_TRUE(scheduler_->OnCheckpoint(first, "job-000001", 8, "/runs/again/checkpoint-8").ok());
+  scheduler_->SessionEnded(first, 0, "broken");
+  ASSERT_EQ(Job(id).state, JobState::kQueued);
+
+  const std::string second = Group(1, &second_sinks);
+  scheduler_->RunOnce();
+  ASSERT_EQ(second_sinks[0]->Sent<AssignmentOut>().at(0).resume_step, 8);
+  ASSERT_TRUE(scheduler_->OnProgress(second, 0, "job-000001", 8, {{"loss", 0.125}, {"step_s", 0.5}, {"skipped", 1}}).ok());
+  ASSERT_TRUE(scheduler_->OnCompleted(second, "job-000001", 8, "").ok());
+  EXPECT_EQ(Job(id).state, JobState::kSucceeded);
+  EXPECT_EQ(Gauge("align_train_step", "job-000001"), 8);
+  EXPECT_EQ(HistogramCount("align_step_duration_seconds", "job-000001"), 1);
+  EXPECT_EQ(Counter("align_train_skipped_steps_total"), 1);
+}
+
+// Metrics that arrive after the completion, for the final step, from the
+// group that completed the job, are taken; anything else late is dropped
+// (not refused): an older step, or a job that ended otherwise and may run
+// elsewhere by now.
+TEST_F(SchedulerTest, FinalStepMetricsAfterTheCompletionAreTakenFromTheCompletingGroupOnly) {
+  const int64_t id = Submit("late", 8);
+  std::vector<std::shared_ptr<FakeSink>> sinks;
+  const std::string group = Group(1, &sinks);
+  scheduler_->RunOnce();
+  ASSERT_TRUE(scheduler_->OnProgress(group, 0, "job-000001", 7, {{"loss", 0.5}}).ok());
+  ASSERT_TRUE(scheduler_->OnCompleted(group, "job-000001", 8, "/runs/late/checkpoint-8").ok());
+  ASSERT_EQ(Job(id).state, JobState::kSucceeded);
+  EXPECT_EQ(Gauge("align_train_step", "job-000001"), 8);  // the completion carries the step
+
+  ASSERT_TRUE(scheduler_->OnProgress(group, 0, "job-000001", 8, {{"loss", 0.125}}).ok());
+  ASSERT_TRUE(scheduler_->OnMetricBatch(group, 0, "job-000001", {{8, {{"heldout_implicit_accuracy", 0.75}}, true}}).ok());
+  EXPECT_EQ(Gauge("align_train_loss", "job-000001"), 0.125);
+  EXPECT_EQ(Gauge("align_eval_heldout_implicit_accuracy", "job-000001"), 0.75);
+  JobRecord done = Job(id);
+  EXPECT_EQ(done.state, JobState::kSucceeded);
+  EXPECT_EQ(done.steps_done, 8);
+  EXPECT_EQ(done.metrics_step, 8);
+  EXPECT_DOUBLE_EQ(done.metrics.at("loss"), 0.125);
+  EXPECT_DOUBLE_EQ(done.metrics.at("heldout_implicit_accuracy"), 0.75);
+
+  ASSERT_TRUE(scheduler_->OnProgress(group, 0, "job-000001", 7, {{"loss", 9.0}}).ok());
+  EXPECT_EQ(Gauge("align_train_loss", "job-000001"), 0.125);
+  EXPECT_EQ(Gauge("align_train_step", "job-000001"), 8);
+  EXPECT_DOUBLE_EQ(Job(id).metrics.at("loss"), 0.125);
+
+  const int64_t stopped = Submit("stopped", 8);
+  scheduler_->RunOnce();
+  ASSERT_EQ(Job(stopped).state, JobState::kRunning);
+  ASSERT_TRUE(scheduler_->OnStopped(group, "job-000002", 3).ok());  // preempted: requeued
+  ASSERT_TRUE(scheduler_->OnProgress(group, 0, "job-000002", 3, {{"loss", 1.0}}).ok());
+  EXPECT_EQ(Gauge("align_train_loss", "job-000002"), -1);
+  EXPECT_EQ(Job(stopped).metrics.count("loss"), 0u);
+
+  // Taken late, the first job's series still go once the retention after its end has passed.
+  now_ms_ += absl::ToInt64Milliseconds(absl::Minutes(10)) + 1;
+  scheduler_->RunOnce();
+  EXPECT_EQ(Gauge("align_train_loss", "job-000001"), -1);
 }
 
 // A prepare job: the coordinator plans the chunks, gives each rank a

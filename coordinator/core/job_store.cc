@@ -205,7 +205,10 @@ absl::StatusOr<JobRecord> JobStore::RecordProgress(int64_t id, int64_t step,
                                                    const std::map<std::string, double>& metrics) {
   return Mutate<JobRecord>([&]() -> absl::StatusOr<JobRecord> {
     ASSIGN_OR_RETURN(JobRecord job, LoadJob(id, /*include_spec=*/false));
-    if (job.state != JobState::kRunning) {
+    // A succeeded job still takes its final step's metrics: they may arrive
+    // after the completion that ended it.
+    const bool final_step_of_succeeded = job.state == JobState::kSucceeded && step == job.steps_done;
+    if (job.state != JobState::kRunning && !final_step_of_succeeded) {
       return absl::FailedPreconditionError(
           absl::StrCat("job ", FormatJobId(id), " is ", JobStateName(job.state), ", not running"));
     }

@@ -67,8 +67,9 @@ class JobStore : public JobQueue {
   // Moves the job to `to` if the state machine allows it and records an event;
   // `message` becomes the job's error for failed and cancelled.
   absl::StatusOr<JobRecord> Transition(int64_t id, JobState to, const std::string& message);
-  // The latest metrics of a running job (a worker's Progress); steps never go
-  // backwards (a late message for an older step changes nothing).
+  // The latest metrics of a running job (a worker's Progress), or of a
+  // succeeded job's final step (steps_done); steps never go backwards (a late
+  // message for an older step changes nothing).
   absl::StatusOr<JobRecord> RecordProgress(int64_t id, int64_t step, const std::map<std::string, double>& metrics);
   absl::StatusOr<JobRecord> RecordCheckpoint(int64_t id, int64_t step, const std::string& path);
   // A running job whose size is known only once it is planned (a prepare

@@ -1,5 +1,6 @@
 #include "coordinator/core/prepare_work.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <optional>
 #include <system_error>

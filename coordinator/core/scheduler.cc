@@ -361,11 +361,48 @@ absl::StatusOr<Scheduler::Group*> Scheduler::HolderLocked(const std::string& gro
                    group.job ? absl::StrCat(" (it runs ", group.job->job_id, ")") : " (it has no job)"));
 }
 
-std::optional<Scheduler::ActiveJob> Scheduler::EndJobLocked(Group& group) {
+std::optional<Scheduler::ActiveJob> Scheduler::EndJobLocked(Group& group, int64_t completed_step) {
   std::optional<ActiveJob> job = std::move(group.job);
   group.job.reset();
-  if (job) group.last_job_id = job->job_id;
+  if (job) {
+    group.last_job_id = job->job_id;
+    group.last_job_completed_step = completed_step;
+  }
   return job;
+}
+
+std::vector<StepMetricsIn> Scheduler::LateFinalStepLocked(const Group& group, const std::vector<StepMetricsIn>& steps) {
+  std::vector<StepMetricsIn> kept;
+  if (group.last_job_completed_step < 0) return kept;
+  // Older steps are stale next to the final one the series already show.
+  for (const StepMetricsIn& entry : steps) {
+    if (entry.step == group.last_job_completed_step) kept.push_back(entry);
+  }
+  return kept;
+}
+
+void Scheduler::ApplyLateFinalStep(const std::string& job_id, const std::vector<StepMetricsIn>& entries) {
+  if (entries.empty()) return;
+  absl::StatusOr<int64_t> id = ParseJobId(job_id);
+  if (!id.ok()) {  // a group's own last job id: canonical
+    LogLine(absl::StrCat("cannot record late metrics of ", job_id, ": ", id.status().ToString()));
+    return;
+  }
+  PendingProgress final_step{*id, entries.front().step, {}};
+  for (const StepMetricsIn& entry : entries) {
+    for (const auto& [key, value] : entry.values) final_step.metrics[key] = value;
+  }
+  Persist(final_step);
+  if (metrics_ == nullptr) return;
+  for (const StepMetricsIn& entry : entries) {
+    if (entry.evaluation) {
+      metrics_->ObserveEval(job_id, entry.values);
+    } else {
+      metrics_->ObserveStep(job_id, entry.step, entry.values);
+    }
+  }
+  // Observing revived the ended job's series: they go `retention` from now.
+  metrics_->JobEnded(job_id, store_->NowMs());
 }
 
 void Scheduler::RecordStepLocked(ActiveJob& job, int64_t step, bool* announce_stage, int64_t* stage) {
@@ -445,39 +482,48 @@ absl::Status Scheduler::OnMetricBatch(const std::string& group_id, int rank, con
   int64_t last_step = -1;
   std::map<std::string, double> merged;
   std::optional<PendingProgress> to_store;
+  bool late = false;
+  std::vector<StepMetricsIn> late_final;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    bool late = false;
     absl::StatusOr<Group*> holder = HolderLocked(group_id, job_id, &late);
     if (!holder.ok()) return holder.status();
-    if (late) return absl::OkStatus();
-    ActiveJob& job = *(*holder)->job;
-    const int64_t total = job.plan->total_steps();
-    for (const StepMetricsIn& entry : steps) {
-      if (entry.step < 0 || entry.step > total) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("step: ", entry.step, " is outside [0, ", total, "] for ", job.job_id));
+    if (late) {
+      late_final = LateFinalStepLocked(**holder, steps);
+      name = (*holder)->last_job_id;
+    } else {
+      ActiveJob& job = *(*holder)->job;
+      const int64_t total = job.plan->total_steps();
+      for (const StepMetricsIn& entry : steps) {
+        if (entry.step < 0 || entry.step > total) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("step: ", entry.step, " is outside [0, ", total, "] for ", job.job_id));
+        }
       }
+      std::vector<const StepMetricsIn*> ordered;
+      for (const StepMetricsIn& entry : steps) ordered.push_back(&entry);
+      std::stable_sort(ordered.begin(), ordered.end(),
+                       [](const StepMetricsIn* a, const StepMetricsIn* b) { return a->step < b->step; });
+      for (const StepMetricsIn* entry : ordered) {
+        last_step = std::max(last_step, entry->step);
+        for (const auto& [key, value] : entry->values) merged[key] = value;
+        if (!entry->evaluation) RecordStepLocked(job, entry->step, &announce, &stage);
+      }
+      num_stages = job.plan->num_stages();
+      stage_start = job.plan->StageStart(stage);
+      sent = TopUpLocked(**holder);
+      id = job.id;
+      name = job.job_id;
+      if (sent > 0) sinks = SinksOf(**holder);
+      for (const auto& [key, value] : merged) job.pending[key] = value;
+      job.pending_step = std::max(job.pending_step, last_step);
+      to_store = TakePendingLocked(job, store_->NowMs(),
+                                   absl::ToInt64Milliseconds(options_.progress_persist_interval), announce);
     }
-    std::vector<const StepMetricsIn*> ordered;
-    for (const StepMetricsIn& entry : steps) ordered.push_back(&entry);
-    std::stable_sort(ordered.begin(), ordered.end(),
-                     [](const StepMetricsIn* a, const StepMetricsIn* b) { return a->step < b->step; });
-    for (const StepMetricsIn* entry : ordered) {
-      last_step = std::max(last_step, entry->step);
-      for (const auto& [key, value] : entry->values) merged[key] = value;
-      if (!entry->evaluation) RecordStepLocked(job, entry->step, &announce, &stage);
-    }
-    num_stages = job.plan->num_stages();
-    stage_start = job.plan->StageStart(stage);
-    sent = TopUpLocked(**holder);
-    id = job.id;
-    name = job.job_id;
-    if (sent > 0) sinks = SinksOf(**holder);
-    for (const auto& [key, value] : merged) job.pending[key] = value;
-    job.pending_step = std::max(job.pending_step, last_step);
-    to_store = TakePendingLocked(job, store_->NowMs(), absl::ToInt64Milliseconds(options_.progress_persist_interval),
-                                 announce);
+  }
+  if (late) {
+    ApplyLateFinalStep(name, late_final);
+    return absl::OkStatus();
   }
   FlushAll(sinks);
   Persist(to_store);
@@ -519,7 +565,8 @@ absl::Status Scheduler::OnCheckpoint(const std::string& group_id, const std::str
 }
 
 absl::StatusOr<std::optional<Scheduler::ActiveJob>> Scheduler::EndHeldJob(const std::string& group_id,
-                                                                           const std::string& job_id) {
+                                                                           const std::string& job_id,
+                                                                           int64_t completed_step) {
   std::optional<ActiveJob> job;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -527,7 +574,7 @@ absl::StatusOr<std::optional<Scheduler::ActiveJob>> Scheduler::EndHeldJob(const 
     absl::StatusOr<Group*> holder = HolderLocked(group_id, job_id, &late);
     if (!holder.ok()) return holder.status();
     if (late) return std::optional<ActiveJob>();
-    job = EndJobLocked(**holder);
+    job = EndJobLocked(**holder, completed_step);
   }
   Persist(TakePendingLocked(*job, store_->NowMs(), 0, true));
   return job;
@@ -550,7 +597,9 @@ std::pair<JobState, std::string> Scheduler::FinishPrepareJob(const ActiveJob& jo
 
 absl::Status Scheduler::OnCompleted(const std::string& group_id, const std::string& job_id, int64_t step,
                                     const std::string& checkpoint_path) {
-  ASSIGN_OR_RETURN(std::optional<ActiveJob> job, EndHeldJob(group_id, job_id));
+  // Everything the group reported before this is applied (one session's
+  // reports are handled in order), its final step's metrics included.
+  ASSIGN_OR_RETURN(std::optional<ActiveJob> job, EndHeldJob(group_id, job_id, step));
   if (!job) return absl::OkStatus();
   absl::StatusOr<JobRecord> record = store_->GetJob(job->id);
   JobState outcome = JobState::kSucceeded;
@@ -567,6 +616,14 @@ absl::Status Scheduler::OnCompleted(const std::string& group_id, const std::stri
     if (!checkpoint_path.empty() && (!record->last_checkpoint_step || *record->last_checkpoint_step < step)) {
       (void)store_->RecordCheckpoint(job->id, step, checkpoint_path);
     }
+  }
+  if (metrics_ != nullptr && !job->plan->prepare_work()) {
+    // The final step's report normally came first and is on /metrics; when it
+    // went to a coordinator process that is gone, the completion still brings
+    // the step, with the values the store has for it.
+    std::map<std::string, double> stored;
+    if (record.ok() && record->metrics_step == step) stored = record->metrics;
+    metrics_->ObserveCompletion(job->job_id, step, stored);
   }
   absl::StatusOr<JobRecord> done = store_->Transition(job->id, outcome, message);
   if (!done.ok()) {

@@ -10,6 +10,14 @@
 // and its job interrupted and requeued; a cancelled running job's group gets
 // a StopOrder. No gRPC here: sessions are SessionSinks (worker_messages.h).
 //
+// A job's final step: rank 0 reports it (Progress) before it reports the
+// completion, on the same stream, and each session's reports are applied in
+// the order they arrive, so a job is marked succeeded only after its final
+// metrics are in the store and on /metrics. The completion carries the final
+// step too (for a step whose report went to a coordinator process that is
+// gone), and metrics that arrive after it for that step, from the group that
+// completed the job, are still taken.
+//
 // Threads: session handlers call the On* methods concurrently; a background
 // thread (Start) hands out jobs and expires leases, and RunOnce does the same
 // synchronously for tests. Store calls never happen under the scheduler's lock.
@@ -84,7 +92,8 @@ class Scheduler {
 
   // ---- worker reports. NotFound: the group is unknown (end the session);
   // other errors go back to the worker as a Rejection. Reports for the job
-  // the group just finished are dropped silently (late messages). ----
+  // the group just finished are late, not wrong: no Rejection. They are
+  // dropped, except the final step's metrics of a job the group completed. ----
   absl::Status OnHeartbeat(const std::string& group_id, int rank, const std::string& job_id, int64_t step,
                            int64_t device_memory_bytes);
   absl::Status OnProgress(const std::string& group_id, int rank, const std::string& job_id, int64_t step,
@@ -137,6 +146,9 @@ class Scheduler {
     std::optional<ActiveJob> job;
     bool assigning = false;
     std::string last_job_id;  // reports for it are late, not wrong
+    // The step at which this group completed last_job_id; -1 when that job
+    // ended otherwise (failed, stopped): it may run elsewhere by now.
+    int64_t last_job_completed_step = -1;
   };
   using Sinks = std::vector<std::shared_ptr<SessionSink>>;
 
@@ -156,12 +168,20 @@ class Scheduler {
   int64_t TopUpLocked(Group& group);
   static Sinks SinksOf(const Group& group);
   static void FlushAll(const Sinks& sinks);
-  // Moves a job that ended on a group (completed, failed, stopped) out of it.
-  std::optional<ActiveJob> EndJobLocked(Group& group);
+  // Moves a job that ended on a group (completed at `completed_step`, or
+  // failed or stopped: -1) out of it.
+  std::optional<ActiveJob> EndJobLocked(Group& group, int64_t completed_step);
   // What OnCompleted, OnFailure and OnStopped start with: the group's job
   // taken off it and its unsaved progress stored. nullopt for a late report
   // (the job the group just finished); errors as HolderLocked.
-  absl::StatusOr<std::optional<ActiveJob>> EndHeldJob(const std::string& group_id, const std::string& job_id);
+  absl::StatusOr<std::optional<ActiveJob>> EndHeldJob(const std::string& group_id, const std::string& job_id,
+                                                      int64_t completed_step = -1);
+  // Of a report about the job `group` has just finished, what is still taken:
+  // the entries for the step at which the group completed it (none when the
+  // job ended otherwise).
+  static std::vector<StepMetricsIn> LateFinalStepLocked(const Group& group, const std::vector<StepMetricsIn>& steps);
+  // Stores and exposes those entries for `job_id` (canonical), which has ended.
+  void ApplyLateFinalStep(const std::string& job_id, const std::vector<StepMetricsIn>& entries);
   // A completed prepare job: the coordinator writes its report and manifest.
   // Returns the job's final state and message.
   std::pair<JobState, std::string> FinishPrepareJob(const ActiveJob& job);

@@ -1,5 +1,6 @@
 #include "coordinator/core/store_schema.h"
 
+#include <cstdint>
 #include <string>
 #include <vector>
 

@@ -100,16 +100,26 @@ prometheus::Gauge& TrainingMetrics::JobGauge(prometheus::Family<prometheus::Gaug
   return gauge;
 }
 
-void TrainingMetrics::ObserveStep(const std::string& job, int64_t step, const std::map<std::string, double>& values) {
-  std::lock_guard<std::mutex> lock(mu_);
-  samples_->Increment(static_cast<double>(values.size()));
+void TrainingMetrics::SetGaugesLocked(const std::string& job, int64_t step,
+                                      const std::map<std::string, double>& values) {
   JobGauge(by_name_.at("step").first, job).Set(static_cast<double>(step));
   for (const auto& [name, value] : values) {
     auto it = by_name_.find(name);
     if (it != by_name_.end()) JobGauge(it->second.first, job, it->second.second).Set(value);
   }
+  jobs_[job].last_step = step;
+}
+
+void TrainingMetrics::ObserveStep(const std::string& job, int64_t step, const std::map<std::string, double>& values) {
+  std::lock_guard<std::mutex> lock(mu_);
+  samples_->Increment(static_cast<double>(values.size()));
+  // A repeat of the step the gauges show (the final step resent) is not a
+  // new step: its duration and skip were counted when it was first reported.
+  const bool repeat = jobs_[job].last_step == step;
+  SetGaugesLocked(job, step, values);
   JobSeries& series = jobs_[job];
   series.ended_ms = -1;
+  if (repeat) return;
   if (auto it = values.find("step_s"); it != values.end()) {
     if (series.step_duration == nullptr) {
       series.step_duration = &step_duration_->Add({{"job", job}}, StepBuckets());
@@ -120,6 +130,14 @@ void TrainingMetrics::ObserveStep(const std::string& job, int64_t step, const st
     if (series.skipped == nullptr) series.skipped = &skipped_->Add({{"job", job}});
     if (it->second > 0) series.skipped->Increment();
   }
+}
+
+void TrainingMetrics::ObserveCompletion(const std::string& job, int64_t step,
+                                        const std::map<std::string, double>& values) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // The step's own report came first (the usual order): what it set stays.
+  if (jobs_[job].last_step == step) return;
+  SetGaugesLocked(job, step, values);
 }
 
 void TrainingMetrics::ObserveEval(const std::string& job, const std::map<std::string, double>& values) {

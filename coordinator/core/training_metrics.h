@@ -13,6 +13,12 @@
 //   align_worker_groups_lost_total; gauge align_worker_groups.
 // A job's series are dropped `retention` after it ends, so a long-lived
 // coordinator does not grow without bound.
+//
+// The final step: a job's completion carries its step, so align_train_step
+// reaches it even when the step's own report went to a coordinator process
+// that is gone. A step reported twice in a row (a worker resending its final
+// step after a reconnect) updates the gauges but is counted once in the
+// step-duration histogram and the skipped-steps counter.
 
 #include <cstdint>
 #include <map>
@@ -36,6 +42,11 @@ class TrainingMetrics {
   // One optimizer step's values (metrics.jsonl's names); unknown names are
   // kept in the store but have no series.
   void ObserveStep(const std::string& job, int64_t step, const std::map<std::string, double>& values);
+  // The job completed at `step`. Unless that step's own report was the last
+  // one observed, the series move to it: align_train_step and the gauges of
+  // `values` (the step's values as the store has them; may be empty). Counts
+  // nothing: no worker reported a step here.
+  void ObserveCompletion(const std::string& job, int64_t step, const std::map<std::string, double>& values);
   void ObserveEval(const std::string& job, const std::map<std::string, double>& values);
   void ObserveDeviceMemory(const std::string& job, int rank, double bytes);
   void SetStage(const std::string& job, int64_t stage);
@@ -57,9 +68,12 @@ class TrainingMetrics {
     prometheus::Histogram* step_duration = nullptr;
     prometheus::Counter* skipped = nullptr;
     int64_t ended_ms = -1;
+    int64_t last_step = -1;  // the step the gauges show; -1: none yet
   };
   prometheus::Gauge& JobGauge(prometheus::Family<prometheus::Gauge>* family, const std::string& job,
                               std::map<std::string, std::string> labels = {});
+  // align_train_step and the gauges of `values`, under mu_.
+  void SetGaugesLocked(const std::string& job, int64_t step, const std::map<std::string, double>& values);
 
   absl::Duration retention_;
   std::mutex mu_;

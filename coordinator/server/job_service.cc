@@ -1,5 +1,7 @@
 #include "coordinator/server/job_service.h"
 
+#include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"

@@ -5,6 +5,7 @@
 
 #include <iostream>
 #include <memory>
+#include <string>
 
 #include "CLI/CLI.hpp"
 #include "absl/time/time.h"

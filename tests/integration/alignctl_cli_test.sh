@@ -18,14 +18,29 @@ mkdir -p "$work"
 cd "$work"
 
 coordinator_pid=
+watch_pid=
+# stop_pid PID SECONDS: SIGTERM, SIGKILL if it is still there after SECONDS.
+stop_pid() {
+  local pid=$1 deadline=$((SECONDS + $2))
+  kill -TERM "$pid" 2>/dev/null || return 0
+  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
 stop_coordinator() {
   if [[ -n "$coordinator_pid" ]]; then
-    kill "$coordinator_pid" 2>/dev/null || true
-    wait "$coordinator_pid" 2>/dev/null || true
+    stop_pid "$coordinator_pid" 30
     coordinator_pid=
   fi
 }
-trap stop_coordinator EXIT
+cleanup() {
+  # A watch left by a failure would follow a stopped coordinator for minutes.
+  [[ -n "$watch_pid" ]] && stop_pid "$watch_pid" 5
+  stop_coordinator
+}
+trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 fail() {
   echo "FAIL: $*" >&2
@@ -35,15 +50,17 @@ fail() {
 }
 
 # Port 0: the coordinator binds a free port and logs it, so parallel test
-# runs never race for one.
+# runs never race for one. Waits (up to a deadline, polling) for both lines it
+# logs once it serves: the address, then /metrics.
 start_coordinator() {
   : > coordinator.log
   "$coordinator_bin" --listen 127.0.0.1:0 --state "$work/state" --token-file "$work/tokens" \
     --metrics-listen 127.0.0.1:0 2>>coordinator.log &
   coordinator_pid=$!
-  for _ in $(seq 1 100); do
-    if grep -q 'listening on' coordinator.log; then break; fi
+  local deadline=$((SECONDS + 60))
+  until grep -q 'metrics on http://.*/metrics$\|cannot serve metrics' coordinator.log; do
     kill -0 "$coordinator_pid" 2>/dev/null || fail "align-coordinator exited at start"
+    ((SECONDS < deadline)) || fail "align-coordinator did not start within 60 s"
     sleep 0.1
   done
   address=$(sed -n 's/.*listening on \([^;]*\);.*/\1/p' coordinator.log | head -1)
@@ -106,14 +123,21 @@ expect_exit 2 "$alignctl" list --state finished
 grep -q 'not a state' last.err || fail "bad --state not explained"
 
 # watch follows the job; cancelling it from elsewhere ends the watch.
+# The cancel comes once the watch has printed the job: it is following it.
 "$alignctl" watch "$second" > watch.out 2>&1 &
 watch_pid=$!
-sleep 0.5
+deadline=$((SECONDS + 30))
+until [[ -s watch.out ]]; do
+  kill -0 "$watch_pid" 2>/dev/null || fail "watch ended before the cancel: $(cat watch.out)"
+  ((SECONDS < deadline)) || fail "watch printed nothing within 30 s"
+  sleep 0.1
+done
 expect_exit 0 "$alignctl" cancel "$second" --reason "cli test"
 set +e
 wait "$watch_pid"
 watch_status=$?
 set -e
+watch_pid=
 [[ $watch_status == 1 ]] || fail "watch exited $watch_status: $(cat watch.out)"
 grep -q "$second cancelled: cli test" watch.out || fail "watch output: $(cat watch.out)"
 expect_exit 1 "$alignctl" wait "$second"

@@ -48,14 +48,18 @@ cleanup() {
   done
 }
 trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 run_demo() {  # run_demo DIR: the demo with the short configuration
   ALIGN_BUILD_DIR="$build" ALIGN_DEMO_SKIP_BUILD=1 ALIGN_DEMO_STEPS=$steps ALIGN_DEMO_DIR="$1" bash "$demo_sh"
 }
 
+# The demo's last SIGKILLs return before their targets are gone: a process
+# killed a moment ago is not one left running, so this polls, with a deadline.
 expect_no_processes() {  # expect_no_processes DIR
-  local left
-  left=$(processes_under "$1")
+  local left deadline=$((SECONDS + 10))
+  while left=$(processes_under "$1") && [[ -n "$left" ]] && ((SECONDS < deadline)); do sleep 0.2; done
   if [[ -n "$left" ]]; then
     fail "processes left running after the demo: $(for p in $left; do tr '\0' ' ' < "/proc/$p/cmdline"; echo; done)"
   fi
@@ -138,12 +142,12 @@ say "checkpoints and metrics are complete"
 ALIGN_BUILD_DIR="$build" ALIGN_DEMO_SKIP_BUILD=1 ALIGN_DEMO_STEPS=$steps ALIGN_DEMO_DIR="$work/interrupted" \
   bash "$demo_sh" > interrupted.out 2>&1 &
 demo_pid=$!
-for _ in $(seq 1 600); do
-  grep -q '"step":1,' "$work/interrupted/runs/dpo/metrics.jsonl" 2>/dev/null && break
+deadline=$((SECONDS + 120))
+until grep -q '"step":1,' "$work/interrupted/runs/dpo/metrics.jsonl" 2>/dev/null; do
   kill -0 "$demo_pid" 2>/dev/null || fail "the demo ended before training started"
+  ((SECONDS < deadline)) || fail "training did not start within 120 s"
   sleep 0.1
 done
-grep -q '"step":1,' "$work/interrupted/runs/dpo/metrics.jsonl" || fail "training did not start within 60 s"
 [[ -n "$(processes_under "$work/interrupted")" ]] || fail "no demo processes found while training"
 kill -TERM "$demo_pid"
 rc=0

@@ -79,6 +79,10 @@ class PreparedJob {
  public:
   virtual ~PreparedJob() = default;
   virtual int64_t start_step() const = 0;  // the checkpoint it resumes from (0: fresh)
+  // A kCompleted run has reported its final step through the JobReporter
+  // before it returns, also when it resumed at that step and trained none:
+  // the completion is sent after Run() returns, so the coordinator has the
+  // final step's metrics before it marks the job succeeded.
   virtual JobOutcome Run() = 0;
 };
 

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 #include "align/v1/worker_service.grpc.pb.h"

@@ -2,9 +2,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
+#include <memory>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -259,6 +264,8 @@ int RunServe(const ServeOptions& options, const PrepareJobFn& prepare, std::ostr
       switch (outcome.end) {
         case JobEnd::kCompleted:
           if (lead) {
+            // After every report about the job (Run() reported its final
+            // step), on the same stream: the coordinator applies them first.
             session->SendCompleted(job_id, outcome.step, outcome.checkpoint_path);
             out << "align-worker: " << job_id << " done\n" << std::flush;
           }

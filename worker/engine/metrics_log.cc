@@ -1,7 +1,11 @@
 #include "worker/engine/metrics_log.h"
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
+#include <map>
 #include <sstream>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
@@ -13,6 +17,22 @@ namespace {
 
 // JSON has no NaN/inf: a skipped step's non-finite loss is written as null.
 nlohmann::json Number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+
+// A line's values but its step, as the workers report them.
+std::map<std::string, double> Values(const nlohmann::json& line) {
+  std::map<std::string, double> values;
+  for (const auto& [name, value] : line.items()) {
+    if (name == "step") continue;
+    if (value.is_number()) {
+      values[name] = value.get<double>();
+    } else if (value.is_boolean()) {
+      values[name] = value.get<bool>() ? 1.0 : 0.0;
+    } else if (value.is_null()) {
+      values[name] = std::numeric_limits<double>::quiet_NaN();
+    }
+  }
+  return values;
+}
 
 }  // namespace
 
@@ -33,6 +53,23 @@ absl::StatusOr<std::unique_ptr<MetricsLog>> MetricsLog::Open(const std::string& 
   log->out_.open(path, std::ios::app);
   if (!log->out_) return absl::PermissionDeniedError(absl::StrCat("cannot append to ", path));
   return log;
+}
+
+absl::StatusOr<LoggedStep> MetricsLog::ReadStep(const std::string& path, int64_t step) {
+  ASSIGN_OR_RETURN(const std::string text, ReadFileToString(path));
+  LoggedStep found;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("step") || !j["step"].is_number_integer()) continue;
+    if (j["step"].get<int64_t>() != step) continue;
+    (j.contains("heldout_implicit_accuracy") ? found.eval : found.train) = Values(j);
+  }
+  if (!found.train && !found.eval) {
+    return absl::NotFoundError(absl::StrCat(path, " has no line for step ", step));
+  }
+  return found;
 }
 
 absl::Status MetricsLog::Append(const std::string& line) {

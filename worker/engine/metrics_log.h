@@ -2,10 +2,15 @@
 // output/metrics.jsonl: one JSON object per optimizer step, plus evaluation
 // lines carrying heldout_implicit_accuracy. Opening it for a run resumed at
 // step N drops lines after N, which the interrupted run wrote but whose
-// updates were lost with it, so no step appears twice.
+// updates were lost with it, so no step appears twice. ReadStep reads one
+// step's lines back: a run resumed at its final step reports that step from
+// here, since it trains none.
 
+#include <cstdint>
 #include <fstream>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -13,9 +18,19 @@
 
 namespace align::engine {
 
+// One step's lines of a metrics.jsonl, as name -> value (JSON null, a
+// non-finite number, is NaN; booleans are 0 or 1).
+struct LoggedStep {
+  std::optional<std::map<std::string, double>> train;  // the step's training line
+  std::optional<std::map<std::string, double>> eval;   // its evaluation line, if it had one
+};
+
 class MetricsLog {
  public:
   static absl::StatusOr<std::unique_ptr<MetricsLog>> Open(const std::string& path, int64_t keep_through_step);
+  // The last training and evaluation lines for `step`; NotFound when the file
+  // has neither.
+  static absl::StatusOr<LoggedStep> ReadStep(const std::string& path, int64_t step);
   absl::Status WriteStep(const StepMetrics& m);
   absl::Status WriteEval(const EvalMetrics& e);
 

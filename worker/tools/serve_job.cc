@@ -3,15 +3,20 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
+#include <exception>
 #include <iostream>
+#include <map>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/job_spec.h"
 #include "worker/engine/communicator.h"
 #include "worker/engine/cpu_threads.h"
 #include "worker/engine/local_rank.h"
+#include "worker/engine/metrics_log.h"
 #include "worker/engine/trainer.h"
 #include "worker/prepare/prepare_job.h"
 
@@ -46,6 +51,7 @@ class AssignedJob : public control::PreparedJob {
     engine::TrainerHooks hooks;
     hooks.on_step = [this](const engine::StepMetrics& m) {
       steps_done_ = m.step;
+      trained_ = true;
       reporter_->Step({m.step, StepValues(m), m.gpu_memory_bytes});
     };
     hooks.on_eval = [this](const engine::EvalMetrics& e) {
@@ -85,6 +91,7 @@ class AssignedJob : public control::PreparedJob {
     }
     outcome.step = steps_done_;
     if (status.ok()) {
+      if (!trained_) ReportLoggedFinalStep();
       outcome.end = control::JobEnd::kCompleted;
       outcome.checkpoint_path = last_checkpoint_;
     } else if (absl::IsCancelled(status)) {
@@ -100,11 +107,36 @@ class AssignedJob : public control::PreparedJob {
   }
 
  private:
+  // A job that resumed at its final checkpoint trains no step, so its final
+  // step was reported by an earlier attempt, maybe to a coordinator process
+  // that is gone (it restarted after the ranks wrote the checkpoint but
+  // before it heard of the job's end). The completion must not reach the
+  // coordinator before that step's metrics: rank 0 reports them again from
+  // metrics.jsonl, before Run() returns and the completion is sent.
+  void ReportLoggedFinalStep() {
+    if (comm_->rank() != 0) return;
+    absl::StatusOr<engine::LoggedStep> logged =
+        engine::MetricsLog::ReadStep(spec_.output + "/metrics.jsonl", steps_done_);
+    if (!logged.ok()) {
+      // The completion still carries the step; only its values are missing.
+      std::cerr << "align-worker: " << spec_.name << ": cannot report the final step again: "
+                << logged.status().message() << std::endl;
+      return;
+    }
+    if (logged->train) {
+      auto memory = logged->train->find("gpu_memory_bytes");
+      reporter_->Step({steps_done_, *logged->train,
+                       memory == logged->train->end() ? 0 : static_cast<int64_t>(memory->second)});
+    }
+    if (logged->eval) reporter_->Eval({steps_done_, *logged->eval});
+  }
+
   JobSpec spec_;
   std::unique_ptr<engine::Communicator> comm_;
   control::JobReporter* reporter_;
   std::unique_ptr<engine::Trainer> trainer_;
   int64_t steps_done_ = 0;
+  bool trained_ = false;  // a step ran in this attempt (its report went out)
   std::string last_checkpoint_;
 };
 
