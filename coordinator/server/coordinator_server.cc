@@ -114,6 +114,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(cons
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(options.listen, credentials, &port);
+  // gRPC sets SO_REUSEPORT by default: a second coordinator could then bind the same address
+  // and the kernel would split clients between two job queues. Binding alone makes it fail.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // Larger messages are refused with RESOURCE_EXHAUSTED before a handler runs.
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);

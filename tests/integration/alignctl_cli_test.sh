@@ -89,6 +89,13 @@ grep -q -- '--token-file' last.err || fail "missing auth option not explained"
 
 start_coordinator
 
+# One coordinator per address: a second one, with a state of its own, must not share the port
+# (SO_REUSEPORT would let the kernel split clients between them). Nor may two share a state.
+expect_exit 1 "$coordinator_bin" --listen "$address" --state "$work/state-second" --token-file "$work/tokens"
+grep -q 'address in use' last.err || fail "a second coordinator on $address: $(cat last.err)"
+expect_exit 1 "$coordinator_bin" --listen 127.0.0.1:0 --state "$work/state" --token-file "$work/tokens"
+grep -qi 'state' last.err || fail "a second coordinator on the same state: $(cat last.err)"
+
 "$alignctl" make-synthetic --model "$model" --pairs 8 --heldout 2 --tokens 8 --out data > /dev/null
 cat > job.yaml <<YAML
 name: cli-dpo
