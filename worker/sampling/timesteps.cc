@@ -47,6 +47,25 @@ std::vector<double> Leading(int64_t count, int64_t ratio, int64_t offset) {
   return t;
 }
 
+// The single-step samplers' schedules (Euler, DDIM): linspace(0, T - 1, n) reversed, leading
+// or trailing. They differ only in how a linspace value becomes a timestep (`linspace_value`).
+absl::StatusOr<std::vector<double>> OneStepTimesteps(const SamplerConfig& config, int64_t n,
+                                                     double (*linspace_value)(double)) {
+  RETURN_IF_ERROR(CheckSteps(config, n));
+  const int64_t T = config.schedule.num_train_timesteps;
+  std::vector<double> t;
+  switch (config.timestep_spacing) {
+    case TimestepSpacing::kLinspace:
+      t = NumpyLinspace(0, static_cast<double>(T - 1), n);
+      std::reverse(t.begin(), t.end());
+      for (double& v : t) v = linspace_value(v);
+      break;
+    case TimestepSpacing::kLeading: t = Leading(n, T / n, config.schedule.steps_offset); break;
+    case TimestepSpacing::kTrailing: t = Trailing(T, T, n); break;
+  }
+  return t;
+}
+
 }  // namespace
 
 std::vector<double> NumpyLinspace(double start, double stop, int64_t num, bool endpoint) {
@@ -61,35 +80,13 @@ std::vector<double> NumpyLinspace(double start, double stop, int64_t num, bool e
 }
 
 absl::StatusOr<std::vector<double>> EulerTimesteps(const SamplerConfig& config, int64_t n) {
-  RETURN_IF_ERROR(CheckSteps(config, n));
-  const int64_t T = config.schedule.num_train_timesteps;
-  std::vector<double> t;
-  switch (config.timestep_spacing) {
-    case TimestepSpacing::kLinspace:
-      t = NumpyLinspace(0, static_cast<double>(T - 1), n);
-      std::reverse(t.begin(), t.end());
-      for (double& v : t) v = static_cast<float>(v);  // dtype=np.float32
-      break;
-    case TimestepSpacing::kLeading: t = Leading(n, T / n, config.schedule.steps_offset); break;
-    case TimestepSpacing::kTrailing: t = Trailing(T, T, n); break;
-  }
-  return t;
+  // Euler keeps linspace's values as float32 (dtype=np.float32).
+  return OneStepTimesteps(config, n, [](double v) { return static_cast<double>(static_cast<float>(v)); });
 }
 
 absl::StatusOr<std::vector<double>> DdimTimesteps(const SamplerConfig& config, int64_t n) {
-  RETURN_IF_ERROR(CheckSteps(config, n));
-  const int64_t T = config.schedule.num_train_timesteps;
-  std::vector<double> t;
-  switch (config.timestep_spacing) {
-    case TimestepSpacing::kLinspace:
-      t = NumpyLinspace(0, static_cast<double>(T - 1), n);
-      std::reverse(t.begin(), t.end());
-      for (double& v : t) v = RoundHalfEven(v);
-      break;
-    case TimestepSpacing::kLeading: t = Leading(n, T / n, config.schedule.steps_offset); break;
-    case TimestepSpacing::kTrailing: t = Trailing(T, T, n); break;
-  }
-  return t;
+  // DDIM rounds linspace's values (numpy.round: halves to even).
+  return OneStepTimesteps(config, n, RoundHalfEven);
 }
 
 absl::StatusOr<std::vector<double>> DpmSolverTimesteps(const SamplerConfig& config, int64_t n) {
