@@ -16,7 +16,7 @@ PACKAGES=(
   prometheus-cpp-dev prometheus
   libopenmpi-dev openmpi-bin
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
-  libsqlite3-dev sqlite3
+  libsqlite3-dev sqlite3 libssl-dev openssl
   libarchive-dev libjpeg62-turbo-dev libpng-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev

@@ -5,6 +5,7 @@
 // metrics, and the WorkerService handshake.
 
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include <iterator>
 #include <memory>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -255,6 +257,63 @@ TEST_F(CoordinatorServiceTest, WatchersEndWhenTheServerStops) {
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
+TEST_F(CoordinatorServiceTest, WatchStreamsBeyondTheCapAreRefused) {
+  server_.reset();
+  options_.max_watch_streams = 2;
+  StartServer();
+  const std::string id = SubmitOk("watched");
+  v1::WatchJobRequest request;
+  request.set_job_id(id);
+  v1::WatchJobResponse update;
+  auto first_context = Context();
+  auto first = jobs_->WatchJob(first_context.get(), request);
+  ASSERT_TRUE(first->Read(&update));
+  auto second_context = Context();
+  auto second = jobs_->WatchJob(second_context.get(), request);
+  ASSERT_TRUE(second->Read(&update));
+
+  auto refused_context = Context();
+  auto refused = jobs_->WatchJob(refused_context.get(), request);
+  EXPECT_FALSE(refused->Read(&update));
+  const grpc::Status status = refused->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(status.error_message(), HasSubstr("--max-watch-streams"));
+
+  // A stream that ends gives its place back.
+  first_context->TryCancel();
+  EXPECT_FALSE(first->Read(&update));
+  first->Finish();
+  bool admitted = false;
+  for (int attempt = 0; attempt < 100 && !admitted; ++attempt) {
+    auto context = Context();
+    auto reader = jobs_->WatchJob(context.get(), request);
+    admitted = reader->Read(&update);
+    context->TryCancel();
+    reader->Finish();
+    if (!admitted) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(admitted);
+}
+
+TEST_F(CoordinatorServiceTest, StateFilesAreReadableByTheirOwnerOnly) {
+  SubmitOk("a");
+  auto mode = [](const std::string& path) {
+    struct stat info {};
+    EXPECT_EQ(::stat(path.c_str(), &info), 0) << path;
+    return info.st_mode & 0777;
+  };
+  EXPECT_EQ(mode(options_.state_dir), 0700u);
+  EXPECT_EQ(mode(options_.state_dir + "/coordinator.db"), 0600u);
+  EXPECT_EQ(mode(options_.state_dir + "/coordinator.db-wal"), 0600u);
+
+  // A database left readable by an earlier version is tightened at start.
+  server_.reset();
+  ASSERT_EQ(::chmod((options_.state_dir + "/coordinator.db").c_str(), 0644), 0);
+  StartServer();
+  EXPECT_EQ(mode(options_.state_dir + "/coordinator.db"), 0600u);
+  EXPECT_EQ(List().size(), 1u);
+}
+
 TEST_F(CoordinatorServiceTest, BadTokensAreRefusedAndChangeNothing) {
   v1::SubmitJobResponse response;
   const grpc::Status wrong = Submit(Spec("sneaky"), &response, "not-the-token-123");
@@ -474,6 +533,28 @@ TEST_F(CoordinatorServiceTest, ServesTlsFromCertificateFiles) {
   options_.tls_key.clear();
   server_.reset();
   EXPECT_EQ(CoordinatorServer::Start(options_).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(CoordinatorServiceTest, ATlsKeyOfAnotherCertificateIsNamed) {
+  if (std::system("command -v openssl >/dev/null 2>&1") != 0) GTEST_SKIP() << "openssl not installed";
+  const std::string cert = dir_ + "/cert.pem";
+  const std::string other_key = dir_ + "/other.key";
+  for (const std::string& command :
+       {"openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -keyout " + dir_ + "/key.pem -out " +
+            cert + " >/dev/null 2>&1",
+        "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " + other_key + " >/dev/null 2>&1"}) {
+    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  }
+  server_.reset();
+  options_.tls_cert = cert;
+  options_.tls_key = other_key;
+  absl::StatusOr<std::unique_ptr<CoordinatorServer>> started = CoordinatorServer::Start(options_);
+  EXPECT_EQ(started.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(started.status().message()), HasSubstr("does not match the certificate"));
+
+  options_.tls_key = cert;  // a certificate where the key belongs
+  started = CoordinatorServer::Start(options_);
+  EXPECT_THAT(std::string(started.status().message()), HasSubstr("holds no unencrypted PEM private key"));
 }
 
 }  // namespace

@@ -18,7 +18,10 @@
 #include "coordinator/core/log.h"
 #include "coordinator/server/authenticator.h"
 #include "coordinator/server/job_service.h"
+#include "coordinator/server/listen_address.h"
 #include "coordinator/server/state_dir_lock.h"
+#include "coordinator/server/state_file_modes.h"
+#include "coordinator/server/tls_key_pair.h"
 #include "coordinator/server/worker_service.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
@@ -55,6 +58,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(const C
   if (!cert.ok()) return absl::InvalidArgumentError(absl::StrCat("--tls-cert: ", cert.status().message()));
   absl::StatusOr<std::string> key = ReadFileToString(options.tls_key);
   if (!key.ok()) return absl::InvalidArgumentError(absl::StrCat("--tls-key: ", key.status().message()));
+  if (absl::Status pair = CheckTlsKeyPair(*cert, options.tls_cert, *key, options.tls_key); !pair.ok()) return pair;
   grpc::SslServerCredentialsOptions ssl;
   ssl.pem_key_cert_pairs.push_back({*key, *cert});
   return grpc::SslServerCredentials(ssl);
@@ -70,20 +74,23 @@ std::string BoundAddress(const std::string& listen, int port) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(const CoordinatorOptions& options) {
-  if (options.listen.empty()) return absl::InvalidArgumentError("--listen is required");
   if (options.state_dir.empty()) return absl::InvalidArgumentError("--state is required");
+  ASSIGN_OR_RETURN(const std::string listen, NormalizeListenAddress("--listen", options.listen));
+  std::string metrics_listen;
+  if (!options.metrics_listen.empty()) {
+    ASSIGN_OR_RETURN(metrics_listen, NormalizeListenAddress("--metrics-listen", options.metrics_listen));
+  }
+  if (options.max_watch_streams < 1) {
+    return absl::InvalidArgumentError("--max-watch-streams: must be at least 1");
+  }
   ASSIGN_OR_RETURN(Authenticator authenticator, MakeAuthenticator(options));
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, MakeCredentials(options));
 
-  std::error_code ec;
-  std::filesystem::create_directories(options.state_dir, ec);
-  if (ec) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("--state: cannot create ", options.state_dir, ": ", ec.message()));
-  }
+  RETURN_IF_ERROR(PrepareStateFiles(options.state_dir));
   std::unique_ptr<CoordinatorServer> server(new CoordinatorServer());
   ASSIGN_OR_RETURN(server->lock_, StateDirLock::Acquire(options.state_dir));
-  absl::StatusOr<std::unique_ptr<JobStore>> store = JobStore::Open(options.state_dir + "/coordinator.db");
+  absl::StatusOr<std::unique_ptr<JobStore>> store =
+      JobStore::Open(absl::StrCat(options.state_dir, "/", kStateDatabaseName));
   if (!store.ok()) return absl::Status(store.status().code(), absl::StrCat("--state: ", store.status().message()));
   server->store_ = std::move(*store);
 
@@ -107,13 +114,13 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(cons
   server->manager_ = std::make_unique<JobManager>(server->store_.get(), manager_options);
   server->authenticator_ = std::make_unique<Authenticator>(std::move(authenticator));
   const ServiceEnv env{server->authenticator_.get(), server->metrics_.get()};
-  server->job_service_ = std::make_unique<JobServiceImpl>(server->manager_.get(), env);
+  server->job_service_ = std::make_unique<JobServiceImpl>(server->manager_.get(), env, options.max_watch_streams);
   server->worker_service_ =
       std::make_unique<WorkerServiceImpl>(server->registry_.get(), server->scheduler_.get(), env);
 
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen, credentials, &port);
+  builder.AddListeningPort(listen, credentials, &port);
   // gRPC sets SO_REUSEPORT by default: a second coordinator could then bind the same address
   // and the kernel would split clients between two job queues. Binding alone makes it fail.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -124,27 +131,27 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(cons
   builder.RegisterService(server->worker_service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || port == 0) {
-    return absl::UnavailableError(absl::StrCat("--listen: cannot listen on ", options.listen,
+    return absl::UnavailableError(absl::StrCat("--listen: cannot listen on ", listen,
                                                " (address in use, or not a host:port this machine has?)"));
   }
   server->port_ = port;
-  server->address_ = BoundAddress(options.listen, port);
+  server->address_ = BoundAddress(listen, port);
   server->scheduler_->Start();
   LogLine(absl::StrCat("listening on ", server->address_, options.tls_cert.empty() ? "" : " (TLS)",
                        server->authenticator_->enabled() ? "" : " without authentication", "; state in ",
                        options.state_dir));
 
-  if (!options.metrics_listen.empty()) {
+  if (!metrics_listen.empty()) {
     try {
-      server->exposer_ = std::make_unique<prometheus::Exposer>(options.metrics_listen);
+      server->exposer_ = std::make_unique<prometheus::Exposer>(metrics_listen);
       for (const auto& collectable : server->metrics_->collectables()) server->exposer_->RegisterCollectable(collectable);
       const std::vector<int> ports = server->exposer_->GetListeningPorts();
       server->metrics_port_ = ports.empty() ? 0 : ports.front();
-      LogLine(absl::StrCat("metrics on http://", BoundAddress(options.metrics_listen, server->metrics_port_),
+      LogLine(absl::StrCat("metrics on http://", BoundAddress(metrics_listen, server->metrics_port_),
                            "/metrics"));
     } catch (const std::exception& e) {
       server->exposer_.reset();
-      LogLine(absl::StrCat("WARNING: cannot serve metrics on ", options.metrics_listen, ": ", e.what(),
+      LogLine(absl::StrCat("WARNING: cannot serve metrics on ", metrics_listen, ": ", e.what(),
                            "; serving jobs without /metrics"));
     }
   }

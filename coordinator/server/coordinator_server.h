@@ -30,14 +30,17 @@ class Authenticator;
 class StateDirLock;
 
 struct CoordinatorOptions {
-  std::string listen;          // host:port; port 0 picks a free one (see address())
+  std::string listen;          // host:port, or a port (127.0.0.1); port 0 picks a free one (see address())
   std::string state_dir;       // holds coordinator.db; created if missing
-  std::string metrics_listen;  // empty: no /metrics
+  std::string metrics_listen;  // as listen; empty: no /metrics
   std::string token_file;      // exactly one of token_file and insecure_no_auth
   bool insecure_no_auth = false;
   std::string tls_cert;  // PEM files; both or neither
   std::string tls_key;
   int max_message_bytes = 4 << 20;
+  // WatchJob streams open at once (each holds a server thread); more are
+  // refused with RESOURCE_EXHAUSTED.
+  int max_watch_streams = 256;
   bool check_spec_paths = true;
   // --worker-timeout: a group none of whose ranks sent anything for this long
   // is lost (its job requeued).

@@ -74,6 +74,18 @@ grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* context, const v1::Wa
                                       grpc::ServerWriter<v1::WatchJobResponse>* writer) {
   RpcScope rpc(env_, context, "WatchJob", Role::kClient);
   if (!rpc.authorized()) return rpc.Finish(rpc.auth_status());
+  // Each stream holds a server thread for as long as it is open: past the cap
+  // a flood of watchers is refused instead of exhausting the process.
+  struct StreamSlot {
+    std::atomic<int>& open;
+    ~StreamSlot() { open.fetch_sub(1); }
+  } slot{watch_streams_};
+  if (watch_streams_.fetch_add(1) >= max_watch_streams_) {
+    return rpc.Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                   absl::StrCat("WatchJob: ", max_watch_streams_,
+                                                " streams are open, the most this coordinator serves "
+                                                "(--max-watch-streams); retry later, or poll with alignctl status")));
+  }
   const absl::Status status = manager_->Watch(
       request->job_id(),
       [&](const JobRecord& job) {

@@ -2,6 +2,8 @@
 // JobService over gRPC: authenticates, converts, and hands every call to the
 // JobManager (coordinator/core), which holds the logic.
 
+#include <atomic>
+
 #include "align/v1/job_service.grpc.pb.h"
 #include "coordinator/core/job_manager.h"
 #include "coordinator/server/rpc_scope.h"
@@ -10,7 +12,8 @@ namespace align::coordinator {
 
 class JobServiceImpl final : public v1::JobService::Service {
  public:
-  JobServiceImpl(JobManager* manager, ServiceEnv env) : manager_(manager), env_(env) {}
+  JobServiceImpl(JobManager* manager, ServiceEnv env, int max_watch_streams)
+      : manager_(manager), env_(env), max_watch_streams_(max_watch_streams) {}
 
   grpc::Status SubmitJob(grpc::ServerContext* context, const v1::SubmitJobRequest* request,
                          v1::SubmitJobResponse* response) override;
@@ -28,6 +31,8 @@ class JobServiceImpl final : public v1::JobService::Service {
  private:
   JobManager* manager_;
   ServiceEnv env_;
+  const int max_watch_streams_;
+  std::atomic<int> watch_streams_{0};
 };
 
 }  // namespace align::coordinator

@@ -23,10 +23,13 @@ int main(int argc, char** argv) {
   using align::coordinator::CoordinatorServer;
   CoordinatorOptions options;
   CLI::App app{"align-coordinator: job queue, job state and metrics for preference-alignment jobs"};
-  app.add_option("--listen", options.listen, "gRPC address, host:port (port 0: any free port)")->required();
+  app.add_option("--listen", options.listen,
+                 "gRPC address: host:port, or a port alone for 127.0.0.1 (port 0: any free port)")
+      ->required();
   app.add_option("--state", options.state_dir, "State directory (coordinator.db); created if missing")
       ->required();
-  app.add_option("--metrics-listen", options.metrics_listen, "Prometheus /metrics address, host:port");
+  app.add_option("--metrics-listen", options.metrics_listen,
+                 "Prometheus /metrics address: host:port, or a port alone for 127.0.0.1");
   auto* token_file = app.add_option("--token-file", options.token_file,
                                     "Accepted bearer tokens: client:<token> / worker:<token> lines");
   auto* insecure = app.add_flag("--insecure-no-auth", options.insecure_no_auth,
@@ -37,6 +40,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-message-bytes", options.max_message_bytes, "Largest request or response")
       ->capture_default_str()
       ->check(CLI::Range(1024, 64 << 20));
+  app.add_option("--max-watch-streams", options.max_watch_streams, "WatchJob streams served at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
   std::string worker_timeout = "30s";
   app.add_option("--worker-timeout", worker_timeout,
                  "A worker group silent this long (e.g. 10s, 2m) is lost and its job requeued")
