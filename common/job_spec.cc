@@ -442,6 +442,10 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
 }  // namespace
 
 absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text) {
+  if (static_cast<int64_t>(yaml_text.size()) > spec_limits::kMaxSpecBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("the spec is ", yaml_text.size(), " bytes; at most ",
+                                                   spec_limits::kMaxSpecBytes, " are accepted"));
+  }
   // yaml-cpp reports malformed input and failed conversions by throwing; the
   // rest of the project speaks absl::Status.
   try {

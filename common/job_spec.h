@@ -22,6 +22,8 @@ enum class CurriculumDifficulty { kRankGap, kScoreGap };
 // worker (plans, batches, shards). A spec beyond one is refused at submit with the bound in
 // the message; docs/job-spec.md lists them.
 namespace spec_limits {
+// A spec is a page of YAML; this bounds what a parser is handed (and a gRPC message).
+inline constexpr int64_t kMaxSpecBytes = 1 << 20;
 inline constexpr int64_t kMaxSteps = 100'000'000;
 inline constexpr int64_t kMaxPairsPerRank = 1024;
 inline constexpr int64_t kMaxGradAccum = 4096;

@@ -322,6 +322,14 @@ TEST(JobSpecTest, LimitsThemselvesAreAccepted) {
   EXPECT_EQ(spec->batch.pairs_per_rank * spec->batch.grad_accum, spec_limits::kMaxPairsPerRankStep);
 }
 
+TEST(JobSpecTest, ASpecLargerThanTheLimitIsRefusedBeforeParsing) {
+  const std::string padding = "# " + std::string(spec_limits::kMaxSpecBytes, 'x') + "\n";
+  absl::StatusOr<JobSpec> spec = ParseJobSpec(With("steps", "steps: 10") + padding);
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(spec.status().message()), HasSubstr("at most 1048576 are accepted"));
+}
+
 TEST(JobSpecTest, AllowTf32IsUnsetUnlessGiven) {
   absl::StatusOr<JobSpec> unset = ParseJobSpec(kMinimalSpec);
   ASSERT_TRUE(unset.ok()) << unset.status();

@@ -86,6 +86,14 @@ int CoordinatorClient::ReportError(const std::string& command, const grpc::Statu
     case grpc::StatusCode::NOT_FOUND:
       err << status.error_message() << "\n";
       return kExitUsage;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      if (status.error_message().find("larger than max") != std::string::npos) {
+        err << "the request is larger than the coordinator at " << address()
+            << " accepts (its --max-message-bytes): " << status.error_message() << "\n";
+        return kExitUsage;
+      }
+      err << status.error_message() << "\n";
+      return kExitFailure;
     default:
       err << status.error_message() << "\n";
       return kExitFailure;

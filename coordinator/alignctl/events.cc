@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_format.h"
+#include "common/printable_text.h"
 #include "coordinator/alignctl/job_commands.h"
 #include "coordinator/alignctl/job_format.h"
 
@@ -27,8 +28,8 @@ int RunEvents(const EventsOptions& options, const ClientOptions& client_options,
   const grpc::Status status = client->jobs().ListEvents(client->NewContext(true).get(), request, &response);
   if (!status.ok()) return client->ReportError("events", status, err);
   for (const v1::JobEvent& event : response.events()) {
-    out << absl::StrFormat("%s  %-11s %s\n", FormatTime(event.time(), event.has_time()), event.kind(),
-                           event.message());
+    out << absl::StrFormat("%s  %-11s %s\n", FormatTime(event.time(), event.has_time()), EscapeControlCharacters(event.kind()),
+                           EscapeControlCharacters(event.message()));
   }
   return 0;
 }

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "common/printable_text.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -74,19 +75,19 @@ std::string ProgressLine(const v1::Job& job) {
 }
 
 std::string JobDetails(const v1::Job& job) {
-  std::string text = absl::StrCat(job.id(), "  ", job.name(), " (", job.type(), ")\n");
+  std::string text = absl::StrCat(job.id(), "  ", EscapeControlCharacters(job.name()), " (", EscapeControlCharacters(job.type()), ")\n");
   absl::StrAppend(&text, "state:       ", StateName(job.state()), "\n");
   absl::StrAppend(&text, "progress:    ", ProgressSummary(job), "\n");
   absl::StrAppend(&text, "created:     ", FormatTime(job.created_at(), job.has_created_at()), "\n");
   absl::StrAppend(&text, "started:     ", FormatTime(job.started_at(), job.has_started_at()), "\n");
   absl::StrAppend(&text, "finished:    ", FormatTime(job.finished_at(), job.has_finished_at()), "\n");
   absl::StrAppend(&text, "attempts:    ", job.attempts(), "\n");
-  if (!job.group_id().empty()) absl::StrAppend(&text, "group:       ", job.group_id(), "\n");
+  if (!job.group_id().empty()) absl::StrAppend(&text, "group:       ", EscapeControlCharacters(job.group_id()), "\n");
   if (job.has_last_checkpoint_step()) {
     absl::StrAppend(&text, "checkpoint:  step ", job.last_checkpoint_step(), "\n");
   }
-  if (!job.base_dir().empty()) absl::StrAppend(&text, "base dir:    ", job.base_dir(), "\n");
-  if (!job.error().empty()) absl::StrAppend(&text, "error:       ", job.error(), "\n");
+  if (!job.base_dir().empty()) absl::StrAppend(&text, "base dir:    ", EscapeControlCharacters(job.base_dir()), "\n");
+  if (!job.error().empty()) absl::StrAppend(&text, "error:       ", EscapeControlCharacters(job.error()), "\n");
   return text;
 }
 

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "common/printable_text.h"
 #include "coordinator/alignctl/job_commands.h"
 #include "coordinator/alignctl/job_format.h"
 
@@ -44,7 +45,7 @@ int RunList(const ListOptions& options, const ClientOptions& client_options, std
   for (const v1::Job& job : response.jobs()) {
     out << absl::StrFormat("%-12s %-11s %-13s %-24s %s\n", job.id(), StateName(job.state()),
                            absl::StrFormat("%d/%d", job.progress().step(), job.progress().total_steps()),
-                           FormatTime(job.created_at(), job.has_created_at()), job.name());
+                           FormatTime(job.created_at(), job.has_created_at()), EscapeControlCharacters(job.name()));
   }
   return 0;
 }

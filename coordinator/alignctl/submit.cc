@@ -11,6 +11,7 @@
 #include <string>
 #include <system_error>
 
+#include "common/printable_text.h"
 #include "common/file_util.h"
 #include "common/job_spec.h"
 #include "coordinator/alignctl/job_commands.h"
@@ -52,7 +53,7 @@ int RunSubmit(const SubmitOptions& options, const ClientOptions& client_options,
   const grpc::Status status = client->jobs().SubmitJob(client->NewContext(true).get(), request, &response);
   if (!status.ok()) return client->ReportError("submit", status, err);
   if (::isatty(STDERR_FILENO)) {
-    err << "queued \"" << response.job().name() << "\" (" << response.job().progress().total_steps()
+    err << "queued \"" << EscapeControlCharacters(response.job().name()) << "\" (" << response.job().progress().total_steps()
         << " steps) as " << response.job_id() << "\n";
   }
   out << response.job_id() << "\n";

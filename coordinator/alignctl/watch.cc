@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "common/printable_text.h"
 #include "coordinator/alignctl/job_commands.h"
 #include "coordinator/alignctl/job_format.h"
 
@@ -55,7 +56,7 @@ grpc::Status Follow(CoordinatorClient& client, const std::string& job_id,
 
 std::string Outcome(const v1::Job& job) {
   std::string text = job.id() + " " + StateName(job.state());
-  if (!job.error().empty()) text += ": " + job.error();
+  if (!job.error().empty()) text += ": " + EscapeControlCharacters(job.error());
   return text;
 }
 

@@ -15,7 +15,7 @@ namespace align::coordinator {
 struct SpecCheckOptions {
   // Off when the coordinator does not see the workers' storage.
   bool check_paths = true;
-  size_t max_spec_bytes = 1 << 20;
+  size_t max_spec_bytes = spec_limits::kMaxSpecBytes;
 };
 
 // `base_dir` (absolute, or empty for the coordinator's working directory) is

@@ -163,6 +163,10 @@ expect_exit 2 "$alignctl" submit nodata.yaml
 grep -q 'dataset: ' last.err || fail "missing dataset not named: $(cat last.err)"
 expect_exit 2 "$alignctl" status job-000099
 expect_exit 2 "$alignctl" status not-a-job
+# A 10 MiB spec is refused with the limit, not with gRPC's message size error.
+{ cat job.yaml; printf '# '; head -c 10485760 /dev/zero | tr '\0' x; echo; } > big.yaml
+expect_exit 2 "$alignctl" submit big.yaml
+grep -q 'at most 1048576 are accepted' last.err || fail "oversized spec: $(cat last.err)"
 
 # Credentials: a wrong token and no token are refused and change nothing.
 printf 'client:wrong-token-123456\n' > wrong-tokens
@@ -191,8 +195,12 @@ grep -q 'cannot reach the coordinator' last.err || fail "unreachable: $(cat last
 start_coordinator
 expect_exit 0 "$alignctl" status "$job"
 grep -q 'state: *queued' last.out || fail "after restart: $(cat last.out)"
-expect_exit 0 "$alignctl" cancel "$job"
+# A reason with a line break cannot fake a line of `events`.
+expect_exit 0 "$alignctl" cancel "$job" --reason $'bad\n2026-01-01T00:00:00.000Z  succeeded   forged'
 expect_exit 0 "$alignctl" list --state cancelled
 [[ $(grep -c '^job-' last.out) == 2 ]] || fail "after restart: $(cat last.out)"
+expect_exit 0 "$alignctl" events "$job"
+grep -q '^2026-01-01T00:00:00.000Z' last.out && fail "a reason faked an event line: $(cat last.out)"
+grep -qF 'bad\n2026-01-01' last.out || fail "reason not escaped: $(cat last.out)"
 
 echo "alignctl_cli_test: ok"
