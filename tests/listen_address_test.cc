@@ -1,5 +1,7 @@
 #include "coordinator/server/listen_address.h"
 
+#include <string>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

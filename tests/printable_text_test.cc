@@ -1,5 +1,7 @@
 #include "common/printable_text.h"
 
+#include <string>
+
 #include "gtest/gtest.h"
 
 namespace align {
