@@ -36,6 +36,8 @@ using ::testing::HasSubstr;
 
 constexpr char kClientToken[] = "client-token-0123456789";
 constexpr char kWorkerToken[] = "worker-token-0123456789";
+constexpr char kBobToken[] = "bob-token-0123456789";
+constexpr char kAdminToken[] = "admin-token-0123456789";
 
 class CoordinatorServiceTest : public ::testing::Test {
  protected:
@@ -43,7 +45,7 @@ class CoordinatorServiceTest : public ::testing::Test {
     std::string pattern = (fs::temp_directory_path() / "coordinator_service_test_XXXXXX").string();
     dir_ = ::mkdtemp(pattern.data());
     std::ofstream(dir_ + "/tokens") << "# test tokens\nclient:" << kClientToken << "\nworker:" << kWorkerToken
-                                    << "\n";
+                                    << "\nclient:bob:" << kBobToken << "\nadmin:ops:" << kAdminToken << "\n";
     fs::create_directories(dir_ + "/model/unet");
     std::ofstream(dir_ + "/model/unet/config.json") << "{}";
     fs::create_directories(dir_ + "/data");
@@ -84,10 +86,11 @@ class CoordinatorServiceTest : public ::testing::Test {
   }
 
   grpc::Status Submit(const std::string& spec, v1::SubmitJobResponse* response,
-                      const std::string& token = kClientToken) {
+                      const std::string& token = kClientToken, const std::string& submit_key = "") {
     v1::SubmitJobRequest request;
     request.set_spec_yaml(spec);
     request.set_base_dir(dir_);
+    request.set_submit_key(submit_key);
     return jobs_->SubmitJob(Context(token).get(), request, response);
   }
 
@@ -312,6 +315,44 @@ TEST_F(CoordinatorServiceTest, StateFilesAreReadableByTheirOwnerOnly) {
   StartServer();
   EXPECT_EQ(mode(options_.state_dir + "/coordinator.db"), 0600u);
   EXPECT_EQ(List().size(), 1u);
+}
+
+TEST_F(CoordinatorServiceTest, ASubmitRetriedWithItsKeyQueuesOneJob) {
+  v1::SubmitJobResponse first;
+  ASSERT_TRUE(Submit(Spec("retried"), &first, kBobToken, "key-1").ok());
+  v1::SubmitJobResponse again;
+  ASSERT_TRUE(Submit(Spec("retried"), &again, kBobToken, "key-1").ok());
+  EXPECT_EQ(again.job_id(), first.job_id());
+  EXPECT_EQ(List().size(), 1u);
+  EXPECT_EQ(Get(first.job_id()).owner(), "bob");
+
+  // The same key with another spec is a mistake, not a retry.
+  v1::SubmitJobResponse other;
+  const grpc::Status reused = Submit(Spec("different"), &other, kBobToken, "key-1");
+  EXPECT_EQ(reused.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_THAT(reused.error_message(), HasSubstr(first.job_id()));
+  // Keys are per owner, and no key means a new job every time.
+  ASSERT_TRUE(Submit(Spec("retried"), &other, kClientToken, "key-1").ok());
+  EXPECT_NE(other.job_id(), first.job_id());
+  ASSERT_TRUE(Submit(Spec("retried"), &other, kBobToken).ok());
+  ASSERT_TRUE(Submit(Spec("retried"), &other, kBobToken).ok());
+  EXPECT_EQ(List().size(), 4u);
+}
+
+TEST_F(CoordinatorServiceTest, OnlyTheOwnerOrAnAdminCancels) {
+  v1::SubmitJobResponse bobs;
+  ASSERT_TRUE(Submit(Spec("bobs"), &bobs, kBobToken).ok());
+  const grpc::Status other = Cancel(bobs.job_id(), kClientToken);
+  EXPECT_EQ(other.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(other.error_message(), HasSubstr("submitted by bob"));
+  EXPECT_EQ(Get(bobs.job_id()).state(), v1::JOB_STATE_QUEUED);
+  EXPECT_TRUE(Cancel(bobs.job_id(), kBobToken).ok());
+
+  const std::string anonymous = SubmitOk("anonymous");  // an unnamed token: a name derived from it
+  EXPECT_THAT(Get(anonymous).owner(), ::testing::StartsWith("client:"));
+  EXPECT_THAT(Get(anonymous).owner(), ::testing::Not(HasSubstr("client-token")));
+  EXPECT_EQ(Cancel(anonymous, kBobToken).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(Cancel(anonymous, kAdminToken).ok());
 }
 
 TEST_F(CoordinatorServiceTest, BadTokensAreRefusedAndChangeNothing) {

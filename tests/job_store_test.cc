@@ -23,6 +23,7 @@
 #include "coordinator/core/job_id.h"
 #include "coordinator/core/job_state.h"
 #include "coordinator/core/progress.h"
+#include "coordinator/core/store_schema.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/temp_dir.h"
@@ -253,7 +254,7 @@ TEST_F(JobStoreTest, FileIsWalWithASchemaVersion) {
     return value;
   };
   EXPECT_EQ(scalar("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(scalar("SELECT version FROM schema_version"), "1");
+  EXPECT_EQ(scalar("SELECT version FROM schema_version"), std::to_string(kSchemaVersion));
   EXPECT_EQ(scalar("SELECT state FROM jobs WHERE id = 1"), "queued");
 
   // A file from a newer coordinator is refused, not misread.
@@ -263,6 +264,35 @@ TEST_F(JobStoreTest, FileIsWalWithASchemaVersion) {
   auto newer = JobStore::Open(dir_.File("coordinator.db"));
   EXPECT_EQ(newer.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(newer.status().message()), HasSubstr("schema version 99"));
+}
+
+TEST_F(JobStoreTest, AVersionOneFileIsMigratedKeepingItsJobs) {
+  ASSERT_TRUE(store_->CreateJob(MakeJob("old")).ok());
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir_.File("coordinator.db").c_str(), &db), SQLITE_OK);
+  // Back to the first schema: no owner, no submit key.
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP INDEX jobs_by_submit_key; ALTER TABLE jobs DROP COLUMN submit_key; "
+                         "ALTER TABLE jobs DROP COLUMN owner; UPDATE schema_version SET version = 1",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  auto reopened = JobStore::Open(dir_.File("coordinator.db"));
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  absl::StatusOr<JobRecord> old = (*reopened)->GetJob(1);
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->name, "old");
+  EXPECT_EQ(old->owner, "");
+  NewJob keyed = MakeJob("new");
+  keyed.owner = "bob";
+  keyed.submit_key = "k";
+  absl::StatusOr<JobRecord> first = (*reopened)->CreateJob(keyed);
+  absl::StatusOr<JobRecord> again = (*reopened)->CreateJob(keyed);
+  ASSERT_TRUE(first.ok() && again.ok());
+  EXPECT_EQ(again->id, first->id);
+  EXPECT_EQ(first->owner, "bob");
 }
 
 TEST_F(JobStoreTest, TakeNextQueuedIsFifoAndSkipsOtherStates) {

@@ -30,9 +30,12 @@ TEST(TokenFileTest, ParsesRolesCommentsAndBareTokens) {
 }
 
 TEST(TokenFileTest, RejectsBadLinesWithoutEchoingTheToken) {
-  auto role = ParseTokenFile("admin:supersecret123\n", "tokens");
+  auto role = ParseTokenFile("operator:supersecret123\n", "tokens");
   EXPECT_EQ(role.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(role.status().message()), HasSubstr("tokens line 1: unknown role \"admin\""));
+  EXPECT_THAT(std::string(role.status().message()), HasSubstr("tokens line 1: unknown role \"operator\""));
+  auto name = ParseTokenFile("client:al ice:supersecret123\n", "tokens");
+  EXPECT_THAT(std::string(name.status().message()), HasSubstr("tokens line 1: a token name"));
+  EXPECT_THAT(std::string(name.status().message()), Not(HasSubstr("supersecret")));
   EXPECT_THAT(std::string(role.status().message()), Not(HasSubstr("supersecret")));
 
   auto short_token = ParseTokenFile("# c\nclient:short\n", "f");
@@ -42,6 +45,20 @@ TEST(TokenFileTest, RejectsBadLinesWithoutEchoingTheToken) {
   auto empty = ParseTokenFile("# nothing\n\n", "f");
   EXPECT_THAT(std::string(empty.status().message()), HasSubstr("no tokens"));
   EXPECT_EQ(LoadTokenFile("/nonexistent/tokens").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(TokenFileTest, NamesAndAdminTokens) {
+  auto tokens = ParseTokenFile("client:alice:alice-secret-1\nadmin:ops@site:admin-secret-1\nclient:anon-secret-1\n", "f");
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  EXPECT_EQ((*tokens)[0].name, "alice");
+  EXPECT_EQ((*tokens)[0].secret, "alice-secret-1");
+  EXPECT_EQ((*tokens)[1].role, Role::kAdmin);
+  EXPECT_EQ((*tokens)[1].name, "ops@site");
+  EXPECT_EQ((*tokens)[2].name, "");
+  // A client program uses an admin line when there is no client line.
+  auto admin_only = ParseTokenFile("worker:worker-token-1\nadmin:admin-secret-1\n", "f");
+  EXPECT_EQ(*TokenForRole(*admin_only, Role::kClient, "f"), "admin-secret-1");
+  EXPECT_EQ(TokenForRole(*admin_only, Role::kWorker, "f").value(), "worker-token-1");
 }
 
 TEST(TokenFileTest, PicksTheTokenForARole) {
@@ -57,11 +74,13 @@ TEST(TokenFileTest, PicksTheTokenForARole) {
 
 TEST(TokenFileTest, TokenSetLooksUpExactTokens) {
   TokenSet set(*ParseTokenFile("client:client-token-1\nworker:worker-token-1\n", "f"));
-  EXPECT_EQ(set.Lookup("client-token-1"), Role::kClient);
-  EXPECT_EQ(set.Lookup("worker-token-1"), Role::kWorker);
-  EXPECT_EQ(set.Lookup("client-token-"), std::nullopt);
-  EXPECT_EQ(set.Lookup("client-token-12"), std::nullopt);
-  EXPECT_EQ(set.Lookup(""), std::nullopt);
+  ASSERT_NE(set.Lookup("client-token-1"), nullptr);
+  EXPECT_EQ(set.Lookup("client-token-1")->role, Role::kClient);
+  ASSERT_NE(set.Lookup("worker-token-1"), nullptr);
+  EXPECT_EQ(set.Lookup("worker-token-1")->role, Role::kWorker);
+  EXPECT_EQ(set.Lookup("client-token-"), nullptr);
+  EXPECT_EQ(set.Lookup("client-token-12"), nullptr);
+  EXPECT_EQ(set.Lookup(""), nullptr);
 }
 
 }  // namespace

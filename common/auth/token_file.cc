@@ -12,7 +12,27 @@
 
 namespace align::auth {
 
-std::string RoleName(Role role) { return role == Role::kWorker ? "worker" : "client"; }
+std::string RoleName(Role role) {
+  switch (role) {
+    case Role::kClient:
+      return "client";
+    case Role::kWorker:
+      return "worker";
+    case Role::kAdmin:
+      return "admin";
+  }
+  return "client";
+}
+
+bool IsValidTokenName(absl::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '@' && c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
 
 namespace {
 
@@ -39,11 +59,22 @@ absl::StatusOr<std::vector<Token>> ParseTokenFile(absl::string_view text, const 
         token.role = Role::kClient;
       } else if (role == "worker") {
         token.role = Role::kWorker;
+      } else if (role == "admin") {
+        token.role = Role::kAdmin;
       } else {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, ": unknown role \"", role, "\" (expected client:<token> or worker:<token>)"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ": unknown role \"", role, "\" (expected client:<token>, admin:<token> or worker:<token>)"));
       }
       secret = line.substr(colon + 1);
+      if (const size_t second = secret.find(':'); second != absl::string_view::npos) {
+        const absl::string_view name = secret.substr(0, second);
+        if (!IsValidTokenName(name)) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(where, ": a token name (role:name:token) is 1 to 64 of A-Z a-z 0-9 . _ @ -"));
+        }
+        token.name = std::string(name);
+        secret = secret.substr(second + 1);
+      }
     } else {
       token.bare = true;
     }
@@ -74,6 +105,11 @@ absl::StatusOr<std::string> TokenForRole(const std::vector<Token>& tokens, Role 
   for (const Token& token : tokens) {
     if (!token.bare && token.role == role) return token.secret;
   }
+  if (role == Role::kClient) {
+    for (const Token& token : tokens) {
+      if (!token.bare && token.role == Role::kAdmin) return token.secret;
+    }
+  }
   for (const Token& token : tokens) {
     if (token.bare) return token.secret;
   }
@@ -81,8 +117,8 @@ absl::StatusOr<std::string> TokenForRole(const std::vector<Token>& tokens, Role 
       absl::StrCat(what, " has no ", RoleName(role), ":<token> line and no bare token line"));
 }
 
-std::optional<Role> TokenSet::Lookup(absl::string_view presented) const {
-  std::optional<Role> found;
+const Token* TokenSet::Lookup(absl::string_view presented) const {
+  const Token* found = nullptr;
   for (const Token& token : tokens_) {
     // Every byte of every token is compared so that timing does not reveal
     // how long a matching prefix is.
@@ -91,7 +127,7 @@ std::optional<Role> TokenSet::Lookup(absl::string_view presented) const {
       diff |= static_cast<unsigned char>(token.secret[i]) ^
               static_cast<unsigned char>(i < presented.size() ? presented[i] : 0);
     }
-    if (diff == 0 && !found.has_value()) found = token.role;
+    if (diff == 0 && found == nullptr) found = &token;
   }
   return found;
 }

@@ -80,7 +80,11 @@ int CoordinatorClient::ReportError(const std::string& command, const grpc::Statu
           << "\n";
       return kExitFailure;
     case grpc::StatusCode::PERMISSION_DENIED:
-      err << status.error_message() << " (--token-file needs a client:<token> line)\n";
+      err << status.error_message();
+      if (status.error_message().find("cannot use this service") != std::string::npos) {
+        err << " (--token-file needs a client:<token> line)";
+      }
+      err << "\n";
       return kExitFailure;
     case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::NOT_FOUND:

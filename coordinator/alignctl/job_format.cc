@@ -82,6 +82,7 @@ std::string JobDetails(const v1::Job& job) {
   absl::StrAppend(&text, "started:     ", FormatTime(job.started_at(), job.has_started_at()), "\n");
   absl::StrAppend(&text, "finished:    ", FormatTime(job.finished_at(), job.has_finished_at()), "\n");
   absl::StrAppend(&text, "attempts:    ", job.attempts(), "\n");
+  if (!job.owner().empty()) absl::StrAppend(&text, "owner:       ", EscapeControlCharacters(job.owner()), "\n");
   if (!job.group_id().empty()) absl::StrAppend(&text, "group:       ", EscapeControlCharacters(job.group_id()), "\n");
   if (job.has_last_checkpoint_step()) {
     absl::StrAppend(&text, "checkpoint:  step ", job.last_checkpoint_step(), "\n");

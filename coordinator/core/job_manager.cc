@@ -10,7 +10,9 @@
 
 namespace align::coordinator {
 
-absl::StatusOr<JobRecord> JobManager::Submit(const std::string& spec_yaml, const std::string& base_dir) {
+absl::StatusOr<JobRecord> JobManager::Submit(const std::string& spec_yaml, const std::string& base_dir,
+                                             const Requester& requester, const std::string& submit_key) {
+  if (submit_key.size() > 128) return absl::InvalidArgumentError("submit_key: at most 128 characters");
   ASSIGN_OR_RETURN(JobSpec spec, CheckSubmittedSpec(spec_yaml, base_dir, options_.spec_check));
   NewJob job;
   job.name = spec.name;
@@ -18,6 +20,8 @@ absl::StatusOr<JobRecord> JobManager::Submit(const std::string& spec_yaml, const
   job.spec_yaml = spec_yaml;
   job.base_dir = base_dir;
   job.total_steps = spec.steps;
+  job.owner = requester.name;
+  job.submit_key = submit_key;
   ASSIGN_OR_RETURN(JobRecord created, store_->CreateJob(job));
   if (options_.on_submitted) options_.on_submitted(created);
   return created;
@@ -36,8 +40,16 @@ absl::StatusOr<std::vector<JobRecord>> JobManager::List(const std::vector<JobSta
   return store_->ListJobs(filter);
 }
 
-absl::StatusOr<JobRecord> JobManager::Cancel(absl::string_view job_id, const std::string& reason) {
+absl::StatusOr<JobRecord> JobManager::Cancel(absl::string_view job_id, const std::string& reason,
+                                             const Requester& requester) {
   ASSIGN_OR_RETURN(int64_t id, ParseJobId(job_id));
+  if (!requester.admin) {
+    ASSIGN_OR_RETURN(JobRecord job, store_->GetJob(id));
+    if (!job.owner.empty() && job.owner != requester.name) {
+      return absl::PermissionDeniedError(absl::StrCat(FormatJobId(id), " was submitted by ", job.owner,
+                                                      "; only that token or an admin: token may cancel it"));
+    }
+  }
   // A running job is marked cancelled at once; its worker group is told to
   // stop (StopOrder) by the scheduler.
   ASSIGN_OR_RETURN(JobRecord cancelled, store_->CancelJob(id, reason));

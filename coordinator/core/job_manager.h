@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "coordinator/core/job_record.h"
 #include "coordinator/core/job_store.h"
+#include "coordinator/core/requester.h"
 #include "coordinator/core/spec_check.h"
 
 namespace align::coordinator {
@@ -32,11 +33,19 @@ class JobManager {
  public:
   JobManager(JobStore* store, JobManagerOptions options) : store_(store), options_(std::move(options)) {}
 
-  absl::StatusOr<JobRecord> Submit(const std::string& spec_yaml, const std::string& base_dir);
+  // The job is `requester`'s. A non-empty `submit_key` makes the call
+  // idempotent: the same requester submitting the same spec and base_dir with
+  // the same key gets the job the first call created (AlreadyExists when the
+  // key was used with something else).
+  absl::StatusOr<JobRecord> Submit(const std::string& spec_yaml, const std::string& base_dir,
+                                   const Requester& requester = {}, const std::string& submit_key = {});
   absl::StatusOr<JobRecord> Get(absl::string_view job_id);
   // max_results 0: the configured limit. Listings leave spec_yaml empty.
   absl::StatusOr<std::vector<JobRecord>> List(const std::vector<JobState>& states, int64_t max_results);
-  absl::StatusOr<JobRecord> Cancel(absl::string_view job_id, const std::string& reason);
+  // PermissionDenied unless `requester` owns the job or is an admin (jobs
+  // older than ownership have no owner: any client may cancel them).
+  absl::StatusOr<JobRecord> Cancel(absl::string_view job_id, const std::string& reason,
+                                   const Requester& requester = {"", true});
   absl::StatusOr<std::vector<JobEventRecord>> Events(absl::string_view job_id, int64_t after_seq);
 
   // Calls `emit` with the job now and after each change, and returns OK after

@@ -36,6 +36,7 @@ struct JobRecord {
   int attempts = 0;
   std::map<std::string, double> metrics;  // latest reported values (NaN: non-finite)
   int64_t metrics_step = 0;
+  std::string owner;  // the submitting token's name; empty for jobs older than ownership
 };
 
 struct JobEventRecord {

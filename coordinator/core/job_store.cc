@@ -26,7 +26,7 @@ std::string JobColumns(bool include_spec) {
   return absl::StrCat("id, name, type, ", include_spec ? "spec_yaml" : "''",
                       ", base_dir, state, steps_done, total_steps, created_ms, updated_ms, started_ms, "
                       "finished_ms, run_started_ms, run_start_step, group_id, last_checkpoint_step, "
-                      "last_checkpoint_path, error, revision, attempts, metrics_step");
+                      "last_checkpoint_path, error, revision, attempts, metrics_step, owner");
 }
 
 JobRecord ReadJobRow(const Statement& row) {
@@ -54,6 +54,7 @@ JobRecord ReadJobRow(const Statement& row) {
   job.revision = row.ColumnInt(c++);
   job.attempts = static_cast<int>(row.ColumnInt(c++));
   job.metrics_step = row.ColumnInt(c++);
+  job.owner = row.ColumnText(c++);
   return job;
 }
 
@@ -117,18 +118,40 @@ absl::Status JobStore::InsertEvent(int64_t id, const std::string& kind, const st
 
 absl::StatusOr<JobRecord> JobStore::CreateJob(const NewJob& job) {
   return Mutate<JobRecord>([&]() -> absl::StatusOr<JobRecord> {
+    if (!job.submit_key.empty()) {
+      // A retried submit (its reply was lost) finds the job the first one made.
+      ASSIGN_OR_RETURN(Statement select, db_->Prepare("SELECT id, spec_yaml, base_dir FROM jobs "
+                                                      "WHERE owner = ? AND submit_key = ?"));
+      select.Bind(1, job.owner).Bind(2, job.submit_key);
+      ASSIGN_OR_RETURN(bool found, select.Step());
+      if (found) {
+        const int64_t id = select.ColumnInt(0);
+        if (select.ColumnText(1) != job.spec_yaml || select.ColumnText(2) != job.base_dir) {
+          return absl::AlreadyExistsError(absl::StrCat("submit key \"", job.submit_key, "\" was used for ",
+                                                       FormatJobId(id), " with another spec or base directory"));
+        }
+        return LoadJob(id, /*include_spec=*/true);
+      }
+    }
     const int64_t now = now_ms_();
     ASSIGN_OR_RETURN(Statement insert,
                      db_->Prepare("INSERT INTO jobs (name, type, spec_yaml, base_dir, state, total_steps, "
-                                  "created_ms, updated_ms) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)"));
-    RETURN_IF_ERROR(insert.Bind(1, job.name)
-                        .Bind(2, job.type)
-                        .Bind(3, job.spec_yaml)
-                        .Bind(4, job.base_dir)
-                        .Bind(5, job.total_steps)
-                        .Bind(6, now)
-                        .Bind(7, now)
-                        .Run());
+                                  "created_ms, updated_ms, owner, submit_key) "
+                                  "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)"));
+    insert.Bind(1, job.name)
+        .Bind(2, job.type)
+        .Bind(3, job.spec_yaml)
+        .Bind(4, job.base_dir)
+        .Bind(5, job.total_steps)
+        .Bind(6, now)
+        .Bind(7, now)
+        .Bind(8, job.owner);
+    if (job.submit_key.empty()) {
+      insert.BindNull(9);
+    } else {
+      insert.Bind(9, job.submit_key);
+    }
+    RETURN_IF_ERROR(insert.Run());
     const int64_t id = db_->LastInsertRowId();
     RETURN_IF_ERROR(InsertEvent(id, "submitted",
                                 absl::StrCat("submitted ", job.type, " job \"", job.name, "\"",

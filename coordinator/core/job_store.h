@@ -34,6 +34,8 @@ struct NewJob {
   std::string spec_yaml;
   std::string base_dir;
   int64_t total_steps = 0;
+  std::string owner;       // the submitting token's name
+  std::string submit_key;  // non-empty: a second CreateJob with this owner and key returns the first job
 };
 
 struct JobFilter {

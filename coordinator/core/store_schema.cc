@@ -57,6 +57,13 @@ CREATE TABLE job_metrics (
   PRIMARY KEY (job_id, name)
 ) WITHOUT ROWID;
 )sql",
+      // 1 -> 2: who submitted each job, and the key that makes a retried submit
+      // find the job its first attempt created.
+      R"sql(
+ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN submit_key TEXT;
+CREATE UNIQUE INDEX jobs_by_submit_key ON jobs (owner, submit_key) WHERE submit_key IS NOT NULL;
+)sql",
   };
   return migrations;
 }

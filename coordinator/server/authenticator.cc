@@ -1,5 +1,7 @@
 #include "coordinator/server/authenticator.h"
 
+#include <openssl/sha.h>
+
 #include <string>
 
 #include "absl/strings/ascii.h"
@@ -9,8 +11,23 @@
 
 namespace align::coordinator {
 
-grpc::Status Authenticator::Check(const grpc::ServerContext& context, auth::Role role) const {
-  if (!tokens_.has_value()) return grpc::Status::OK;
+namespace {
+
+std::string AnonymousName(const auth::Token& token) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(token.secret.data()), token.secret.size(), digest);
+  std::string hex;
+  for (int i = 0; i < 6; ++i) absl::StrAppend(&hex, absl::Hex(digest[i], absl::kZeroPad2));
+  return absl::StrCat(auth::RoleName(token.role), ":", hex);
+}
+
+}  // namespace
+
+grpc::Status Authenticator::Check(const grpc::ServerContext& context, auth::Role role, Requester* requester) const {
+  if (!tokens_.has_value()) {
+    if (requester != nullptr) *requester = Requester{"", /*admin=*/true};
+    return grpc::Status::OK;
+  }
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
   if (it == metadata.end()) {
@@ -23,14 +40,19 @@ grpc::Status Authenticator::Check(const grpc::ServerContext& context, auth::Role
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "malformed authorization metadata: expected \"Bearer <token>\"");
   }
-  const std::optional<auth::Role> found = tokens_->Lookup(absl::StripAsciiWhitespace(value.substr(kScheme.size())));
-  if (!found.has_value()) {
+  const auth::Token* found = tokens_->Lookup(absl::StripAsciiWhitespace(value.substr(kScheme.size())));
+  if (found == nullptr) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "unknown token");
   }
-  if (*found != role) {
+  const bool serves = found->role == role || (role == auth::Role::kClient && found->role == auth::Role::kAdmin);
+  if (!serves) {
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        absl::StrCat("a ", auth::RoleName(*found), " token cannot use this service (it needs a ",
+                        absl::StrCat("a ", auth::RoleName(found->role), " token cannot use this service (it needs a ",
                                      auth::RoleName(role), " token)"));
+  }
+  if (requester != nullptr) {
+    *requester = Requester{found->name.empty() ? AnonymousName(*found) : found->name,
+                           found->role == auth::Role::kAdmin};
   }
   return grpc::Status::OK;
 }

@@ -47,6 +47,7 @@ void ToProto(const JobRecord& job, int64_t now_ms, v1::Job* out) {
   out->set_error(job.error);
   out->set_revision(job.revision);
   out->set_attempts(job.attempts);
+  out->set_owner(job.owner);
 
   const ProgressView view = ComputeProgress(job, now_ms);
   v1::JobProgress* progress = out->mutable_progress();

@@ -18,12 +18,14 @@ grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext* context, const v1::S
                                        v1::SubmitJobResponse* response) {
   RpcScope rpc(env_, context, "SubmitJob", Role::kClient);
   if (!rpc.authorized()) return rpc.Finish(rpc.auth_status());
-  absl::StatusOr<JobRecord> job = manager_->Submit(request->spec_yaml(), request->base_dir());
+  absl::StatusOr<JobRecord> job =
+      manager_->Submit(request->spec_yaml(), request->base_dir(), rpc.requester(), request->submit_key());
   if (!job.ok()) {
     LogLine(absl::StrCat("SubmitJob from ", context->peer(), " rejected: ", job.status().message()));
     return rpc.Finish(ToGrpcStatus(job.status()));
   }
-  LogLine(absl::StrCat("queued ", FormatJobId(job->id), " \"", job->name, "\" from ", context->peer()));
+  LogLine(absl::StrCat("queued ", FormatJobId(job->id), " \"", job->name, "\" for ", rpc.requester().name, " from ",
+                       context->peer()));
   response->set_job_id(FormatJobId(job->id));
   ToProto(*job, manager_->store().NowMs(), response->mutable_job());
   return rpc.Finish(grpc::Status::OK);
@@ -63,9 +65,10 @@ grpc::Status JobServiceImpl::CancelJob(grpc::ServerContext* context, const v1::C
                                        v1::CancelJobResponse* response) {
   RpcScope rpc(env_, context, "CancelJob", Role::kClient);
   if (!rpc.authorized()) return rpc.Finish(rpc.auth_status());
-  absl::StatusOr<JobRecord> job = manager_->Cancel(request->job_id(), request->reason());
+  absl::StatusOr<JobRecord> job = manager_->Cancel(request->job_id(), request->reason(), rpc.requester());
   if (!job.ok()) return rpc.Finish(ToGrpcStatus(job.status()));
-  LogLine(absl::StrCat("cancelled ", FormatJobId(job->id), " at the request of ", context->peer()));
+  LogLine(absl::StrCat("cancelled ", FormatJobId(job->id), " at the request of ", rpc.requester().name, " from ",
+                       context->peer()));
   ToProto(*job, manager_->store().NowMs(), response->mutable_job());
   return rpc.Finish(grpc::Status::OK);
 }

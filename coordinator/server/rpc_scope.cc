@@ -8,7 +8,7 @@ namespace align::coordinator {
 
 RpcScope::RpcScope(const ServiceEnv& env, const grpc::ServerContext* context, std::string method, auth::Role role)
     : env_(env), context_(context), method_(std::move(method)), start_(std::chrono::steady_clock::now()) {
-  auth_status_ = env_.authenticator->Check(*context, role);
+  auth_status_ = env_.authenticator->Check(*context, role, &requester_);
   if (!auth_status_.ok()) {
     // Never the token itself: only who called what and why it was refused.
     LogLine(absl::StrCat(method_, " from ", context_->peer(), " refused: ", auth_status_.error_message()));

@@ -33,6 +33,8 @@ class RpcScope {
 
   bool authorized() const { return auth_status_.ok(); }
   const grpc::Status& auth_status() const { return auth_status_; }
+  // The token's holder, once authorized().
+  const Requester& requester() const { return requester_; }
   // Remembers the code for the metrics and passes the status through.
   grpc::Status Finish(grpc::Status status);
 
@@ -42,6 +44,7 @@ class RpcScope {
   std::string method_;
   std::chrono::steady_clock::time_point start_;
   grpc::Status auth_status_;
+  Requester requester_;
   grpc::StatusCode code_ = grpc::StatusCode::UNKNOWN;
 };
 
