@@ -1,0 +1,30 @@
+#include "common/step_metrics.h"
+
+namespace align {
+
+std::map<std::string, double> StepMetricValues(const StepMetrics& m) {
+  namespace n = metric_names;
+  return {{n::kLoss, m.loss},
+          {n::kImplicitAccuracy, m.implicit_accuracy},
+          {n::kRewardMargin, m.reward_margin},
+          {n::kLearningRate, m.lr},
+          {n::kGradNorm, m.grad_norm},
+          {n::kPairsPerSecond, m.pairs_per_s},
+          {n::kStepSeconds, m.step_s},
+          {n::kPolicyMseWinner, m.policy_mse_w},
+          {n::kPolicyMseLoser, m.policy_mse_l},
+          {n::kReferenceMseWinner, m.reference_mse_w},
+          {n::kReferenceMseLoser, m.reference_mse_l},
+          {n::kGpuMemoryBytes, static_cast<double>(m.gpu_memory_bytes)},
+          {n::kStage, static_cast<double>(m.stage)},
+          {n::kSkipped, m.skipped ? 1.0 : 0.0}};
+}
+
+std::map<std::string, double> EvalMetricValues(const EvalMetrics& e) {
+  namespace n = metric_names;
+  return {{n::kHeldoutImplicitAccuracy, e.heldout_implicit_accuracy},
+          {n::kHeldoutLoss, e.heldout_loss},
+          {n::kHeldoutPairs, static_cast<double>(e.heldout_pairs)}};
+}
+
+}  // namespace align

@@ -1,0 +1,57 @@
+#pragma once
+// One vocabulary for what a training step reports, from the trainer to
+// metrics.jsonl, the Session stream, the coordinator's store and Prometheus,
+// and alignctl's plots. A metric's name is written once, here; the structs are
+// what the trainer fills, the name -> value maps what travels.
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace align {
+
+namespace metric_names {
+inline constexpr char kStep[] = "step";
+inline constexpr char kLoss[] = "loss";
+inline constexpr char kImplicitAccuracy[] = "implicit_accuracy";
+inline constexpr char kRewardMargin[] = "reward_margin";
+inline constexpr char kLearningRate[] = "lr";
+inline constexpr char kGradNorm[] = "grad_norm";
+inline constexpr char kPairsPerSecond[] = "pairs_per_s";
+inline constexpr char kStepSeconds[] = "step_s";
+inline constexpr char kPolicyMseWinner[] = "policy_mse_w";
+inline constexpr char kPolicyMseLoser[] = "policy_mse_l";
+inline constexpr char kReferenceMseWinner[] = "reference_mse_w";
+inline constexpr char kReferenceMseLoser[] = "reference_mse_l";
+inline constexpr char kGpuMemoryBytes[] = "gpu_memory_bytes";
+inline constexpr char kStage[] = "stage";
+inline constexpr char kSkipped[] = "skipped";
+inline constexpr char kHeldoutImplicitAccuracy[] = "heldout_implicit_accuracy";
+inline constexpr char kHeldoutLoss[] = "heldout_loss";
+inline constexpr char kHeldoutPairs[] = "heldout_pairs";
+}  // namespace metric_names
+
+// One optimizer step's numbers, already averaged over ranks.
+struct StepMetrics {
+  int64_t step = 0;  // 1-based: the number of optimizer steps done after this one
+  double loss = 0, implicit_accuracy = 0, reward_margin = 0;
+  double policy_mse_w = 0, policy_mse_l = 0, reference_mse_w = 0, reference_mse_l = 0;
+  double grad_norm = 0, lr = 0, pairs_per_s = 0, step_s = 0;
+  int64_t gpu_memory_bytes = 0;
+  int64_t stage = 0;
+  bool skipped = false;  // non-finite loss or gradient: no update
+};
+
+// A held-out evaluation's numbers.
+struct EvalMetrics {
+  int64_t step = 0;
+  double heldout_implicit_accuracy = 0;
+  double heldout_loss = 0;
+  int64_t heldout_pairs = 0;
+};
+
+// Every field but the step, by name (skipped: 0 or 1).
+std::map<std::string, double> StepMetricValues(const StepMetrics& metrics);
+std::map<std::string, double> EvalMetricValues(const EvalMetrics& metrics);
+
+}  // namespace align
