@@ -12,12 +12,14 @@ namespace align::coordinator {
 
 absl::StatusOr<JobRecord> JobManager::Submit(const std::string& spec_yaml, const std::string& base_dir) {
   ASSIGN_OR_RETURN(JobSpec spec, CheckSubmittedSpec(spec_yaml, base_dir, options_.spec_check));
+  ASSIGN_OR_RETURN(const JobKind* kind, kinds_->Find(spec.type));
+  RETURN_IF_ERROR(kind->CheckSubmitted(spec));
   NewJob job;
   job.name = spec.name;
-  job.type = spec.type == JobType::kTrain ? "train" : "prepare";
+  job.type = kind->name();
   job.spec_yaml = spec_yaml;
   job.base_dir = base_dir;
-  job.total_steps = spec.steps;
+  job.total_steps = kind->SubmittedTotalSteps(spec);
   ASSIGN_OR_RETURN(JobRecord created, store_->CreateJob(job));
   if (options_.on_submitted) options_.on_submitted(created);
   return created;
