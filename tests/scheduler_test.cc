@@ -6,10 +6,12 @@
 // failures, lost groups and lease expiry (requeue from the checkpoint),
 // cancellation (StopOrder), recovery after a coordinator restart, and a job's
 // final step on Prometheus and in the store whatever the order and the
-// process its report reached.
+// process its report reached, and store writes that fail while the database
+// is busy landing on a later tick.
 
 #include "coordinator/core/scheduler.h"
 
+#include <sqlite3.h>
 #include <stdlib.h>
 
 #include <atomic>
@@ -711,6 +713,42 @@ TEST_F(SchedulerTest, AnIdleGroupClosingItsSessionLeavesWithoutCountingAsLost) {
   scheduler_->SessionEnded(busy, 0, "the worker closed it", /*closed_by_worker=*/true);
   EXPECT_EQ(Counter("align_worker_groups_lost_total"), 2);
   EXPECT_EQ(Job(id).state, JobState::kQueued);  // requeued
+}
+
+// Another process holds the database's write lock while the group completes
+// its job: the completion's writes wait, and land in order on the next tick.
+TEST_F(SchedulerTest, WritesThatFailWhileTheDatabaseIsBusyLandOnALaterTick) {
+  scheduler_.reset();
+  store_.reset();
+  JobStoreOptions store_options;
+  store_options.now_ms = [this] { return now_ms_.load(); };
+  store_options.busy_timeout_ms = 10;
+  auto store = JobStore::Open(dir_ + "/coordinator.db", store_options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  store_ = std::move(*store);
+  SchedulerOptions options;
+  options.progress_persist_interval = absl::ZeroDuration();
+  scheduler_ = std::make_unique<Scheduler>(store_.get(), registry_.get(), metrics_.get(), options);
+  const int64_t id = Submit("busy", 8);
+  std::vector<std::shared_ptr<FakeSink>> sinks;
+  const std::string group = Group(1, &sinks);
+  scheduler_->RunOnce();
+  ASSERT_TRUE(scheduler_->OnProgress(group, 0, "job-000001", 8, {{"loss", 0.125}}).ok());
+
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/coordinator.db").c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_TRUE(scheduler_->OnCompleted(group, "job-000001", 8, "/runs/busy/checkpoint-8").ok());
+  scheduler_->RunOnce();  // still locked: nothing lands, nothing is lost
+  EXPECT_EQ(Job(id).state, JobState::kRunning);
+  ASSERT_EQ(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+
+  scheduler_->RunOnce();
+  const JobRecord done = Job(id);
+  EXPECT_EQ(done.state, JobState::kSucceeded);
+  EXPECT_EQ(done.last_checkpoint_step, 8);
+  EXPECT_EQ(EventKinds(id), (std::vector<std::string>{"submitted", "started", "checkpoint", "succeeded"}));
 }
 
 }  // namespace

@@ -97,8 +97,11 @@ std::string JobJson(const v1::Job& job) {
   options.preserve_proto_field_names = true;
   options.always_print_primitive_fields = true;
   std::string json;
-  // Cannot fail for a message built by this program's own generated code.
-  (void)google::protobuf::util::MessageToJsonString(job, &json, options);
+  const auto printed = google::protobuf::util::MessageToJsonString(job, &json, options);
+  // Fails only for a message this program's own generated code did not build;
+  // still one valid JSON object, saying so, rather than half of one. A job id
+  // ("job-000042") needs no escaping.
+  if (!printed.ok()) return absl::StrCat("{\"id\": \"", job.id(), "\", \"error\": \"cannot print the job as JSON\"}");
   return json;
 }
 

@@ -14,12 +14,14 @@ absl::StatusOr<JobRecord> JobManager::Submit(const std::string& spec_yaml, const
                                              const Requester& requester, const std::string& submit_key) {
   if (submit_key.size() > 128) return absl::InvalidArgumentError("submit_key: at most 128 characters");
   ASSIGN_OR_RETURN(JobSpec spec, CheckSubmittedSpec(spec_yaml, base_dir, options_.spec_check));
+  ASSIGN_OR_RETURN(const JobKind* kind, kinds_->Find(spec.type));
+  RETURN_IF_ERROR(kind->CheckSubmitted(spec));
   NewJob job;
   job.name = spec.name;
-  job.type = spec.type == JobType::kTrain ? "train" : "prepare";
+  job.type = kind->name();
   job.spec_yaml = spec_yaml;
   job.base_dir = base_dir;
-  job.total_steps = spec.steps;
+  job.total_steps = kind->SubmittedTotalSteps(spec);
   job.owner = requester.name;
   job.submit_key = submit_key;
   ASSIGN_OR_RETURN(JobRecord created, store_->CreateJob(job));

@@ -1,6 +1,6 @@
 #pragma once
-// What JobService does, without gRPC: submit (spec and path checks, then the
-// store), get, list, cancel, events and watch, on job ids as users type them.
+// What JobService does, without gRPC: submit (spec and path checks, the
+// job's kind's own checks, then the store), get, list, cancel, events and watch, on job ids as users type them.
 // The gRPC class only converts messages and statuses.
 
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "coordinator/core/job_kind_registry.h"
 #include "coordinator/core/job_record.h"
 #include "coordinator/core/job_store.h"
 #include "coordinator/core/requester.h"
@@ -20,6 +21,8 @@ namespace align::coordinator {
 
 struct JobManagerOptions {
   SpecCheckOptions spec_check;
+  // Which kind checks and names each type of job; null: BuiltInJobKinds().
+  const JobKindRegistry* kinds = nullptr;
   int64_t max_list_results = 1000;
   // How often a watcher checks whether its client is gone when nothing changes.
   absl::Duration watch_poll = absl::Milliseconds(500);
@@ -31,7 +34,10 @@ struct JobManagerOptions {
 
 class JobManager {
  public:
-  JobManager(JobStore* store, JobManagerOptions options) : store_(store), options_(std::move(options)) {}
+  JobManager(JobStore* store, JobManagerOptions options)
+      : store_(store),
+        options_(std::move(options)),
+        kinds_(options_.kinds != nullptr ? options_.kinds : &BuiltInJobKinds()) {}
 
   // The job is `requester`'s. A non-empty `submit_key` makes the call
   // idempotent: the same requester submitting the same spec and base_dir with
@@ -61,6 +67,7 @@ class JobManager {
  private:
   JobStore* store_;
   JobManagerOptions options_;
+  const JobKindRegistry* kinds_;
 };
 
 }  // namespace align::coordinator

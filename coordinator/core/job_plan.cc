@@ -1,25 +1,17 @@
 #include "coordinator/core/job_plan.h"
 
-#include "absl/status/status.h"
-#include "absl/strings/str_cat.h"
+#include <utility>
+
 #include "common/status_macros.h"
-#include "coordinator/core/job_id.h"
 #include "coordinator/core/spec_check.h"
 
 namespace align::coordinator {
 
-absl::StatusOr<std::unique_ptr<JobPlan>> JobPlan::Create(const JobRecord& job, int world_size) {
-  ASSIGN_OR_RETURN(JobSpec spec, ParseJobSpec(job.spec_yaml));
-  std::unique_ptr<plan::StepPlanner> planner;
-  std::shared_ptr<PrepareWork> prepare_work;
-  if (spec.type == JobType::kTrain) {
-    ASSIGN_OR_RETURN(planner, plan::MakeStepPlanner(spec, ResolveSpecPath(spec.dataset, job.base_dir), world_size));
-  } else if (spec.type == JobType::kPrepare) {
-    ASSIGN_OR_RETURN(prepare_work, PrepareWork::Create(ResolveJobPaths(spec, job.base_dir)));
-  }
-  auto plan = std::make_unique<JobPlan>(FormatJobId(job.id), std::move(spec), std::move(planner));
-  plan->prepare_work_ = std::move(prepare_work);
-  return plan;
+absl::StatusOr<std::unique_ptr<JobPlan>> JobPlan::Create(std::string job_id, JobSpec spec,
+                                                         const std::string& base_dir, int world_size) {
+  ASSIGN_OR_RETURN(std::unique_ptr<plan::StepPlanner> planner,
+                   plan::MakeStepPlanner(spec, ResolveSpecPath(spec.dataset, base_dir), world_size));
+  return std::make_unique<JobPlan>(std::move(job_id), std::move(spec), std::move(planner));
 }
 
 PlanChunkOut JobPlan::Chunk(int rank, int64_t first, int64_t end) const {
@@ -27,7 +19,6 @@ PlanChunkOut JobPlan::Chunk(int rank, int64_t first, int64_t end) const {
   chunk.job_id = job_id_;
   chunk.first_step = first;
   chunk.end_step = end;
-  if (!planner_) return chunk;
   for (int64_t step = first; step < end; ++step) {
     StepPlanOut out;
     out.step = step;
@@ -41,7 +32,7 @@ PlanChunkOut JobPlan::Chunk(int rank, int64_t first, int64_t end) const {
 
 std::vector<StageBoundaryOut> JobPlan::StagesStartingIn(int64_t first, int64_t end) const {
   std::vector<StageBoundaryOut> stages;
-  if (!planner_ || planner_->num_stages() <= 1) return stages;
+  if (planner_->num_stages() <= 1) return stages;
   for (int64_t stage = 0; stage < planner_->num_stages(); ++stage) {
     const int64_t start = planner_->StageStart(stage);
     if (start >= first && start < end) stages.push_back({job_id_, static_cast<int>(stage), start});

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "coordinator/core/job_id.h"
+#include "coordinator/core/job_transitions.h"
 #include "coordinator/core/store_schema.h"
 
 namespace align::coordinator {
@@ -365,9 +366,9 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::InterruptGroup(const std::strin
       }
     }
     std::vector<JobRecord> jobs;
+    const JobTransition loss = AfterGroupLoss(group_id, reason);
     for (int64_t id : ids) {
-      ASSIGN_OR_RETURN(JobRecord job, TransitionLocked(id, JobState::kInterrupted,
-                                                       absl::StrCat("worker group ", group_id, " lost: ", reason)));
+      ASSIGN_OR_RETURN(JobRecord job, TransitionLocked(id, loss.to, loss.message));
       jobs.push_back(std::move(job));
     }
     return jobs;

@@ -1,37 +1,21 @@
 #include "coordinator/core/scheduler.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "common/job_spec.h"
+#include "common/status_macros.h"
 #include "coordinator/core/job_id.h"
 #include "coordinator/core/log.h"
-#include "common/status_macros.h"
 
 namespace align::coordinator {
 
-namespace {
-
-// The highest stage a job's events already announce (-1: none), so a resumed
-// job does not announce a stage twice.
-int64_t AnnouncedStage(JobStore& store, int64_t id) {
-  absl::StatusOr<std::vector<JobEventRecord>> events = store.ListEvents(id);
-  int64_t stage = -1;
-  if (!events.ok()) return stage;
-  for (const JobEventRecord& event : *events) {
-    long long value = 0;
-    if (event.kind == "stage" && std::sscanf(event.message.c_str(), "stage %lld", &value) == 1) {
-      stage = std::max<int64_t>(stage, value);
-    }
-  }
-  return stage;
-}
-
-}  // namespace
-
 Scheduler::Scheduler(JobStore* store, WorkerRegistry* registry, TrainingMetrics* metrics, SchedulerOptions options)
-    : store_(store), registry_(registry), metrics_(metrics), options_(options) {}
+    : store_(store),
+      registry_(registry),
+      metrics_(metrics),
+      options_(options),
+      kinds_(options.kinds != nullptr ? options.kinds : &BuiltInJobKinds()) {}
 
 Scheduler::~Scheduler() { Stop(); }
 
@@ -103,6 +87,7 @@ void Scheduler::Loop() {
 }
 
 void Scheduler::RunOnce() {
+  writes_.Retry();
   ExpireLeases();
   AssignIdleGroups();
   PersistDueProgress();
@@ -183,17 +168,7 @@ void Scheduler::LoseGroup(const std::string& group_id, const std::string& why, b
   left = left && job_id.empty();
   LogLine(absl::StrCat("worker group ", group_id, left ? " left: " : " lost: ", why));
   Persist(pending);
-  absl::StatusOr<std::vector<JobRecord>> interrupted = store_->InterruptGroup(group_id, why);
-  if (!interrupted.ok()) {
-    LogLine(absl::StrCat("cannot interrupt the jobs of ", group_id, ": ", interrupted.status().ToString()));
-  } else if (!interrupted->empty()) {
-    absl::StatusOr<std::vector<JobRecord>> requeued = store_->RequeueInterrupted();
-    if (!requeued.ok()) LogLine(absl::StrCat("cannot requeue: ", requeued.status().ToString()));
-    for (const JobRecord& job : *interrupted) {
-      LogLine(absl::StrCat(FormatJobId(job.id), " interrupted and requeued; resumes from step ",
-                           job.last_checkpoint_step.value_or(0)));
-    }
-  }
+  RequeueJobsOf(group_id, why);
   for (const auto& sink : sinks) sink->Close();
   if (metrics_ != nullptr) {
     if (!left) metrics_->CountGroupLost();
@@ -201,6 +176,50 @@ void Scheduler::LoseGroup(const std::string& group_id, const std::string& why, b
     if (!job_id.empty()) metrics_->JobEnded(job_id, store_->NowMs());
   }
   Kick();
+}
+
+void Scheduler::RequeueJobsOf(const std::string& group_id, const std::string& why) {
+  // The store moves each of them as AfterGroupLoss says: interrupted, to be requeued.
+  writes_.Run(absl::StrCat("worker group ", group_id), "interrupt its jobs", [this, group_id, why]() -> absl::Status {
+    absl::StatusOr<std::vector<JobRecord>> interrupted = store_->InterruptGroup(group_id, why);
+    if (!interrupted.ok()) return interrupted.status();
+    for (const JobRecord& job : *interrupted) {
+      LogLine(absl::StrCat(FormatJobId(job.id), " interrupted; resumes from step ",
+                           job.last_checkpoint_step.value_or(0)));
+    }
+    if (!interrupted->empty() && AfterGroupLoss(group_id, why).requeue) RequeueInterrupted();
+    return absl::OkStatus();
+  });
+}
+
+void Scheduler::RequeueInterrupted() {
+  writes_.Run("interrupted jobs", "requeue them", [this]() -> absl::Status {
+    absl::StatusOr<std::vector<JobRecord>> requeued = store_->RequeueInterrupted();
+    if (!requeued.ok()) return requeued.status();
+    for (const JobRecord& job : *requeued) LogLine(absl::StrCat(FormatJobId(job.id), " requeued"));
+    Kick();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::unique_ptr<JobRun>> Scheduler::PlanJob(const JobRecord& job, int world_size) {
+  JobToPlan plan;
+  ASSIGN_OR_RETURN(plan.spec, ParseJobSpec(job.spec_yaml));
+  ASSIGN_OR_RETURN(const JobKind* kind, kinds_->Find(plan.spec.type));
+  plan.job_id = FormatJobId(job.id);
+  plan.base_dir = job.base_dir;
+  plan.resume_step = job.last_checkpoint_step.value_or(0);
+  plan.world_size = world_size;
+  plan.streaming = PlanStreaming{options_.plan_ahead_steps, options_.chunk_steps};
+  absl::StatusOr<std::vector<JobEventRecord>> history = store_->ListEvents(job.id);
+  if (history.ok()) {
+    plan.history = std::move(*history);
+  } else {
+    // Planned without it: at worst an event (a curriculum stage) is repeated.
+    LogLine(absl::StrCat(plan.job_id, ": cannot read its events: ", history.status().ToString(),
+                         "; planning without them"));
+  }
+  return kind->Plan(std::move(plan));
 }
 
 void Scheduler::AssignIdleGroups() {
@@ -218,8 +237,9 @@ void Scheduler::AssignIdleGroups() {
   for (const auto& [group_id, world_size] : idle) {
     while (!queue_empty) {
       absl::StatusOr<std::map<JobState, int64_t>> counts = store_->CountByState();
+      if (!counts.ok()) LogLine(absl::StrCat("cannot count the queued jobs: ", counts.status().ToString()));
       if (!counts.ok() || (*counts)[JobState::kQueued] == 0) {
-        queue_empty = true;
+        queue_empty = true;  // a failed read: the next tick tries again
         break;
       }
       absl::StatusOr<std::optional<JobRecord>> taken = store_->TakeNextQueued(group_id);
@@ -230,20 +250,16 @@ void Scheduler::AssignIdleGroups() {
       }
       const JobRecord job = **taken;
       const std::string job_id = FormatJobId(job.id);
-      absl::StatusOr<std::unique_ptr<JobPlan>> plan = JobPlan::Create(job, world_size);
-      if (!plan.ok()) {
-        const std::string message =
-            absl::StrCat("the coordinator cannot plan this job: ", plan.status().message());
-        LogLine(absl::StrCat(job_id, " failed: ", message));
-        absl::StatusOr<JobRecord> failed = store_->Transition(job.id, JobState::kFailed, message);
-        if (!failed.ok()) LogLine(absl::StrCat("cannot fail ", job_id, ": ", failed.status().ToString()));
+      absl::StatusOr<std::unique_ptr<JobRun>> planned = PlanJob(job, world_size);
+      if (!planned.ok()) {
+        const JobTransition failed = AfterPlanningError(planned.status().message());
+        LogLine(absl::StrCat(job_id, " failed: ", failed.message));
+        ApplyTransition(job.id, job_id, failed);
         continue;  // the group tries the next queued job
       }
-      const std::shared_ptr<PrepareWork> prepare_work = (*plan)->prepare_work();
       const int64_t resume = job.last_checkpoint_step.value_or(0);
-      const int64_t announced = (*plan)->num_stages() > 1 ? AnnouncedStage(*store_, job.id) : -1;
       Sinks sinks;
-      int64_t sent = 0;
+      RunUpdate started;
       bool installed = false;
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -254,59 +270,28 @@ void Scheduler::AssignIdleGroups() {
           ActiveJob active;
           active.id = job.id;
           active.job_id = job_id;
-          active.resume_step = resume;
-          active.reported_step = resume;
-          active.planned_until = resume;
-          active.announced_stage = announced;
-          active.plan = std::move(*plan);
-          const JobPlan& job_plan = *active.plan;
+          active.run = std::move(*planned);
+          active.reported_step = active.run->start_step();
           group.job = std::move(active);
           sinks = SinksOf(group);
           for (const auto& sink : sinks) {
             sink->Enqueue(AssignmentOut{job_id, job.spec_yaml, job.base_dir, resume, job.attempts});
           }
-          // The stage the job resumes in, when it started before the resume step
-          // (later boundaries go out with the chunks that reach them).
-          if (job_plan.num_stages() > 1) {
-            const int64_t stage = job_plan.StageOf(resume);
-            if (job_plan.StageStart(stage) < resume) {
-              for (const auto& sink : sinks) {
-                sink->Enqueue(StageBoundaryOut{job_id, static_cast<int>(stage), job_plan.StageStart(stage)});
-                ++sent;
-              }
-            }
-          }
-          if (const std::shared_ptr<PrepareWork>& work = job_plan.prepare_work()) {
-            const std::vector<std::vector<int64_t>> parts = work->SplitPending(world_size);
-            for (int rank = 0; rank < world_size; ++rank) {
-              if (!group.sinks[rank]) continue;
-              group.sinks[rank]->Enqueue(PrepareChunksOut{job_id, parts[rank], work->total_chunks()});
-              ++sent;
-            }
-            group.job->reported_step = work->done_chunks();
-          }
-          sent += TopUpLocked(group);
+          started = group.job->run->Start(group.sinks);
           installed = true;
         }
       }
       if (!installed) {
         // The group went away between taking the job and installing it.
-        absl::StatusOr<std::vector<JobRecord>> back = store_->InterruptGroup(group_id, "lost before the job started");
-        if (back.ok()) (void)store_->RequeueInterrupted();
+        RequeueJobsOf(group_id, "lost before the job started");
         break;
       }
       FlushAll(sinks);
-      if (const std::shared_ptr<PrepareWork>& work = prepare_work) {
-        (void)store_->RecordPlannedSize(job.id, work->total_chunks(), work->done_chunks());
-        (void)store_->AppendEvent(job.id, "planned",
-                                  absl::StrCat(work->total_chunks(), " chunks, ", work->done_chunks(),
-                                               " already done, split over ", world_size, " ranks"));
-      }
+      ApplyRunUpdate(job.id, job_id, started);
       LogLine(absl::StrCat(job_id, " (attempt ", job.attempts, ") assigned to worker group ", group_id,
                            resume > 0 ? absl::StrCat(", resuming from step ", resume) : ""));
       if (metrics_ != nullptr) {
         metrics_->CountAssignment();
-        metrics_->CountPlanMessages(sent);
         metrics_->JobResumed(job_id);
       }
       break;
@@ -317,27 +302,6 @@ void Scheduler::AssignIdleGroups() {
     auto it = groups_.find(group_id);
     if (it != groups_.end()) it->second.assigning = false;
   }
-}
-
-int64_t Scheduler::TopUpLocked(Group& group) {
-  ActiveJob& job = *group.job;
-  if (!job.plan->has_plan() || job.stopping) return 0;
-  const int64_t total = job.plan->total_steps();
-  const int64_t target = std::min(total, std::max(job.reported_step, job.resume_step) + options_.plan_ahead_steps);
-  int64_t sent = 0;
-  while (job.planned_until < target) {
-    const int64_t end = std::min(total, job.planned_until + options_.chunk_steps);
-    const std::vector<StageBoundaryOut> stages = job.plan->StagesStartingIn(job.planned_until, end);
-    for (int rank = 0; rank < group.world_size; ++rank) {
-      const auto& sink = group.sinks[rank];
-      if (!sink) continue;
-      for (const StageBoundaryOut& stage : stages) sink->Enqueue(stage);
-      sink->Enqueue(job.plan->Chunk(rank, job.planned_until, end));
-      sent += static_cast<int64_t>(stages.size()) + 1;
-    }
-    job.planned_until = end;
-  }
-  return sent;
 }
 
 absl::StatusOr<Scheduler::Group*> Scheduler::HolderLocked(const std::string& group_id, const std::string& job_id,
@@ -405,13 +369,32 @@ void Scheduler::ApplyLateFinalStep(const std::string& job_id, const std::vector<
   metrics_->JobEnded(job_id, store_->NowMs());
 }
 
-void Scheduler::RecordStepLocked(ActiveJob& job, int64_t step, bool* announce_stage, int64_t* stage) {
-  job.reported_step = std::max(job.reported_step, step);
-  *stage = job.plan->StageOf(std::max<int64_t>(step - 1, 0));
-  if (job.plan->num_stages() > 1 && step >= 1 && *stage > job.announced_stage) {
-    job.announced_stage = *stage;
-    *announce_stage = true;
+void Scheduler::ApplyRunUpdate(int64_t id, const std::string& job_id, const RunUpdate& update) {
+  if (update.planned_size) {
+    const PlannedSize size = *update.planned_size;
+    writes_.Run(job_id, absl::StrCat("record its planned size (", size.total_steps, " steps)"),
+                [this, id, size] { return store_->RecordPlannedSize(id, size.total_steps, size.steps_done).status(); });
   }
+  AppendEvents(id, job_id, update.events);
+  if (metrics_ != nullptr) {
+    metrics_->CountPlanMessages(update.messages_queued);
+    if (update.curriculum_stage) metrics_->SetStage(job_id, *update.curriculum_stage);
+  }
+}
+
+void Scheduler::AppendEvents(int64_t id, const std::string& job_id, const std::vector<NewJobEvent>& events) {
+  for (const NewJobEvent& event : events) {
+    writes_.Run(job_id, absl::StrCat("record its \"", event.kind, "\" event"),
+                [this, id, event] { return store_->AppendEvent(id, event.kind, event.message); });
+  }
+}
+
+bool Scheduler::ApplyTransition(int64_t id, const std::string& job_id, const JobTransition& transition) {
+  const bool moved = writes_.Run(job_id, absl::StrCat("make it ", JobStateName(transition.to)), [this, id, transition] {
+    return store_->Transition(id, transition.to, transition.message).status();
+  });
+  if (transition.requeue) RequeueInterrupted();
+  return moved;
 }
 
 std::optional<Scheduler::PendingProgress> Scheduler::TakePendingLocked(ActiveJob& job, int64_t now_ms,
@@ -427,10 +410,15 @@ std::optional<Scheduler::PendingProgress> Scheduler::TakePendingLocked(ActiveJob
 
 void Scheduler::Persist(const std::optional<PendingProgress>& pending) {
   if (!pending) return;
-  absl::StatusOr<JobRecord> recorded = store_->RecordProgress(pending->id, pending->step, pending->metrics);
-  if (!recorded.ok() && !absl::IsFailedPrecondition(recorded.status())) {
-    LogLine(absl::StrCat("cannot record progress of ", FormatJobId(pending->id), ": ", recorded.status().ToString()));
-  }
+  const PendingProgress progress = *pending;
+  writes_.Run(FormatJobId(progress.id), absl::StrCat("record its progress at step ", progress.step),
+              [this, progress]() -> absl::Status {
+                absl::StatusOr<JobRecord> recorded =
+                    store_->RecordProgress(progress.id, progress.step, progress.metrics);
+                // A job that has ended takes no more progress: not an error.
+                if (!recorded.ok() && absl::IsFailedPrecondition(recorded.status())) return absl::OkStatus();
+                return recorded.status();
+              });
 }
 
 void Scheduler::PersistDueProgress() {
@@ -477,10 +465,7 @@ absl::Status Scheduler::OnMetricBatch(const std::string& group_id, int rank, con
   int64_t id = 0;
   std::string name;
   Sinks sinks;
-  bool announce = false;
-  int64_t stage = 0, num_stages = 1, stage_start = 0, sent = 0;
-  int64_t last_step = -1;
-  std::map<std::string, double> merged;
+  RunUpdate update;
   std::optional<PendingProgress> to_store;
   bool late = false;
   std::vector<StepMetricsIn> late_final;
@@ -493,7 +478,7 @@ absl::Status Scheduler::OnMetricBatch(const std::string& group_id, int rank, con
       name = (*holder)->last_job_id;
     } else {
       ActiveJob& job = *(*holder)->job;
-      const int64_t total = job.plan->total_steps();
+      const int64_t total = job.run->total_steps();
       for (const StepMetricsIn& entry : steps) {
         if (entry.step < 0 || entry.step > total) {
           return absl::InvalidArgumentError(
@@ -504,21 +489,22 @@ absl::Status Scheduler::OnMetricBatch(const std::string& group_id, int rank, con
       for (const StepMetricsIn& entry : steps) ordered.push_back(&entry);
       std::stable_sort(ordered.begin(), ordered.end(),
                        [](const StepMetricsIn* a, const StepMetricsIn* b) { return a->step < b->step; });
+      int64_t last_step = -1;
+      std::map<std::string, double> merged;
       for (const StepMetricsIn* entry : ordered) {
         last_step = std::max(last_step, entry->step);
         for (const auto& [key, value] : entry->values) merged[key] = value;
-        if (!entry->evaluation) RecordStepLocked(job, entry->step, &announce, &stage);
+        if (!entry->evaluation) job.reported_step = std::max(job.reported_step, entry->step);
       }
-      num_stages = job.plan->num_stages();
-      stage_start = job.plan->StageStart(stage);
-      sent = TopUpLocked(**holder);
+      update = job.run->Progressed((*holder)->sinks, job.reported_step, job.stopping);
       id = job.id;
       name = job.job_id;
-      if (sent > 0) sinks = SinksOf(**holder);
+      if (update.messages_queued > 0) sinks = SinksOf(**holder);
       for (const auto& [key, value] : merged) job.pending[key] = value;
       job.pending_step = std::max(job.pending_step, last_step);
       to_store = TakePendingLocked(job, store_->NowMs(),
-                                   absl::ToInt64Milliseconds(options_.progress_persist_interval), announce);
+                                   absl::ToInt64Milliseconds(options_.progress_persist_interval),
+                                   update.save_progress_now);
     }
   }
   if (late) {
@@ -527,12 +513,8 @@ absl::Status Scheduler::OnMetricBatch(const std::string& group_id, int rank, con
   }
   FlushAll(sinks);
   Persist(to_store);
-  if (announce) {
-    (void)store_->AppendEvent(id, "stage",
-                              absl::StrCat("stage ", stage, " of ", num_stages, " starts at step ", stage_start));
-  }
+  ApplyRunUpdate(id, name, update);
   if (metrics_ != nullptr) {
-    metrics_->CountPlanMessages(sent);
     for (const StepMetricsIn& entry : steps) {
       if (entry.evaluation) {
         metrics_->ObserveEval(name, entry.values);
@@ -540,7 +522,6 @@ absl::Status Scheduler::OnMetricBatch(const std::string& group_id, int rank, con
         metrics_->ObserveStep(name, entry.step, entry.values);
       }
     }
-    if (num_stages > 1) metrics_->SetStage(name, stage);
   }
   return absl::OkStatus();
 }
@@ -559,6 +540,8 @@ absl::Status Scheduler::OnCheckpoint(const std::string& group_id, const std::str
     pending = TakePendingLocked(*(*holder)->job, store_->NowMs(), 0, true);
   }
   Persist(pending);
+  // Not retried here: the worker hears of a failure (a Rejection) and the
+  // checkpoint is still on shared storage.
   absl::StatusOr<JobRecord> recorded = store_->RecordCheckpoint(id, step, path);
   if (!recorded.ok() && !absl::IsFailedPrecondition(recorded.status())) return recorded.status();
   return absl::OkStatus();
@@ -580,19 +563,12 @@ absl::StatusOr<std::optional<Scheduler::ActiveJob>> Scheduler::EndHeldJob(const 
   return job;
 }
 
-std::pair<JobState, std::string> Scheduler::FinishPrepareJob(const ActiveJob& job) {
-  PrepareWork& work = *job.plan->prepare_work();
-  absl::StatusOr<prepare::PrepareReport> report = work.Finish();
-  if (!report.ok()) {
-    return {JobState::kFailed, absl::StrCat("cannot finish the dataset: ", report.status().message())};
-  }
-  const std::string summary = absl::StrCat(
-      report->total, " items: ", report->pairs_written(), " pairs (train ", report->pairs.at("train"), ", heldout ",
-      report->pairs.at("heldout"), "), ", report->ties, " ties dropped, ", report->swapped, " swapped, ",
-      report->failed, " failed, ", report->captions_truncated, " captions truncated");
-  (void)store_->AppendEvent(job.id, "report", summary);
-  if (!report->ok()) return {JobState::kFailed, prepare::FailureMessage(*report)};
-  return {JobState::kSucceeded, absl::StrCat("prepared ", summary, "; dataset ", work.dataset())};
+std::optional<JobRecord> Scheduler::ReadJob(int64_t id, const std::string& job_id) {
+  absl::StatusOr<JobRecord> record = store_->GetJob(id);
+  if (record.ok()) return *std::move(record);
+  LogLine(absl::StrCat(job_id, ": cannot read it: ", record.status().ToString(),
+                       "; taken as running, the store refuses a move that no longer applies"));
+  return std::nullopt;
 }
 
 absl::Status Scheduler::OnCompleted(const std::string& group_id, const std::string& job_id, int64_t step,
@@ -601,37 +577,47 @@ absl::Status Scheduler::OnCompleted(const std::string& group_id, const std::stri
   // reports are handled in order), its final step's metrics included.
   ASSIGN_OR_RETURN(std::optional<ActiveJob> job, EndHeldJob(group_id, job_id, step));
   if (!job) return absl::OkStatus();
-  absl::StatusOr<JobRecord> record = store_->GetJob(job->id);
-  JobState outcome = JobState::kSucceeded;
-  std::string message =
-      absl::StrCat("finished step ", step, checkpoint_path.empty() ? "" : "; final checkpoint ", checkpoint_path);
-  if (job->plan->prepare_work()) {
-    // Not after a cancel: the job is over, and its dataset stays unfinished.
-    if (record.ok() && record->state == JobState::kRunning) {
-      (void)store_->RecordProgress(job->id, job->plan->total_steps(), {});
-      std::tie(outcome, message) = FinishPrepareJob(*job);
+  const std::optional<JobRecord> record = ReadJob(job->id, job->job_id);
+  const JobState state = record ? record->state : JobState::kRunning;
+  JobResult result;
+  if (state == JobState::kRunning) {
+    // Not after a cancel: the job is over (a prepare job's dataset stays unfinished).
+    const FinishedJob finished =
+        job->run->Finish(JobCompletion{step, checkpoint_path, record ? &*record : nullptr});
+    if (finished.final_step) Persist(PendingProgress{job->id, *finished.final_step, {}});
+    if (finished.final_checkpoint_step) {
+      const int64_t at = *finished.final_checkpoint_step;
+      const std::string path = finished.final_checkpoint_path;
+      const int64_t id = job->id;
+      writes_.Run(job->job_id, absl::StrCat("record its final checkpoint ", path), [this, id, at, path] {
+        return store_->RecordCheckpoint(id, at, path).status();
+      });
     }
-  } else if (record.ok() && record->state == JobState::kRunning) {
-    if (record->steps_done < step) (void)store_->RecordProgress(job->id, step, {});
-    if (!checkpoint_path.empty() && (!record->last_checkpoint_step || *record->last_checkpoint_step < step)) {
-      (void)store_->RecordCheckpoint(job->id, step, checkpoint_path);
-    }
+    AppendEvents(job->id, job->job_id, finished.events);
+    result = finished.result;
   }
-  if (metrics_ != nullptr && !job->plan->prepare_work()) {
+  if (metrics_ != nullptr && job->run->shows_training_steps()) {
     // The final step's report normally came first and is on /metrics; when it
     // went to a coordinator process that is gone, the completion still brings
     // the step, with the values the store has for it.
     std::map<std::string, double> stored;
-    if (record.ok() && record->metrics_step == step) stored = record->metrics;
+    if (record && record->metrics_step == step) stored = record->metrics;
     metrics_->ObserveCompletion(job->job_id, step, stored);
   }
-  absl::StatusOr<JobRecord> done = store_->Transition(job->id, outcome, message);
-  if (!done.ok()) {
-    LogLine(absl::StrCat(job->job_id, " completed but: ", done.status().message()));
-  } else if (outcome == JobState::kSucceeded) {
-    LogLine(absl::StrCat(job->job_id, " succeeded on worker group ", group_id));
+  const std::optional<JobTransition> transition = AfterCompletion(state, result);
+  if (!transition) {
+    LogLine(absl::StrCat(job->job_id, " completed on worker group ", group_id, " but is ", JobStateName(state),
+                         " already"));
   } else {
-    LogLine(absl::StrCat(job->job_id, " failed after its group completed: ", message));
+    const bool moved = ApplyTransition(job->id, job->job_id, *transition);
+    if (!moved) {
+      LogLine(absl::StrCat(job->job_id, " completed on worker group ", group_id, "; ",
+                           JobStateName(transition->to), " once the store takes it"));
+    } else if (transition->to == JobState::kSucceeded) {
+      LogLine(absl::StrCat(job->job_id, " succeeded on worker group ", group_id));
+    } else {
+      LogLine(absl::StrCat(job->job_id, " failed after its group completed: ", transition->message));
+    }
   }
   if (metrics_ != nullptr) metrics_->JobEnded(job->job_id, store_->NowMs());
   Kick();
@@ -642,17 +628,18 @@ absl::Status Scheduler::OnFailure(const std::string& group_id, const std::string
                                   int64_t step, bool retryable) {
   ASSIGN_OR_RETURN(std::optional<ActiveJob> job, EndHeldJob(group_id, job_id));
   if (!job) return absl::OkStatus();
-  absl::StatusOr<JobRecord> record = store_->GetJob(job->id);
-  const int attempts = record.ok() ? record->attempts : options_.max_attempts;
-  if (retryable && attempts < options_.max_attempts && record.ok() && record->state == JobState::kRunning) {
-    (void)store_->Transition(job->id, JobState::kInterrupted,
-                             absl::StrCat("attempt ", attempts, " failed at step ", step, ": ", message, " (retrying)"));
-    (void)store_->RequeueInterrupted();
+  const std::optional<JobRecord> record = ReadJob(job->id, job->job_id);
+  // Unread, it has no attempt left: failing it beats retrying it blind.
+  const JobState state = record ? record->state : JobState::kRunning;
+  const int attempts = record ? record->attempts : options_.max_attempts;
+  const std::optional<JobTransition> transition =
+      AfterFailure(state, WorkerFailure{message, step, retryable}, attempts, options_.max_attempts);
+  if (transition) ApplyTransition(job->id, job->job_id, *transition);
+  if (transition && transition->requeue) {
     LogLine(absl::StrCat(job->job_id, " failed on ", group_id, " (retryable): ", message));
   } else {
-    absl::StatusOr<JobRecord> failed = store_->Transition(job->id, JobState::kFailed, message);
-    if (!failed.ok()) LogLine(absl::StrCat(job->job_id, " failed but: ", failed.status().message()));
-    LogLine(absl::StrCat(job->job_id, " failed on ", group_id, " at step ", step, ": ", message));
+    LogLine(absl::StrCat(job->job_id, " failed on ", group_id, " at step ", step, ": ", message,
+                         transition ? "" : absl::StrCat(" (it is ", JobStateName(state), " already)")));
   }
   if (metrics_ != nullptr) metrics_->JobEnded(job->job_id, store_->NowMs());
   Kick();
@@ -662,12 +649,10 @@ absl::Status Scheduler::OnFailure(const std::string& group_id, const std::string
 absl::Status Scheduler::OnStopped(const std::string& group_id, const std::string& job_id, int64_t step) {
   ASSIGN_OR_RETURN(std::optional<ActiveJob> job, EndHeldJob(group_id, job_id));
   if (!job) return absl::OkStatus();
-  absl::StatusOr<JobRecord> record = store_->GetJob(job->id);
-  if (record.ok() && record->state == JobState::kRunning) {
-    // Stopped without being cancelled (preempted): back to the queue.
-    (void)store_->Transition(job->id, JobState::kInterrupted, absl::StrCat("stopped after step ", step));
-    (void)store_->RequeueInterrupted();
-  }
+  const std::optional<JobRecord> record = ReadJob(job->id, job->job_id);
+  // Stopped without being cancelled (preempted): back to the queue.
+  const std::optional<JobTransition> transition = AfterStop(record ? record->state : JobState::kRunning, step);
+  if (transition) ApplyTransition(job->id, job->job_id, *transition);
   LogLine(absl::StrCat(job->job_id, " stopped on worker group ", group_id, " after step ", step));
   if (metrics_ != nullptr) metrics_->JobEnded(job->job_id, store_->NowMs());
   Kick();
@@ -676,25 +661,19 @@ absl::Status Scheduler::OnStopped(const std::string& group_id, const std::string
 
 absl::Status Scheduler::OnChunkDone(const std::string& group_id, int rank, const std::string& job_id,
                                     int64_t position, int64_t pairs, int64_t failed_items) {
-  std::shared_ptr<PrepareWork> work;
+  std::shared_ptr<JobRun> run;
   {
     std::lock_guard<std::mutex> lock(mu_);
     bool late = false;
     absl::StatusOr<Group*> holder = HolderLocked(group_id, job_id, &late);
     if (!holder.ok()) return holder.status();
     if (late) return absl::OkStatus();
-    work = (*holder)->job->plan->prepare_work();
+    run = (*holder)->job->run;
   }
-  if (!work) return absl::InvalidArgumentError(absl::StrCat("chunk_done: ", job_id, " is not a prepare job"));
-  // The record on shared storage is the truth; the message's counts are only
-  // checked against it.
-  ASSIGN_OR_RETURN(const prepare::ChunkRecord record, work->MarkDone(position));
-  if (record.pairs != pairs || static_cast<int64_t>(record.problems.size()) != failed_items) {
-    LogLine(absl::StrCat(job_id, ": rank ", rank, " reported ", pairs, " pairs / ", failed_items,
-                         " failed items for chunk ", position, ", its record says ", record.pairs, " / ",
-                         record.problems.size()));
-  }
+  // Outside the lock: the kind reads what the rank wrote to shared storage.
+  ASSIGN_OR_RETURN(WorkProgress progress, run->ChunkDone(rank, position, pairs, failed_items));
   int64_t id = 0;
+  std::string name;
   std::optional<PendingProgress> to_store;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -702,28 +681,16 @@ absl::Status Scheduler::OnChunkDone(const std::string& group_id, int rank, const
     absl::StatusOr<Group*> holder = HolderLocked(group_id, job_id, &late);
     if (!holder.ok() || late) return absl::OkStatus();  // ended meanwhile: the records tell the rest
     ActiveJob& job = *(*holder)->job;
-    const PrepareWork::Totals totals = work->totals();
-    job.reported_step = std::max(job.reported_step, totals.chunks);
-    job.pending["pairs"] = static_cast<double>(totals.pairs);
-    job.pending["failed_items"] = static_cast<double>(totals.failed_items);
-    job.pending_step = std::max(job.pending_step, totals.chunks);
+    job.reported_step = std::max(job.reported_step, progress.steps_done);
+    for (const auto& [key, value] : progress.metrics) job.pending[key] = value;
+    job.pending_step = std::max(job.pending_step, progress.steps_done);
     id = job.id;
+    name = job.job_id;
     to_store = TakePendingLocked(job, store_->NowMs(), absl::ToInt64Milliseconds(options_.progress_persist_interval),
                                  false);
   }
   Persist(to_store);
-  if (!record.problems.empty()) {
-    std::string listed;
-    const size_t shown = std::min<size_t>(record.problems.size(), 3);
-    for (size_t i = 0; i < shown; ++i) {
-      const prepare::ItemProblem& p = record.problems[i];
-      absl::StrAppend(&listed, i == 0 ? "" : "; ", p.where, " (", p.reason, ": ", p.detail, ")");
-    }
-    (void)store_->AppendEvent(
-        id, "items_failed",
-        absl::StrCat(record.split, "-", record.index, ": ", record.problems.size(), " of ", record.items,
-                     " items failed: ", listed, record.problems.size() > shown ? "; ..." : ""));
-  }
+  AppendEvents(id, name, progress.events);
   return absl::OkStatus();
 }
 
@@ -758,7 +725,7 @@ std::vector<GroupStatus> Scheduler::Groups() const {
     if (group.job) {
       status.job_id = group.job->job_id;
       status.reported_step = group.job->reported_step;
-      status.planned_until = group.job->planned_until;
+      status.planned_until = group.job->run->planned_until();
       status.stopping = group.job->stopping;
     }
     out.push_back(status);

@@ -1,14 +1,18 @@
 #pragma once
-// Hands queued jobs to worker groups and runs them: a group whose ranks have
-// all opened sessions takes the oldest queued job (JobQueue::TakeNextQueued);
-// every rank gets a JobAssignment and, ahead of need, PlanChunks of its pairs
-// (JobPlan) and curriculum StageBoundaries; for a prepare job, its share of
-// the unfinished work chunks (PrepareWork), and the coordinator writes the
-// dataset's manifest when the group completes. What the ranks report (progress,
-// metrics, checkpoints, completion, failure) goes to the store and to
-// Prometheus. A group whose session drops or whose lease runs out is removed
-// and its job interrupted and requeued; a cancelled running job's group gets
-// a StopOrder. No gRPC here: sessions are SessionSinks (worker_messages.h).
+// Hands queued jobs to worker groups and runs them, whatever their kind: a
+// group whose ranks have all opened sessions takes the oldest queued job
+// (JobQueue::TakeNextQueued); the job's spec is parsed once, and the job's
+// kind (job_kind.h, found in a JobKindRegistry) plans it into a JobRun, which
+// the group holds while it runs the job. Every rank gets a JobAssignment, then
+// what the JobRun streams (a train job's PlanChunks and StageBoundaries ahead
+// of need; a prepare job's share of the work chunks). What the ranks report
+// (progress, metrics, checkpoints, finished work, completion, failure) goes to
+// the store and to Prometheus; at completion the JobRun finishes the job (a
+// prepare job's report and manifest). Which report moves a job to which state
+// is job_transitions.h's. A group whose session drops or whose lease runs out
+// is removed and its job interrupted and requeued; a cancelled running job's
+// group gets a StopOrder. No gRPC here: sessions are SessionSinks
+// (worker_messages.h).
 //
 // A job's final step: rank 0 reports it (Progress) before it reports the
 // completion, on the same stream, and each session's reports are applied in
@@ -17,6 +21,9 @@
 // step too (for a step whose report went to a coordinator process that is
 // gone), and metrics that arrive after it for that step, from the group that
 // completed the job, are still taken.
+//
+// Store writes go through StoreWrites: one that fails for a reason that may
+// pass is logged with its job and tried again on the background tick.
 //
 // Threads: session handlers call the On* methods concurrently; a background
 // thread (Start) hands out jobs and expires leases, and RunOnce does the same
@@ -36,8 +43,11 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "coordinator/core/job_plan.h"
+#include "coordinator/core/job_kind.h"
+#include "coordinator/core/job_kind_registry.h"
 #include "coordinator/core/job_store.h"
+#include "coordinator/core/job_transitions.h"
+#include "coordinator/core/store_writes.h"
 #include "coordinator/core/training_metrics.h"
 #include "coordinator/core/worker_messages.h"
 #include "coordinator/core/worker_registry.h"
@@ -53,6 +63,8 @@ struct SchedulerOptions {
   // transaction per write) at most this often per job, and always before a
   // checkpoint, the end of the job or the loss of its group. Zero: every report.
   absl::Duration progress_persist_interval = absl::Seconds(1);
+  // Which kind runs each type of job; null: BuiltInJobKinds().
+  const JobKindRegistry* kinds = nullptr;
 };
 
 // What a group is doing, for tests and logs.
@@ -107,8 +119,9 @@ class Scheduler {
   absl::Status OnFailure(const std::string& group_id, const std::string& job_id, const std::string& message,
                          int64_t step, bool retryable);
   absl::Status OnStopped(const std::string& group_id, const std::string& job_id, int64_t step);
-  // A prepare job's chunk is finished (any rank): counted as progress; its
-  // record's failed items become an event.
+  // A unit of the job's work is finished (any rank): a prepare job's chunk,
+  // which its kind counts as progress (its failed items become an event).
+  // InvalidArgument for a job whose kind has no such units.
   absl::Status OnChunkDone(const std::string& group_id, int rank, const std::string& job_id, int64_t position,
                            int64_t pairs, int64_t failed_items);
 
@@ -122,11 +135,10 @@ class Scheduler {
   struct ActiveJob {
     int64_t id = 0;
     std::string job_id;
-    std::unique_ptr<JobPlan> plan;
-    int64_t resume_step = 0;
-    int64_t reported_step = 0;
-    int64_t planned_until = 0;
-    int64_t announced_stage = -1;
+    // Shared: a report's file reads (JobRun::ChunkDone) run outside the lock,
+    // and may outlast the group's hold on the job.
+    std::shared_ptr<JobRun> run;
+    int64_t reported_step = 0;  // in the kind's steps
     bool stopping = false;
     // Reported but not yet in the store.
     std::map<std::string, double> pending;
@@ -141,7 +153,7 @@ class Scheduler {
   struct Group {
     std::string id;
     int world_size = 0;
-    std::vector<std::shared_ptr<SessionSink>> sinks;  // by rank; null until attached
+    RankSinks sinks;  // by rank; null until attached
     int attached = 0;
     std::optional<ActiveJob> job;
     bool assigning = false;
@@ -150,22 +162,26 @@ class Scheduler {
     // ended otherwise (failed, stopped): it may run elsewhere by now.
     int64_t last_job_completed_step = -1;
   };
-  using Sinks = std::vector<std::shared_ptr<SessionSink>>;
+  using Sinks = std::vector<std::shared_ptr<SessionSink>>;  // the attached ones (SinksOf)
 
   void Kick();
   void Loop();
   void ExpireLeases();
   void AssignIdleGroups();
+  // The job a group has just taken, planned by its kind: the spec is parsed
+  // here, once. Errors say why it cannot run (the job then fails).
+  absl::StatusOr<std::unique_ptr<JobRun>> PlanJob(const JobRecord& job, int world_size);
   // Ends `group_id`: its sessions close, its running job is requeued. A group
   // that `left` on purpose with no job is logged as such and not counted lost.
   void LoseGroup(const std::string& group_id, const std::string& why, bool left = false);
+  // The running jobs of a group that is gone go back to the queue
+  // (AfterGroupLoss).
+  void RequeueJobsOf(const std::string& group_id, const std::string& why);
+  void RequeueInterrupted();
   // The group that holds `job_id`, under mu_. NotFound for an unknown group,
   // FailedPrecondition when it holds another job; *late is set for the job it
   // just finished.
   absl::StatusOr<Group*> HolderLocked(const std::string& group_id, const std::string& job_id, bool* late);
-  // Queues plan chunks (and stage boundaries) so every rank has plans up to
-  // reported step + plan_ahead_steps. Returns the messages queued per rank.
-  int64_t TopUpLocked(Group& group);
   static Sinks SinksOf(const Group& group);
   static void FlushAll(const Sinks& sinks);
   // Moves a job that ended on a group (completed at `completed_step`, or
@@ -176,16 +192,21 @@ class Scheduler {
   // (the job the group just finished); errors as HolderLocked.
   absl::StatusOr<std::optional<ActiveJob>> EndHeldJob(const std::string& group_id, const std::string& job_id,
                                                       int64_t completed_step = -1);
+  // The job as stored now; nullopt (logged) when it cannot be read.
+  std::optional<JobRecord> ReadJob(int64_t id, const std::string& job_id);
   // Of a report about the job `group` has just finished, what is still taken:
   // the entries for the step at which the group completed it (none when the
   // job ended otherwise).
   static std::vector<StepMetricsIn> LateFinalStepLocked(const Group& group, const std::vector<StepMetricsIn>& steps);
   // Stores and exposes those entries for `job_id` (canonical), which has ended.
   void ApplyLateFinalStep(const std::string& job_id, const std::vector<StepMetricsIn>& entries);
-  // A completed prepare job: the coordinator writes its report and manifest.
-  // Returns the job's final state and message.
-  std::pair<JobState, std::string> FinishPrepareJob(const ActiveJob& job);
-  void RecordStepLocked(ActiveJob& job, int64_t step, bool* announce_stage, int64_t* stage);
+  // Writes what a JobRun asked for under the lock (events, its planned size)
+  // and tells Prometheus (plan messages, curriculum stage).
+  void ApplyRunUpdate(int64_t id, const std::string& job_id, const RunUpdate& update);
+  void AppendEvents(int64_t id, const std::string& job_id, const std::vector<NewJobEvent>& events);
+  // Moves an ended job as `transition` says, and requeues it when it says so.
+  // False when the move waits for the store (or was refused; logged).
+  bool ApplyTransition(int64_t id, const std::string& job_id, const JobTransition& transition);
   // Takes the job's unsaved progress (when due, or always with force).
   static std::optional<PendingProgress> TakePendingLocked(ActiveJob& job, int64_t now_ms, int64_t interval_ms,
                                                           bool force);
@@ -196,6 +217,8 @@ class Scheduler {
   WorkerRegistry* registry_;
   TrainingMetrics* metrics_;  // may be null
   SchedulerOptions options_;
+  const JobKindRegistry* kinds_;
+  StoreWrites writes_;
 
   mutable std::mutex mu_;
   std::map<std::string, Group> groups_;

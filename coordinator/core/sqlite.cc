@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "coordinator/core/log.h"
 
 namespace align::coordinator {
 
@@ -166,7 +167,12 @@ absl::StatusOr<Transaction> Transaction::Begin(Database& db) {
 }
 
 Transaction::~Transaction() {
-  if (db_ != nullptr) db_->Exec("ROLLBACK").IgnoreError();
+  if (db_ == nullptr) return;
+  // A destructor cannot return the error: it is logged, since the connection
+  // then refuses the next BEGIN ("within a transaction").
+  if (absl::Status rolled_back = db_->Exec("ROLLBACK"); !rolled_back.ok()) {
+    LogLine(absl::StrCat("cannot roll back a transaction: ", rolled_back.ToString()));
+  }
 }
 
 absl::Status Transaction::Commit() {

@@ -1,0 +1,111 @@
+#include "coordinator/core/prepare_job_kind.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/prepare/chunk_record.h"
+#include "common/prepare/prepare_report.h"
+#include "common/status_macros.h"
+#include "coordinator/core/log.h"
+#include "coordinator/core/prepare_work.h"
+
+namespace align::coordinator {
+
+namespace {
+
+// "train-3: 2 of 8 items failed: a.jpg (decode: ...); ...": the first few.
+std::string FailedItemsEvent(const prepare::ChunkRecord& record) {
+  std::string listed;
+  const size_t shown = std::min<size_t>(record.problems.size(), 3);
+  for (size_t i = 0; i < shown; ++i) {
+    const prepare::ItemProblem& p = record.problems[i];
+    absl::StrAppend(&listed, i == 0 ? "" : "; ", p.where, " (", p.reason, ": ", p.detail, ")");
+  }
+  return absl::StrCat(record.split, "-", record.index, ": ", record.problems.size(), " of ", record.items,
+                      " items failed: ", listed, record.problems.size() > shown ? "; ..." : "");
+}
+
+class PrepareJobRun : public JobRun {
+ public:
+  PrepareJobRun(std::string job_id, std::unique_ptr<PrepareWork> work, int world_size)
+      : JobRun(std::move(job_id)), work_(std::move(work)), world_size_(world_size) {}
+
+  int64_t total_steps() const override { return work_->total_chunks(); }
+  int64_t start_step() const override { return work_->done_chunks(); }
+
+  RunUpdate Start(const RankSinks& sinks) override {
+    RunUpdate update;
+    const std::vector<std::vector<int64_t>> parts = work_->SplitPending(world_size_);
+    for (int rank = 0; rank < static_cast<int>(sinks.size()) && rank < world_size_; ++rank) {
+      if (!sinks[rank]) continue;
+      sinks[rank]->Enqueue(PrepareChunksOut{job_id(), parts[rank], work_->total_chunks()});
+      ++update.messages_queued;
+    }
+    update.planned_size = PlannedSize{work_->total_chunks(), work_->done_chunks()};
+    update.events.push_back({"planned", absl::StrCat(work_->total_chunks(), " chunks, ", work_->done_chunks(),
+                                                     " already done, split over ", world_size_, " ranks")});
+    return update;
+  }
+
+  // Its work went out at Start; reported steps change nothing.
+  RunUpdate Progressed(const RankSinks& /*sinks*/, int64_t /*reported_step*/, bool /*stopping*/) override { return {}; }
+
+  absl::StatusOr<WorkProgress> ChunkDone(int rank, int64_t position, int64_t pairs, int64_t failed_items) override {
+    // The record on shared storage is the truth; the message's counts are
+    // only checked against it.
+    ASSIGN_OR_RETURN(const prepare::ChunkRecord record, work_->MarkDone(position));
+    if (record.pairs != pairs || static_cast<int64_t>(record.problems.size()) != failed_items) {
+      LogLine(absl::StrCat(job_id(), ": rank ", rank, " reported ", pairs, " pairs / ", failed_items,
+                           " failed items for chunk ", position, ", its record says ", record.pairs, " / ",
+                           record.problems.size()));
+    }
+    const PrepareWork::Totals totals = work_->totals();
+    WorkProgress progress;
+    progress.steps_done = totals.chunks;
+    progress.metrics["pairs"] = static_cast<double>(totals.pairs);
+    progress.metrics["failed_items"] = static_cast<double>(totals.failed_items);
+    if (!record.problems.empty()) progress.events.push_back({"items_failed", FailedItemsEvent(record)});
+    return progress;
+  }
+
+  FinishedJob Finish(const JobCompletion& /*completion*/) override {
+    FinishedJob finished;
+    finished.final_step = work_->total_chunks();
+    absl::StatusOr<prepare::PrepareReport> report = work_->Finish();
+    if (!report.ok()) {
+      finished.result = {false, absl::StrCat("cannot finish the dataset: ", report.status().message())};
+      return finished;
+    }
+    const std::string summary =
+        absl::StrCat(report->total, " items: ", report->pairs_written(), " pairs (train ", report->pairs.at("train"),
+                     ", heldout ", report->pairs.at("heldout"), "), ", report->ties, " ties dropped, ", report->swapped,
+                     " swapped, ", report->failed, " failed, ", report->captions_truncated, " captions truncated");
+    finished.events.push_back({"report", summary});
+    if (!report->ok()) {
+      finished.result = {false, prepare::FailureMessage(*report)};
+    } else {
+      finished.result = {true, absl::StrCat("prepared ", summary, "; dataset ", work_->dataset())};
+    }
+    return finished;
+  }
+
+ private:
+  // Shared storage is read outside the Scheduler's lock (ChunkDone);
+  // PrepareWork guards its own counts.
+  const std::unique_ptr<PrepareWork> work_;
+  const int world_size_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<JobRun>> PrepareJobKind::Plan(JobToPlan job) const {
+  ASSIGN_OR_RETURN(std::unique_ptr<PrepareWork> work,
+                   PrepareWork::Create(ResolveJobPaths(std::move(job.spec), job.base_dir)));
+  return std::make_unique<PrepareJobRun>(std::move(job.job_id), std::move(work), job.world_size);
+}
+
+}  // namespace align::coordinator
