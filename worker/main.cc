@@ -4,14 +4,17 @@
 
 #include <functional>
 #include <iostream>
+#include <string>
 
 #include "CLI/CLI.hpp"
-#include "worker/tools/prepare_command.h"
+#include "absl/status/statusor.h"
 #include "worker/control/serve.h"
-#include "worker/tools/serve_job.h"
+#include "worker/runner/device_choice.h"
+#include "worker/runner/job_runner.h"
+#include "worker/sampling/verify_sampler.h"
+#include "worker/tools/prepare_command.h"
 #include "worker/tools/train_command.h"
 #include "worker/tools/verify_model.h"
-#include "worker/sampling/verify_sampler.h"
 
 namespace {
 
@@ -49,6 +52,9 @@ int main(int argc, char** argv) {
   app.add_option("--tls-ca", serve.tls_ca, "PEM CA certificates: connect to the coordinator with TLS");
   app.add_option("--group-name", serve.group_name, "Name of this worker group (default: $SLURM_JOB_NAME or host-pid)");
   app.add_option("--max-jobs", serve.max_jobs, "Exit after this many jobs ended (default: serve forever)");
+  std::string serve_device = "auto";
+  app.add_option("--device", serve_device, "auto (CUDA when visible), cpu or cuda: where this group's jobs run")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
 
   align::tools::VerifyModelOptions verify;
   CLI::App* verify_cmd = app.add_subcommand(
@@ -100,7 +106,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   return WithMpi(argc, argv, [&] {
-    serve.device = align::tools::LocalDeviceName();
-    return RankExit{align::control::RunServe(serve, align::tools::PrepareAssignedJob, std::cout, std::cerr)};
+    // Every rank sees the same flag; one without a CUDA device where --device cuda asks for one
+    // ends the world (its peers may already wait in the group's first collective).
+    absl::StatusOr<align::runner::DeviceChoice> device = align::runner::ChooseWorkerDevice(serve_device);
+    if (!device.ok()) {
+      std::cerr << "align-worker: " << device.status().message() << "\n";
+      return RankExit{2};
+    }
+    const align::runner::JobRunner runner(*device);
+    serve.device = device->name();
+    return RankExit{align::control::RunServe(
+        serve, [&runner](const align::control::JobTicket& ticket) { return runner.SetUp(ticket); }, std::cout,
+        std::cerr)};
   });
 }

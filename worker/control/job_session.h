@@ -1,6 +1,7 @@
 #pragma once
 // Where the worker's RPC side (worker/control: gRPC, protobuf, MPI control
-// collectives) meets its torch side (worker/tools/serve_job.cc: the trainer).
+// collectives) meets its torch side (worker/runner: the trainer and the
+// prepare-job driver).
 // Plain C++ only: no LibTorch and no generated protobuf headers may be
 // included here (docs/architecture.md), so both sides can include it.
 
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/job_spec.h"
 #include "worker/engine/plan_source.h"
 
 namespace align::control {
@@ -47,8 +49,9 @@ class JobReporter {
 // A job the coordinator assigned to this rank's group.
 struct JobTicket {
   std::string job_id;
-  std::string spec_yaml;
-  std::string base_dir;    // relative spec paths resolve against it
+  // Parsed once by the control side, its paths resolved against the
+  // submitter's base_dir: the runner never sees the YAML.
+  JobSpec spec;
   int64_t resume_step = 0;  // the coordinator's last committed checkpoint
   int attempt = 1;
   // This rank's pairs, streamed by the coordinator (RemotePlanSource).

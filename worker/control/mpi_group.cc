@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
+#include <string>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "worker/control/rank_messages.h"
 
 namespace align::control {
 
@@ -98,13 +100,13 @@ absl::Status MpiGroup::AgreeOnError(const absl::Status& local) {
   MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, Comm(comm_), &request);
   Wait(&request);
   if (first == size_) return absl::OkStatus();
-  const std::string encoded = rank_ == first ? absl::StrCat(static_cast<int>(local.code()), ":", local.message()) : "";
-  const std::string shared = Broadcast(encoded, first);
-  const size_t colon = shared.find(':');
-  const int code = std::atoi(shared.substr(0, colon).c_str());
-  std::string message = colon == std::string::npos ? shared : shared.substr(colon + 1);
+  const std::string encoded =
+      rank_ == first ? EncodeRankFailure({local.code(), std::string(local.message())}) : std::string();
+  absl::StatusOr<RankFailure> failure = DecodeRankFailure(Broadcast(encoded, first));
+  if (!failure.ok()) return absl::InternalError(absl::StrCat("rank ", first, ": ", failure.status().message()));
+  std::string message = std::move(failure->message);
   if (size_ > 1) message = absl::StrCat("rank ", first, ": ", message);
-  return absl::Status(static_cast<absl::StatusCode>(code == 0 ? 2 : code), message);
+  return absl::Status(failure->code, message);
 }
 
 }  // namespace align::control

@@ -3,8 +3,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <iostream>
-#include <iterator>
+#include <mutex>
+#include <thread>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "align/v1/worker_service.grpc.pb.h"
@@ -38,26 +41,19 @@ void SetVersion(v1::ProtocolVersion* version) {
 }  // namespace
 
 struct RankSession::Impl {
-  struct JobPlans {
-    std::map<int64_t, std::vector<plan::MicroBatchPlan>> steps;
-    std::map<int64_t, int> stages;  // start step -> stage
-    std::optional<std::vector<int64_t>> prepare_chunks;  // a prepare job's share, once it is here
-  };
-
   std::unique_ptr<v1::WorkerService::Stub> stub;
   grpc::ClientContext context;
   std::unique_ptr<grpc::ClientReaderWriter<v1::WorkerMessage, v1::CoordinatorMessage>> stream;
   absl::Duration heartbeat_interval = absl::Seconds(10);
   std::string who;
 
+  JobMailbox mailbox;
+
+  // Guards what heartbeats carry and when they end.
   mutable std::mutex mu;
-  std::condition_variable cv;
-  bool lost = false;
+  std::condition_variable wake;  // closing or lost
   bool closing = false;
-  std::string lost_reason;
-  std::deque<Assignment> assignments;
-  std::map<std::string, JobPlans> jobs;
-  std::set<std::string> stops;
+  bool lost = false;  // mirrors mailbox.lost() for the heartbeat's wait
   std::string activity_job;
   int64_t activity_step = 0;
   int64_t activity_memory = 0;
@@ -70,14 +66,12 @@ struct RankSession::Impl {
   std::thread heartbeat;
 
   void MarkLost(const std::string& why) {
+    mailbox.MarkLost(why);
     {
       std::lock_guard<std::mutex> lock(mu);
-      if (!lost) {
-        lost = true;
-        lost_reason = why;
-      }
+      lost = true;
     }
-    cv.notify_all();
+    wake.notify_all();
   }
 
   bool Write(const v1::WorkerMessage& message) {
@@ -91,68 +85,66 @@ struct RankSession::Impl {
     return true;
   }
 
+  // Files one message from the coordinator into the mailbox.
+  void File(const v1::CoordinatorMessage& message) {
+    switch (message.body_case()) {
+      case v1::CoordinatorMessage::kJobAssignment: {
+        const v1::JobAssignment& a = message.job_assignment();
+        mailbox.AddAssignment({a.job_id(), a.spec_yaml(), a.base_dir(), a.resume_step(), a.attempt()});
+        break;
+      }
+      case v1::CoordinatorMessage::kPlanChunk: {
+        std::vector<PlannedStep> steps;
+        for (const v1::StepPlan& step : message.plan_chunk().steps()) {
+          PlannedStep planned;
+          planned.step = step.step();
+          for (const v1::MicroBatch& batch : step.micro_batches()) {
+            plan::MicroBatchPlan mb;
+            mb.pairs.assign(batch.pair_indices().begin(), batch.pair_indices().end());
+            mb.positions.assign(batch.stream_positions().begin(), batch.stream_positions().end());
+            planned.micro_batches.push_back(std::move(mb));
+          }
+          steps.push_back(std::move(planned));
+        }
+        mailbox.AddPlanChunk(message.plan_chunk().job_id(), std::move(steps));
+        break;
+      }
+      case v1::CoordinatorMessage::kPrepareChunks:
+        mailbox.AddPrepareChunks(message.prepare_chunks().job_id(),
+                                 std::vector<int64_t>(message.prepare_chunks().positions().begin(),
+                                                      message.prepare_chunks().positions().end()));
+        break;
+      case v1::CoordinatorMessage::kStageBoundary:
+        mailbox.AddStageBoundary(message.stage_boundary().job_id(), message.stage_boundary().start_step(),
+                                 message.stage_boundary().stage());
+        break;
+      case v1::CoordinatorMessage::kStopOrder:
+        mailbox.AddStopOrder(message.stop_order().job_id());
+        std::cerr << who << ": stop order for " << message.stop_order().job_id() << ": "
+                  << message.stop_order().message() << std::endl;
+        break;
+      case v1::CoordinatorMessage::kRejection: {
+        std::lock_guard<std::mutex> lock(mu);
+        ++rejections;
+        std::cerr << who << ": the coordinator refused a report about " << message.rejection().job_id() << ": "
+                  << message.rejection().message() << std::endl;
+        break;
+      }
+      default:
+        break;  // a newer coordinator's message
+    }
+  }
+
   void ReadLoop() {
     v1::CoordinatorMessage message;
-    while (stream->Read(&message)) {
-      std::unique_lock<std::mutex> lock(mu);
-      switch (message.body_case()) {
-        case v1::CoordinatorMessage::kJobAssignment: {
-          const v1::JobAssignment& a = message.job_assignment();
-          assignments.push_back({a.job_id(), a.spec_yaml(), a.base_dir(), a.resume_step(), a.attempt()});
-          jobs[a.job_id()] = JobPlans();
-          stops.erase(a.job_id());
-          break;
-        }
-        case v1::CoordinatorMessage::kPlanChunk: {
-          auto it = jobs.find(message.plan_chunk().job_id());
-          if (it == jobs.end()) break;  // a job this rank no longer runs
-          for (const v1::StepPlan& step : message.plan_chunk().steps()) {
-            std::vector<plan::MicroBatchPlan>& micros = it->second.steps[step.step()];
-            micros.clear();
-            for (const v1::MicroBatch& batch : step.micro_batches()) {
-              plan::MicroBatchPlan mb;
-              mb.pairs.assign(batch.pair_indices().begin(), batch.pair_indices().end());
-              mb.positions.assign(batch.stream_positions().begin(), batch.stream_positions().end());
-              micros.push_back(std::move(mb));
-            }
-          }
-          break;
-        }
-        case v1::CoordinatorMessage::kPrepareChunks: {
-          auto it = jobs.find(message.prepare_chunks().job_id());
-          if (it == jobs.end()) break;
-          it->second.prepare_chunks.emplace(message.prepare_chunks().positions().begin(),
-                                            message.prepare_chunks().positions().end());
-          break;
-        }
-        case v1::CoordinatorMessage::kStageBoundary: {
-          auto it = jobs.find(message.stage_boundary().job_id());
-          if (it != jobs.end()) it->second.stages[message.stage_boundary().start_step()] = message.stage_boundary().stage();
-          break;
-        }
-        case v1::CoordinatorMessage::kStopOrder:
-          stops.insert(message.stop_order().job_id());
-          std::cerr << who << ": stop order for " << message.stop_order().job_id() << ": "
-                    << message.stop_order().message() << std::endl;
-          break;
-        case v1::CoordinatorMessage::kRejection:
-          ++rejections;
-          std::cerr << who << ": the coordinator refused a report about " << message.rejection().job_id() << ": "
-                    << message.rejection().message() << std::endl;
-          break;
-        default:
-          break;  // a newer coordinator's message
-      }
-      lock.unlock();
-      cv.notify_all();
-    }
+    while (stream->Read(&message)) File(message);
     MarkLost("the coordinator closed the session or became unreachable");
   }
 
   void HeartbeatLoop() {
     std::unique_lock<std::mutex> lock(mu);
     while (!closing && !lost) {
-      cv.wait_for(lock, absl::ToChronoMilliseconds(heartbeat_interval), [&] { return closing || lost; });
+      wake.wait_for(lock, absl::ToChronoMilliseconds(heartbeat_interval), [&] { return closing || lost; });
       if (closing || lost) return;
       v1::WorkerMessage message;
       message.mutable_heartbeat()->set_job_id(activity_job);
@@ -247,7 +239,7 @@ void RankSession::Close() {
     std::lock_guard<std::mutex> lock(impl_->mu);
     impl_->closing = true;
   }
-  impl_->cv.notify_all();
+  impl_->wake.notify_all();
   if (impl_->heartbeat.joinable()) impl_->heartbeat.join();
   {
     std::lock_guard<std::mutex> lock(impl_->write_mu);
@@ -259,93 +251,18 @@ void RankSession::Close() {
   impl_.reset();
 }
 
-bool RankSession::lost() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->lost;
-}
-
-std::string RankSession::lost_reason() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->lost_reason;
-}
-
-std::optional<Assignment> RankSession::WaitForAssignment() {
-  std::unique_lock<std::mutex> lock(impl_->mu);
-  impl_->cv.wait(lock, [&] { return impl_->lost || !impl_->assignments.empty(); });
-  if (impl_->assignments.empty()) return std::nullopt;
-  Assignment next = std::move(impl_->assignments.front());
-  impl_->assignments.pop_front();
-  return next;
-}
-
-bool RankSession::WaitForPlan(const std::string& job_id, int64_t step) {
-  std::unique_lock<std::mutex> lock(impl_->mu);
-  auto has = [&] {
-    auto it = impl_->jobs.find(job_id);
-    return it != impl_->jobs.end() && it->second.steps.count(step) > 0;
-  };
-  impl_->cv.wait(lock, [&] { return impl_->lost || impl_->stops.count(job_id) > 0 || has(); });
-  return has();
-}
-
-std::optional<std::vector<int64_t>> RankSession::WaitForPrepareChunks(const std::string& job_id) {
-  std::unique_lock<std::mutex> lock(impl_->mu);
-  auto chunks = [&]() -> const std::optional<std::vector<int64_t>>* {
-    auto it = impl_->jobs.find(job_id);
-    return it == impl_->jobs.end() ? nullptr : &it->second.prepare_chunks;
-  };
-  impl_->cv.wait(lock, [&] {
-    return impl_->lost || impl_->stops.count(job_id) > 0 || (chunks() != nullptr && chunks()->has_value());
-  });
-  if (chunks() == nullptr) return std::nullopt;
-  return *chunks();
-}
-
-absl::StatusOr<plan::MicroBatchPlan> RankSession::MicroBatch(const std::string& job_id, int64_t step, int64_t micro) {
-  if (!WaitForPlan(job_id, step)) {
-    return absl::UnavailableError(absl::StrCat("no plan for step ", step, " of ", job_id,
-                                               lost() ? ": the coordinator session was lost" : ": the job is stopping"));
-  }
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  Impl::JobPlans& plans = impl_->jobs[job_id];
-  const std::vector<plan::MicroBatchPlan>& micros = plans.steps.at(step);
-  if (micro < 0 || micro >= static_cast<int64_t>(micros.size())) {
-    return absl::InvalidArgumentError(absl::StrCat("the coordinator's plan for step ", step, " of ", job_id, " has ",
-                                                   micros.size(), " micro-batches; micro-batch ", micro,
-                                                   " was asked for (grad_accum mismatch?)"));
-  }
-  plan::MicroBatchPlan result = micros[micro];
-  // Steps before the previous one are never asked for again.
-  plans.steps.erase(plans.steps.begin(), plans.steps.lower_bound(step - 1));
-  return result;
-}
-
-int64_t RankSession::StageOf(const std::string& job_id, int64_t step) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  auto it = impl_->jobs.find(job_id);
-  if (it == impl_->jobs.end()) return 0;
-  auto stage = it->second.stages.upper_bound(step);
-  if (stage == it->second.stages.begin()) return 0;
-  return std::prev(stage)->second;
-}
-
-bool RankSession::StopRequested(const std::string& job_id) const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->stops.count(job_id) > 0;
-}
-
-void RankSession::FinishJob(const std::string& job_id) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  impl_->jobs.erase(job_id);
-  impl_->stops.erase(job_id);
-  if (impl_->activity_job == job_id) impl_->activity_job.clear();
-}
+JobMailbox& RankSession::mailbox() { return impl_->mailbox; }
 
 void RankSession::SetActivity(const std::string& job_id, int64_t step, int64_t device_memory_bytes) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->activity_job = job_id;
   impl_->activity_step = step;
   impl_->activity_memory = device_memory_bytes;
+}
+
+void RankSession::ClearActivity(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (impl_->activity_job == job_id) impl_->activity_job.clear();
 }
 
 int64_t RankSession::rejections() const {

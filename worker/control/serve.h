@@ -1,11 +1,11 @@
 #pragma once
 // `mpirun -np N align-worker --coordinator ADDR [--token-file F]`: the ranks
-// form one worker group serving the coordinator's queue. Rank 0 registers the
-// group and shares its id over MPI; every rank opens its Session; the group
-// takes jobs one after another (JobAssignment), each run by `prepare` (the
-// torch side, worker/tools/serve_job.h) with the coordinator's plan. When the
-// coordinator goes away, the ranks stop the job at a step boundary and
-// register again until it is back. docs/protocol.md has the conversation.
+// form one worker group serving the coordinator's queue. They join the
+// coordinator (group_join.h), then take jobs one after another: wait for a
+// job's start (job_start.h), run it through `prepare` (the torch side,
+// worker/runner/job_runner.h) with the coordinator's plan, report its end.
+// When the coordinator goes away, the ranks stop the job at a step boundary
+// and join again until it is back. docs/protocol.md has the conversation.
 
 #include <functional>
 #include <ostream>
@@ -20,7 +20,7 @@ struct ServeOptions {
   std::string token_file;   // the first worker:<token> line (or bare line) is sent
   std::string tls_ca;
   std::string group_name;  // default: $SLURM_JOB_NAME, else host-pid
-  std::string device = "cpu";
+  std::string device = "cpu";  // the group's capability (cpu | cuda): the runner's device choice
   int max_jobs = 0;  // > 0: exit 0 after this many jobs ended (tests, one-shot launches)
 };
 
