@@ -181,10 +181,10 @@ TEST(AutoencoderKLTest, LoadingNamesMissingExtraAndMisshapenKeys) {
                          config.dump()).ok());
 }
 
-absl::StatusOr<VaeConfig> ParseEdited(const std::function<void(nlohmann::json&)>& edit) {
+absl::StatusOr<diffusers::VaeConfig> ParseEdited(const std::function<void(nlohmann::json&)>& edit) {
   nlohmann::json config = nlohmann::json::parse(TinyConfigText());
   edit(config);
-  return ParseVaeConfig(config.dump());
+  return diffusers::ParseVaeConfig(config.dump());
 }
 
 void ExpectRejected(const std::function<void(nlohmann::json&)>& edit, const std::string& needle) {
@@ -194,14 +194,14 @@ void ExpectRejected(const std::function<void(nlohmann::json&)>& edit, const std:
 }
 
 TEST(VaeConfigTest, ParsesTheFixtureAndRealSdxlVae) {
-  auto tiny = ParseVaeConfig(TinyConfigText());
+  auto tiny = diffusers::ParseVaeConfig(TinyConfigText());
   ASSERT_TRUE(tiny.ok()) << tiny.status();
   EXPECT_EQ(tiny->block_out_channels, (std::vector<int64_t>{32, 64, 64}));
   EXPECT_EQ(tiny->layers_per_block, 2);
   EXPECT_TRUE(tiny->latents_mean.empty());
 
   // stabilityai/sdxl-vae's config.json (keys of an older diffusers version).
-  auto sdxl = ParseVaeConfig(R"({
+  auto sdxl = diffusers::ParseVaeConfig(R"({
     "_class_name": "AutoencoderKL", "_diffusers_version": "0.18.0.dev0",
     "_name_or_path": "./vae", "act_fn": "silu",
     "block_out_channels": [128, 256, 512, 512],

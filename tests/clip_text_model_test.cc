@@ -15,7 +15,7 @@
 
 #include "common/file_util.h"
 #include "nlohmann/json.hpp"
-#include "worker/models/clip_config.h"
+#include "common/diffusers/clip_config.h"
 #include "worker/models/clip_tokenizer.h"
 #include "worker/models/weights_io.h"
 #include "worker/tools/verify_clip.h"
@@ -156,7 +156,7 @@ TEST(ClipTextModelTest, LegacyEosTokenIdPoolsAtTheLargestId) {
     ExpectMatchesGolden(name, dir, io);
   }
   // Pooling positions on hand-made ids: first eos (707); none -> 0; legacy -> first max.
-  auto config = LoadClipTextConfig(kTiny + "/text_encoder/config.json");
+  auto config = diffusers::LoadClipTextConfig(kTiny + "/text_encoder/config.json");
   ASSERT_TRUE(config.ok());
   ClipTextModel model(*config, false, torch::TensorOptions().dtype(torch::kFloat));
   InitializeRandomWeights(*model, 1);
@@ -208,11 +208,11 @@ TEST(ClipTextModelTest, ConfigRejectsUnsupportedOptionsByName) {
   auto parse_with = [&](const std::string& key, const nlohmann::json& value) {
     nlohmann::json c = nlohmann::json::parse(base);
     c[key] = value;
-    return ParseClipTextConfig(c.dump());
+    return diffusers::ParseClipTextConfig(c.dump());
   };
-  auto ok = ParseClipTextConfig(base);
+  auto ok = diffusers::ParseClipTextConfig(base);
   ASSERT_TRUE(ok.ok()) << ok.status();
-  EXPECT_EQ(ok->hidden_act, ClipActivation::kGelu);
+  EXPECT_EQ(ok->hidden_act, diffusers::ClipActivation::kGelu);
   EXPECT_EQ(ok->projection_dim, 24);
   EXPECT_EQ(ok->eos_token_id, 707);
   EXPECT_EQ(ok->with_projection, true);

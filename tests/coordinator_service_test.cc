@@ -47,7 +47,10 @@ class CoordinatorServiceTest : public ::testing::Test {
     std::ofstream(dir_ + "/tokens") << "# test tokens\nclient:" << kClientToken << "\nworker:" << kWorkerToken
                                     << "\nclient:bob:" << kBobToken << "\nadmin:ops:" << kAdminToken << "\n";
     fs::create_directories(dir_ + "/model/unet");
-    std::ofstream(dir_ + "/model/unet/config.json") << "{}";
+    // A one-block UNet that the dataset below (context_dim 32, no pooled) fits.
+    std::ofstream(dir_ + "/model/unet/config.json")
+        << R"({"block_out_channels": [32], "down_block_types": ["DownBlock2D"], "up_block_types": ["UpBlock2D"],)"
+        << R"( "cross_attention_dim": 32})";
     fs::create_directories(dir_ + "/data");
     data::Manifest manifest;
     manifest.shape = {4, 8, 8, 8, 32, 0};

@@ -12,7 +12,7 @@ namespace align::models {
 namespace {
 
 NoiseSchedule SdxlSchedule() {
-  auto config = LoadSchedulerConfig(std::string(ALIGN_GOLDEN_DIR) + "/tiny-sdxl/scheduler/scheduler_config.json");
+  auto config = diffusers::LoadSchedulerConfig(std::string(ALIGN_GOLDEN_DIR) + "/tiny-sdxl/scheduler/scheduler_config.json");
   EXPECT_TRUE(config.ok()) << config.status();
   return NoiseSchedule(*config);
 }
@@ -32,7 +32,7 @@ TEST(NoiseScheduleTest, MatchesDiffusersScaledLinear) {
 }
 
 TEST(NoiseScheduleTest, LinearBetasAndVPrediction) {
-  auto config = ParseSchedulerConfig(
+  auto config = diffusers::ParseSchedulerConfig(
       R"({"beta_schedule": "linear", "beta_start": 0.0001, "beta_end": 0.02,
           "num_train_timesteps": 10, "prediction_type": "v_prediction"})");
   ASSERT_TRUE(config.ok()) << config.status();
@@ -50,15 +50,15 @@ TEST(NoiseScheduleTest, LinearBetasAndVPrediction) {
 }
 
 TEST(NoiseScheduleTest, RejectsUnsupportedSchedulesByName) {
-  auto cosine = ParseSchedulerConfig(R"({"beta_schedule": "squaredcos_cap_v2"})");
+  auto cosine = diffusers::ParseSchedulerConfig(R"({"beta_schedule": "squaredcos_cap_v2"})");
   ASSERT_FALSE(cosine.ok());
   EXPECT_NE(std::string(cosine.status().message()).find("squaredcos_cap_v2"), std::string::npos);
-  auto sample = ParseSchedulerConfig(R"({"prediction_type": "sample"})");
+  auto sample = diffusers::ParseSchedulerConfig(R"({"prediction_type": "sample"})");
   ASSERT_FALSE(sample.ok());
   EXPECT_NE(std::string(sample.status().message()).find("prediction_type"), std::string::npos);
-  EXPECT_FALSE(ParseSchedulerConfig(R"({"num_train_timesteps": "many"})").ok());
-  EXPECT_FALSE(ParseSchedulerConfig(R"({"rescale_betas_zero_snr": true})").ok());
-  EXPECT_FALSE(ParseSchedulerConfig("not json").ok());
+  EXPECT_FALSE(diffusers::ParseSchedulerConfig(R"({"num_train_timesteps": "many"})").ok());
+  EXPECT_FALSE(diffusers::ParseSchedulerConfig(R"({"rescale_betas_zero_snr": true})").ok());
+  EXPECT_FALSE(diffusers::ParseSchedulerConfig("not json").ok());
 }
 
 }  // namespace

@@ -232,7 +232,7 @@ TEST(SamplerConfigTest, ReadsTheClassAndTheNameOverridesIt) {
   auto euler = LoadSamplerConfig(kCases + "/euler/scheduler_config.json");
   ASSERT_TRUE(euler.ok()) << euler.status();
   EXPECT_EQ(euler->kind, SamplerKind::kEuler);
-  EXPECT_EQ(euler->timestep_spacing, models::TimestepSpacing::kLeading);
+  EXPECT_EQ(euler->timestep_spacing, diffusers::TimestepSpacing::kLeading);
   EXPECT_EQ(euler->schedule.steps_offset, 1);
   auto as_ddim = LoadSamplerConfig(kCases + "/euler/scheduler_config.json", "DDIMScheduler");
   ASSERT_TRUE(as_ddim.ok()) << as_ddim.status();
@@ -245,7 +245,7 @@ TEST(SamplerConfigTest, ReadsTheClassAndTheNameOverridesIt) {
   auto dpm = LoadSamplerConfig(kCases + "/dpmpp-2m/scheduler_config.json");
   ASSERT_TRUE(dpm.ok()) << dpm.status();
   EXPECT_EQ(dpm->kind, SamplerKind::kDpmSolverMultistep);
-  EXPECT_TRUE(models::LoadSchedulerConfig(kCases + "/dpmpp-2m/scheduler_config.json").ok());
+  EXPECT_TRUE(diffusers::LoadSchedulerConfig(kCases + "/dpmpp-2m/scheduler_config.json").ok());
 }
 
 TEST(SamplerNoiseTest, KeyedBySeedStepAndSampleIndex) {

@@ -27,7 +27,10 @@ class SpecCheckTest : public ::testing::Test {
     std::string pattern = (fs::temp_directory_path() / "spec_check_test_XXXXXX").string();
     dir_ = ::mkdtemp(pattern.data());
     fs::create_directories(dir_ + "/model/unet");
-    std::ofstream(dir_ + "/model/unet/config.json") << "{}";
+    // A one-block UNet that the test datasets (context_dim 32, no pooled) fit.
+    std::ofstream(dir_ + "/model/unet/config.json")
+        << R"({"block_out_channels": [32], "down_block_types": ["DownBlock2D"], "up_block_types": ["UpBlock2D"],)"
+        << R"( "cross_attention_dim": 32})";
     WriteDataset(dir_ + "/data", /*has_difficulty=*/false);
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -103,6 +106,26 @@ TEST_F(SpecCheckTest, TrainingNeedsAPreparedDataset) {
   absl::Status no_scores = Check(Spec("curriculum: {stages: 2, steps_per_stage: 5, difficulty: score_gap}\n",
                                       "model", "ranked"));
   EXPECT_THAT(std::string(no_scores.message()), HasSubstr("has_scores is false"));
+}
+
+// The dataset must fit the model's UNet (common/diffusers/dataset_fit.h), and
+// that UNet's config must parse.
+TEST_F(SpecCheckTest, TrainingDatasetMustFitTheUNet) {
+  fs::create_directories(dir_ + "/wide/unet");
+  std::ofstream(dir_ + "/wide/unet/config.json")
+      << R"({"block_out_channels": [32], "down_block_types": ["DownBlock2D"], "up_block_types": ["UpBlock2D"],)"
+      << R"( "cross_attention_dim": 64})";
+  absl::Status wide = Check(Spec("", "wide"));
+  EXPECT_EQ(wide.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(wide.message()), StartsWith("dataset: "));
+  EXPECT_THAT(std::string(wide.message()), HasSubstr("context_dim 32"));
+  EXPECT_THAT(std::string(wide.message()), HasSubstr("cross_attention_dim 64"));
+
+  fs::create_directories(dir_ + "/broken/unet");
+  std::ofstream(dir_ + "/broken/unet/config.json") << "{}";
+  absl::Status broken = Check(Spec("", "broken"));
+  EXPECT_THAT(std::string(broken.message()), StartsWith("model: "));
+  EXPECT_THAT(std::string(broken.message()), HasSubstr("unet/config.json"));
 }
 
 // A prepare job writes its dataset (it need not exist yet) from an input that

@@ -24,7 +24,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/dataset/float16.h"
-#include "common/safetensors/checkpoint.h"
+#include "common/safetensors/sharded_weights.h"
 #include "common/safetensors/reader.h"
 #include "common/safetensors/writer.h"
 #include "nlohmann/json.hpp"
@@ -89,7 +89,7 @@ class TrainIntegrationTest : public testing::Test {
   }
 
   static std::map<std::string, std::vector<float>> Weights(const std::string& checkpoint_dir) {
-    auto ckpt = safetensors::Checkpoint::Open(checkpoint_dir + "/unet", "diffusion_pytorch_model");
+    auto ckpt = safetensors::ShardedWeights::Open(checkpoint_dir + "/unet", "diffusion_pytorch_model");
     EXPECT_TRUE(ckpt.ok()) << ckpt.status();
     std::map<std::string, std::vector<float>> out;
     for (const std::string& name : ckpt->Names()) {

@@ -1,4 +1,4 @@
-#include "worker/models/unet_config.h"
+#include "common/diffusers/unet_config.h"
 
 #include <cstdint>
 #include <string>
@@ -9,7 +9,7 @@
 #include "common/file_util.h"
 #include "nlohmann/json.hpp"
 
-namespace align::models {
+namespace align::diffusers {
 namespace {
 
 nlohmann::json TinyConfig() {
@@ -114,4 +114,4 @@ TEST(UNetConfigTest, MissingFileNamesThePath) {
 }
 
 }  // namespace
-}  // namespace align::models
+}  // namespace align::diffusers

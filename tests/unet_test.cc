@@ -202,7 +202,7 @@ TEST(UNetTest, LoadingNamesMissingExtraAndMisshapenKeys) {
 
 // SDXL base's real config, built on the meta device: shapes without memory.
 TEST(UNetTest, SdxlBaseHasExactlyTheReferenceParameterCount) {
-  auto config = LoadUNetConfig(std::string(ALIGN_TESTS_DIR) + "/data/sdxl-base/unet/config.json");
+  auto config = diffusers::LoadUNetConfig(std::string(ALIGN_TESTS_DIR) + "/data/sdxl-base/unet/config.json");
   ASSERT_TRUE(config.ok()) << config.status();
   UNet2DConditionModel unet(*config, torch::TensorOptions().dtype(torch::kFloat).device(torch::kMeta));
   EXPECT_EQ(unet->num_parameters(), 2567463684);

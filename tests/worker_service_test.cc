@@ -42,7 +42,10 @@ class WorkerServiceTest : public ::testing::Test {
     std::ofstream(dir_ + "/tokens") << "client:" << kClientToken << "\nworker:" << kWorkerToken << "\n";
     fs::permissions(dir_ + "/tokens", fs::perms::owner_read | fs::perms::owner_write);
     fs::create_directories(dir_ + "/model/unet");
-    std::ofstream(dir_ + "/model/unet/config.json") << "{}";
+    // A one-block UNet that the dataset below (context_dim 8, no pooled) fits.
+    std::ofstream(dir_ + "/model/unet/config.json")
+        << R"({"block_out_channels": [32], "down_block_types": ["DownBlock2D"], "up_block_types": ["UpBlock2D"],)"
+        << R"( "cross_attention_dim": 8})";
     data::SyntheticOptions data;
     data.train_pairs = 32;
     data.heldout_pairs = 4;

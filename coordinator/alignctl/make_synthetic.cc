@@ -12,19 +12,22 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/dataset/synthetic.h"
+#include "common/diffusers/dataset_fit.h"
+#include "common/diffusers/model_folder.h"
+#include "common/diffusers/unet_config.h"
 #include "common/status_macros.h"
-#include "worker/models/unet_config.h"
+#include "common/diffusers/unet_config.h"
 
 namespace align::alignctl {
 
 absl::StatusOr<data::PairShape> SyntheticShapeForModel(const std::string& model_dir, int64_t latent_height,
                                                        int64_t latent_width, int64_t tokens) {
-  const std::string config_path = absl::StrCat(model_dir, "/unet/config.json");
-  if (!std::filesystem::is_regular_file(config_path)) {
-    return absl::NotFoundError(
-        absl::StrCat("model ", model_dir, " has no unet/config.json (expected a diffusers layout)"));
+  const diffusers::ModelFolder model(model_dir);
+  if (absl::Status files = model.CheckFiles({diffusers::Component::kUNet}); !files.ok()) {
+    return absl::NotFoundError(absl::StrCat("model ", files.message(), " (expected a diffusers layout)"));
   }
-  ASSIGN_OR_RETURN(models::UNetConfig config, models::LoadUNetConfig(config_path));
+  const std::string config_path = model.UNetConfigPath();
+  ASSIGN_OR_RETURN(diffusers::UNetConfig config, diffusers::LoadUNetConfig(config_path));
   if (latent_height == 0 || latent_width == 0) {
     if (config.sample_size < 1) {
       return absl::InvalidArgumentError(absl::StrCat(config_path, " has no sample_size; give --latent-size"));
@@ -32,18 +35,7 @@ absl::StatusOr<data::PairShape> SyntheticShapeForModel(const std::string& model_
     latent_height = latent_width = config.sample_size;
   }
   if (tokens < 1) return absl::InvalidArgumentError(absl::StrCat("--tokens must be >= 1, got ", tokens));
-  data::PairShape shape;
-  shape.latent_channels = config.in_channels;
-  shape.latent_height = latent_height;
-  shape.latent_width = latent_width;
-  shape.tokens = tokens;
-  shape.context_dim = config.cross_attention_dim;
-  shape.pooled_dim = config.text_time_embedding ? config.pooled_text_dim() : 0;
-  if (shape.pooled_dim < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        config_path, ": projection_class_embeddings_input_dim is smaller than 6 * addition_time_embed_dim"));
-  }
-  return shape;
+  return diffusers::PairShapeForUNet(config, latent_height, latent_width, tokens);
 }
 
 absl::StatusOr<std::pair<int64_t, int64_t>> ParseLatentSize(const std::string& text) {

@@ -9,6 +9,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/dataset/manifest.h"
+#include "common/diffusers/dataset_fit.h"
+#include "common/diffusers/model_folder.h"
+#include "common/diffusers/unet_config.h"
 #include "common/prepare/webdataset_input.h"
 #include "common/status_macros.h"
 
@@ -22,28 +25,29 @@ absl::Status FieldError(const std::string& field, const std::string& message) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", message));
 }
 
-absl::Status CheckModel(const std::string& model) {
-  std::error_code ec;
-  if (!fs::is_directory(model, ec)) return FieldError("model", absl::StrCat(model, " is not a directory"));
-  if (!fs::is_regular_file(fs::path(model) / "unet" / "config.json", ec)) {
-    return FieldError("model", absl::StrCat(model, " has no unet/config.json (expected a diffusers layout)"));
+// A train job reads the UNet's config and the dataset's shape must fit it
+// (checked with the dataset, CheckDataset).
+absl::StatusOr<diffusers::UNetConfig> CheckModel(const std::string& model) {
+  const diffusers::ModelFolder folder(model);
+  if (absl::Status files = folder.CheckFiles({diffusers::Component::kUNet}); !files.ok()) {
+    return FieldError("model", absl::StrCat(files.message(), " (expected a diffusers layout)"));
   }
-  return absl::OkStatus();
+  absl::StatusOr<diffusers::UNetConfig> unet = diffusers::LoadUNetConfig(folder.UNetConfigPath());
+  if (!unet.ok()) return FieldError("model", std::string(unet.status().message()));
+  return unet;
 }
 
 // What a prepare job loads (worker/prepare/pair_encoder.h): the VAE, both
 // tokenizers and both text encoders; the UNet is optional.
 absl::Status CheckPrepareModel(const std::string& model) {
-  std::error_code ec;
-  if (!fs::is_directory(model, ec)) return FieldError("model", absl::StrCat(model, " is not a directory"));
-  for (const char* file : {"vae/config.json", "text_encoder/config.json", "text_encoder_2/config.json",
-                           "tokenizer/vocab.json", "tokenizer/merges.txt", "tokenizer_2/vocab.json",
-                           "tokenizer_2/merges.txt"}) {
-    if (!fs::is_regular_file(fs::path(model) / file, ec)) {
-      return FieldError("model", absl::StrCat(model, " has no ", file,
-                                              " (a prepare job needs the diffusers layout's vae/, text_encoder*/ "
-                                              "and tokenizer*/)"));
-    }
+  using diffusers::Component;
+  absl::Status files = diffusers::ModelFolder(model).CheckFiles(
+      {Component::kVae, Component::kTextEncoder, Component::kTextEncoder2, Component::kTokenizer,
+       Component::kTokenizer2});
+  if (!files.ok()) {
+    return FieldError("model", absl::StrCat(files.message(),
+                                            " (a prepare job needs the diffusers layout's vae/, text_encoder*/ "
+                                            "and tokenizer*/)"));
   }
   return absl::OkStatus();
 }
@@ -61,7 +65,8 @@ absl::Status CheckPrepareInput(const PrepareSpec& prepare) {
   return absl::OkStatus();
 }
 
-absl::Status CheckDataset(const std::string& dataset, const JobSpec& spec) {
+absl::Status CheckDataset(const std::string& dataset, const JobSpec& spec, const diffusers::UNetConfig& unet,
+                          const std::string& model) {
   std::error_code ec;
   if (!fs::is_directory(dataset, ec)) return FieldError("dataset", absl::StrCat(dataset, " is not a directory"));
   if (!fs::is_regular_file(fs::path(dataset) / std::string(data::kManifestFile), ec)) {
@@ -73,6 +78,9 @@ absl::Status CheckDataset(const std::string& dataset, const JobSpec& spec) {
   auto train = manifest->splits.find("train");
   if (train == manifest->splits.end() || train->second.pairs < 1) {
     return FieldError("dataset", absl::StrCat(dataset, " has no training pairs (split \"train\" is empty)"));
+  }
+  if (absl::Status fits = diffusers::CheckPairShapeFitsUNet(manifest->shape, unet); !fits.ok()) {
+    return FieldError("dataset", absl::StrCat(dataset, " does not fit the UNet of ", model, ": ", fits.message()));
   }
   // rank_gap orders pairs by their difficulty vector; score_gap by score_w - score_l.
   if (spec.curriculum.has_value()) {
@@ -132,8 +140,8 @@ absl::StatusOr<JobSpec> CheckSubmittedSpec(const std::string& spec_yaml, const s
     RETURN_IF_ERROR(CheckPrepareInput(*resolved.prepare));
     RETURN_IF_ERROR(CheckOutput(resolved.dataset, "dataset"));
   } else {
-    RETURN_IF_ERROR(CheckModel(resolved.model));
-    RETURN_IF_ERROR(CheckDataset(resolved.dataset, spec));
+    ASSIGN_OR_RETURN(const diffusers::UNetConfig unet, CheckModel(resolved.model));
+    RETURN_IF_ERROR(CheckDataset(resolved.dataset, spec, unet, resolved.model));
   }
   RETURN_IF_ERROR(CheckOutput(resolved.output));
   return spec;

@@ -15,9 +15,11 @@
 #include "absl/strings/str_cat.h"
 #include "common/dataset/prefetch.h"
 #include "common/dataset/reader.h"
+#include "common/diffusers/dataset_fit.h"
+#include "common/diffusers/model_folder.h"
 #include "common/random.h"
 #include "common/status_macros.h"
-#include "worker/engine/checkpoint_store.h"
+#include "worker/engine/training_checkpoint.h"
 #include "worker/engine/device_memory.h"
 #include "worker/engine/local_rank.h"
 #include "worker/engine/losses.h"
@@ -29,7 +31,6 @@
 #include "worker/models/fp32_precision.h"
 #include "worker/models/noise_schedule.h"
 #include "worker/models/unet_io.h"
-#include "worker/models/weights_io.h"
 
 namespace align::engine {
 namespace {
@@ -83,18 +84,19 @@ absl::Status TrainerImpl::Init() {
   }
   bf16_ = spec_.precision == Precision::kBf16;
 
-  ASSIGN_OR_RETURN(models::SchedulerConfig sched, models::LoadSchedulerConfig(spec_.model + "/scheduler/scheduler_config.json"));
+  const diffusers::ModelFolder model(spec_.model);
+  ASSIGN_OR_RETURN(diffusers::SchedulerConfig sched, diffusers::LoadSchedulerConfig(model.SchedulerConfigPath()));
   schedule_ = std::make_unique<models::NoiseSchedule>(sched);
   ASSIGN_OR_RETURN(loss_, MakeLoss(spec_.loss, sched.num_train_timesteps));
 
   auto fp32 = torch::TensorOptions().dtype(torch::kFloat).device(device_);
-  ASSIGN_OR_RETURN(policy_, models::LoadUNet(spec_.model + "/unet", fp32));
+  ASSIGN_OR_RETURN(policy_, models::LoadUNet(model.Dir(diffusers::Component::kUNet), fp32));
   policy_->train();
   policy_->set_gradient_checkpointing(spec_.gradient_checkpointing);
   if (loss_->needs_reference()) {
     // The frozen reference runs in the compute precision: bf16 halves its memory.
     auto ref_options = torch::TensorOptions().dtype(bf16_ ? torch::kBFloat16 : torch::kFloat).device(device_);
-    ASSIGN_OR_RETURN(reference_, models::LoadUNet(spec_.model + "/unet", ref_options));
+    ASSIGN_OR_RETURN(reference_, models::LoadUNet(model.Dir(diffusers::Component::kUNet), ref_options));
     reference_->eval();
     for (auto& p : reference_->parameters()) p.set_requires_grad(false);
   }
@@ -104,14 +106,10 @@ absl::Status TrainerImpl::Init() {
   absl::StatusOr<std::unique_ptr<data::PairReader>> heldout = data::PairReader::Open(spec_.dataset, "heldout");
   if (heldout.ok()) heldout_data_ = std::move(*heldout);
 
-  const models::UNetConfig& mc = policy_->config();
-  const data::PairShape& shape = train_data_->shape();
-  if (shape.latent_channels != mc.in_channels || shape.context_dim != mc.cross_attention_dim ||
-      (mc.text_time_embedding && shape.pooled_dim != mc.pooled_text_dim())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "dataset ", spec_.dataset, " does not fit model ", spec_.model, ": dataset has latent_channels ",
-        shape.latent_channels, ", context_dim ", shape.context_dim, ", pooled_dim ", shape.pooled_dim,
-        "; the UNet expects ", mc.in_channels, ", ", mc.cross_attention_dim, ", ", mc.pooled_text_dim()));
+  const absl::Status fits = diffusers::CheckPairShapeFitsUNet(train_data_->shape(), policy_->config());
+  if (!fits.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dataset ", spec_.dataset, " does not fit model ", spec_.model, ": ", fits.message()));
   }
 
   step_ = std::make_unique<PreferenceStep>(policy_, reference_, *schedule_, *loss_, device_, bf16_);
@@ -139,14 +137,12 @@ absl::Status TrainerImpl::Init() {
 }
 
 absl::Status TrainerImpl::Resume() {
-  std::optional<CheckpointContents> latest = FindLatestCheckpoint(spec_.output);
+  std::optional<TrainingCheckpoint> latest = TrainingCheckpoint::FindLatest(spec_.output);
   if (latest) {
-    ASSIGN_OR_RETURN(safetensors::Checkpoint weights,
-                     safetensors::Checkpoint::Open(latest->dir + "/unet", models::kDiffusersWeightsBase));
-    RETURN_IF_ERROR(models::LoadParameters(*policy_, weights));
-    ASSIGN_OR_RETURN(auto state, ReadOptimizerState(latest->dir));
+    RETURN_IF_ERROR(latest->LoadUNetWeights(policy_));
+    ASSIGN_OR_RETURN(auto state, latest->ReadOptimizerState());
     RETURN_IF_ERROR(optimizer_->LoadState(state));
-    start_step_ = latest->step;
+    start_step_ = latest->step();
   }
   if (comm_.rank() == 0) {
     ASSIGN_OR_RETURN(metrics_, MetricsLog::Open(spec_.output + "/metrics.jsonl", start_step_));
@@ -289,13 +285,13 @@ absl::Status TrainerImpl::Checkpoint(int64_t step) {
   if (comm_.rank() == 0) {
     nlohmann::json state = {{"step", step}, {"seed", spec_.seed}, {"world_size", comm_.world_size()},
                             {"job", spec_.name}, {"loss", LossTypeName(spec_.loss.type)}};
-    status = WriteTrainingCheckpoint(spec_.output, step, policy_, optimizer_->State(), state);
+    status = TrainingCheckpoint::Write(spec_.output, step, policy_, optimizer_->State(), state);
   }
   // Every rank learns whether the checkpoint landed before anyone goes on.
   torch::Tensor ok = torch::tensor({status.ok() ? 0.0 : 1.0}, torch::kDouble);
   comm_.AllReduceSum(ok);
   if (ok.item<double>() > 0 && status.ok()) return absl::InternalError("rank 0 failed to write a checkpoint");
-  if (status.ok() && hooks_.on_checkpoint) hooks_.on_checkpoint(step, spec_.output + "/checkpoint-" + std::to_string(step));
+  if (status.ok() && hooks_.on_checkpoint) hooks_.on_checkpoint(step, TrainingCheckpoint::Dir(spec_.output, step));
   return status;
 }
 

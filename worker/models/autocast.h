@@ -7,7 +7,7 @@
 
 namespace align::models {
 
-// Whether bf16 autocast is on, per device type. Gradient checkpointing records
+// Whether bf16 autocast is on, per device type. Activation recomputation records
 // it at forward time and restores it for the recomputation in backward.
 struct AutocastState {
   bool cpu = false;

@@ -6,10 +6,10 @@
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "common/diffusers/model_folder.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
-#include "worker/models/attention.h"
-#include "worker/models/unet_io.h"
+#include "worker/models/scaled_dot_product.h"
 #include "worker/models/weights_io.h"
 
 namespace align::models {
@@ -17,7 +17,7 @@ namespace {
 
 ResnetBlock2D MakeResnet(int64_t in_channels, int64_t out_channels, int64_t groups,
                          const torch::TensorOptions& options) {
-  return ResnetBlock2D(in_channels, out_channels, /*temb_channels=*/0, groups, kVaeNormEps,
+  return ResnetBlock2D(in_channels, out_channels, /*temb_channels=*/0, groups, diffusers::kVaeNormEps,
                        /*output_scale_factor=*/1.0, options);
 }
 
@@ -25,7 +25,7 @@ ResnetBlock2D MakeResnet(int64_t in_channels, int64_t out_channels, int64_t grou
 
 VaeAttentionImpl::VaeAttentionImpl(int64_t channels, int64_t groups,
                                    const torch::TensorOptions& options) {
-  group_norm = register_module("group_norm", GroupNorm(groups, channels, kVaeNormEps, options));
+  group_norm = register_module("group_norm", GroupNorm(groups, channels, diffusers::kVaeNormEps, options));
   to_q = register_module("to_q", Linear(channels, channels, true, options));
   to_k = register_module("to_k", Linear(channels, channels, true, options));
   to_v = register_module("to_v", Linear(channels, channels, true, options));
@@ -112,7 +112,7 @@ torch::Tensor UpDecoderBlock2DImpl::forward(torch::Tensor x) {
   return x;
 }
 
-VaeEncoderImpl::VaeEncoderImpl(const VaeConfig& config, const torch::TensorOptions& options) {
+VaeEncoderImpl::VaeEncoderImpl(const diffusers::VaeConfig& config, const torch::TensorOptions& options) {
   const auto& ch = config.block_out_channels;
   const int64_t groups = config.norm_num_groups;
   conv_in = register_module("conv_in", Conv2d(config.in_channels, ch.front(), 3, 1, 1, options));
@@ -126,7 +126,7 @@ VaeEncoderImpl::VaeEncoderImpl(const VaeConfig& config, const torch::TensorOptio
   }
   mid_block = register_module("mid_block",
                               VaeMidBlock(ch.back(), groups, config.mid_block_add_attention, options));
-  conv_norm_out = register_module("conv_norm_out", GroupNorm(groups, ch.back(), kVaeNormEps, options));
+  conv_norm_out = register_module("conv_norm_out", GroupNorm(groups, ch.back(), diffusers::kVaeNormEps, options));
   conv_out = register_module("conv_out", Conv2d(ch.back(), 2 * config.latent_channels, 3, 1, 1, options));
 }
 
@@ -139,7 +139,7 @@ torch::Tensor VaeEncoderImpl::forward(const torch::Tensor& image) {
   return conv_out(torch::silu(conv_norm_out(x)));
 }
 
-VaeDecoderImpl::VaeDecoderImpl(const VaeConfig& config, const torch::TensorOptions& options) {
+VaeDecoderImpl::VaeDecoderImpl(const diffusers::VaeConfig& config, const torch::TensorOptions& options) {
   const auto& ch = config.block_out_channels;
   const int64_t groups = config.norm_num_groups;
   conv_in = register_module("conv_in", Conv2d(config.latent_channels, ch.back(), 3, 1, 1, options));
@@ -155,7 +155,7 @@ VaeDecoderImpl::VaeDecoderImpl(const VaeConfig& config, const torch::TensorOptio
     up_blocks->push_back(up_blocks_.back());
     channels = out;
   }
-  conv_norm_out = register_module("conv_norm_out", GroupNorm(groups, ch.front(), kVaeNormEps, options));
+  conv_norm_out = register_module("conv_norm_out", GroupNorm(groups, ch.front(), diffusers::kVaeNormEps, options));
   conv_out = register_module("conv_out", Conv2d(ch.front(), config.out_channels, 3, 1, 1, options));
 }
 
@@ -166,7 +166,7 @@ torch::Tensor VaeDecoderImpl::forward(const torch::Tensor& latent) {
   return conv_out(torch::silu(conv_norm_out(x)));
 }
 
-AutoencoderKLImpl::AutoencoderKLImpl(const VaeConfig& config, const torch::TensorOptions& options)
+AutoencoderKLImpl::AutoencoderKLImpl(const diffusers::VaeConfig& config, const torch::TensorOptions& options)
     : config_(config) {
   encoder = register_module("encoder", VaeEncoder(config, options));
   decoder = register_module("decoder", VaeDecoder(config, options));
@@ -193,11 +193,11 @@ torch::Tensor AutoencoderKLImpl::Decode(const torch::Tensor& latent) {
 
 absl::StatusOr<AutoencoderKL> LoadAutoencoderKL(const std::string& vae_dir,
                                                 const torch::TensorOptions& options) {
-  ASSIGN_OR_RETURN(VaeConfig config, LoadVaeConfig(vae_dir + "/config.json"));
-  ASSIGN_OR_RETURN(safetensors::Checkpoint checkpoint,
-                   safetensors::Checkpoint::Open(vae_dir, kDiffusersWeightsBase));
+  ASSIGN_OR_RETURN(diffusers::VaeConfig config, diffusers::LoadVaeConfig(diffusers::ConfigPath(vae_dir)));
+  ASSIGN_OR_RETURN(safetensors::ShardedWeights weights,
+                   safetensors::ShardedWeights::Open(vae_dir, diffusers::kDiffusersWeightsBase));
   AutoencoderKL vae(config, options);
-  absl::Status loaded = LoadParameters(*vae, checkpoint);
+  absl::Status loaded = LoadParameters(*vae, weights);
   if (!loaded.ok()) {
     return absl::Status(loaded.code(), absl::StrCat(vae_dir, ": ", loaded.message()));
   }
@@ -209,8 +209,8 @@ absl::Status SaveAutoencoderKL(AutoencoderKL& vae, const std::string& vae_dir, t
   std::error_code ec;
   std::filesystem::create_directories(vae_dir, ec);
   if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create ", vae_dir, ": ", ec.message()));
-  RETURN_IF_ERROR(SaveParameters(*vae, vae_dir, kDiffusersWeightsBase, on_disk, max_shard_bytes));
-  return WriteFileAtomically(vae_dir + "/config.json", vae->config().source_json);
+  RETURN_IF_ERROR(SaveParameters(*vae, vae_dir, diffusers::kDiffusersWeightsBase, on_disk, max_shard_bytes));
+  return WriteFileAtomically(diffusers::ConfigPath(vae_dir), vae->config().source_json);
 }
 
 }  // namespace align::models

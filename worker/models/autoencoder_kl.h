@@ -4,16 +4,16 @@
 // moments), quant_conv / post_quant_conv (1x1), and Decoder (UpDecoderBlock2D
 // stages with layers_per_block + 1 resnets each). No time embedding anywhere;
 // every GroupNorm has eps 1e-6. Submodules carry diffusers' names, so
-// named_parameters() are the checkpoint's keys.
+// named_parameters() are the weight files' keys.
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/diffusers/vae_config.h"
 #include "worker/models/layers.h"
 #include "worker/models/resnet.h"
-#include "worker/models/vae_config.h"
 
 namespace align::models {
 
@@ -73,7 +73,7 @@ TORCH_MODULE(UpDecoderBlock2D);
 
 class VaeEncoderImpl : public torch::nn::Module {
  public:
-  VaeEncoderImpl(const VaeConfig& config, const torch::TensorOptions& options);
+  VaeEncoderImpl(const diffusers::VaeConfig& config, const torch::TensorOptions& options);
   // [B, in_channels, H, W] -> [B, 2 * latent_channels, h, w] (before quant_conv).
   torch::Tensor forward(const torch::Tensor& image);
 
@@ -87,7 +87,7 @@ TORCH_MODULE(VaeEncoder);
 
 class VaeDecoderImpl : public torch::nn::Module {
  public:
-  VaeDecoderImpl(const VaeConfig& config, const torch::TensorOptions& options);
+  VaeDecoderImpl(const diffusers::VaeConfig& config, const torch::TensorOptions& options);
   // [B, latent_channels, h, w] (after post_quant_conv) -> [B, out_channels, H, W].
   torch::Tensor forward(const torch::Tensor& latent);
 
@@ -109,7 +109,7 @@ struct LatentDistribution {
 
 class AutoencoderKLImpl : public torch::nn::Module {
  public:
-  AutoencoderKLImpl(const VaeConfig& config, const torch::TensorOptions& options);
+  AutoencoderKLImpl(const diffusers::VaeConfig& config, const torch::TensorOptions& options);
 
   // Image in [-1, 1], [B, in_channels, H, W]. Each downsample halves a side,
   // rounding down, so the latent is floor(H / 2^(blocks-1)) x floor(W / ...)
@@ -121,10 +121,10 @@ class AutoencoderKLImpl : public torch::nn::Module {
   torch::Tensor Decode(const torch::Tensor& latent);
 
   double scaling_factor() const { return config_.scaling_factor; }
-  const VaeConfig& config() const { return config_; }
+  const diffusers::VaeConfig& config() const { return config_; }
 
  private:
-  VaeConfig config_;
+  diffusers::VaeConfig config_;
   VaeEncoder encoder{nullptr};
   VaeDecoder decoder{nullptr};
   Conv2d quant_conv{nullptr}, post_quant_conv{nullptr};

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/diffusers/model_folder.h"
 #include "common/status_macros.h"
 #include "worker/models/weights_io.h"
 
@@ -29,7 +30,7 @@ ClipEmbeddingImpl::ClipEmbeddingImpl(int64_t num, int64_t dim, const torch::Tens
 
 torch::Tensor ClipEmbeddingImpl::forward(const torch::Tensor& ids) { return torch::embedding(weight, ids); }
 
-ClipTextEmbeddingsImpl::ClipTextEmbeddingsImpl(const ClipTextConfig& config,
+ClipTextEmbeddingsImpl::ClipTextEmbeddingsImpl(const diffusers::ClipTextConfig& config,
                                                const torch::TensorOptions& options) {
   token_embedding =
       register_module("token_embedding", ClipEmbedding(config.vocab_size, config.hidden_size, options));
@@ -43,7 +44,7 @@ torch::Tensor ClipTextEmbeddingsImpl::forward(const torch::Tensor& input_ids) {
   return token_embedding(input_ids) + position_embedding(positions);
 }
 
-ClipAttentionImpl::ClipAttentionImpl(const ClipTextConfig& config, const torch::TensorOptions& options)
+ClipAttentionImpl::ClipAttentionImpl(const diffusers::ClipTextConfig& config, const torch::TensorOptions& options)
     : heads_(config.num_attention_heads) {
   const int64_t d = config.hidden_size;
   k_proj = register_module("k_proj", Linear(d, d, true, options));
@@ -61,7 +62,7 @@ torch::Tensor ClipAttentionImpl::forward(const torch::Tensor& x) {
   return out_proj(attended.transpose(1, 2).reshape({batch, tokens, hidden}));
 }
 
-ClipMlpImpl::ClipMlpImpl(const ClipTextConfig& config, const torch::TensorOptions& options)
+ClipMlpImpl::ClipMlpImpl(const diffusers::ClipTextConfig& config, const torch::TensorOptions& options)
     : act_(config.hidden_act) {
   fc1 = register_module("fc1", Linear(config.hidden_size, config.intermediate_size, true, options));
   fc2 = register_module("fc2", Linear(config.intermediate_size, config.hidden_size, true, options));
@@ -69,11 +70,11 @@ ClipMlpImpl::ClipMlpImpl(const ClipTextConfig& config, const torch::TensorOption
 
 torch::Tensor ClipMlpImpl::forward(const torch::Tensor& x) {
   torch::Tensor h = fc1(x);
-  h = act_ == ClipActivation::kQuickGelu ? h * torch::sigmoid(1.702 * h) : torch::gelu(h);
+  h = act_ == diffusers::ClipActivation::kQuickGelu ? h * torch::sigmoid(1.702 * h) : torch::gelu(h);
   return fc2(h);
 }
 
-ClipEncoderLayerImpl::ClipEncoderLayerImpl(const ClipTextConfig& config, const torch::TensorOptions& options) {
+ClipEncoderLayerImpl::ClipEncoderLayerImpl(const diffusers::ClipTextConfig& config, const torch::TensorOptions& options) {
   self_attn = register_module("self_attn", ClipAttention(config, options));
   layer_norm1 = register_module("layer_norm1", LayerNorm(config.hidden_size, config.layer_norm_eps, options));
   mlp = register_module("mlp", ClipMlp(config, options));
@@ -85,7 +86,7 @@ torch::Tensor ClipEncoderLayerImpl::forward(const torch::Tensor& x) {
   return h + mlp(layer_norm2(h));
 }
 
-ClipTextModelImpl::ClipTextModelImpl(const ClipTextConfig& config, bool with_projection,
+ClipTextModelImpl::ClipTextModelImpl(const diffusers::ClipTextConfig& config, bool with_projection,
                                      const torch::TensorOptions& options)
     : config_(config) {
   embeddings = register_module("embeddings", ClipTextEmbeddings(config, options));
@@ -135,16 +136,17 @@ ClipTextOutput ClipTextModelImpl::forward(const torch::Tensor& input_ids_in) {
 }
 
 absl::StatusOr<ClipTextModel> LoadClipTextModel(const std::string& dir, const torch::TensorOptions& options) {
-  ASSIGN_OR_RETURN(ClipTextConfig config, LoadClipTextConfig(dir + "/config.json"));
-  ASSIGN_OR_RETURN(safetensors::Checkpoint checkpoint, safetensors::Checkpoint::Open(dir, "model"));
-  const bool with_projection = config.with_projection.value_or(checkpoint.Contains("text_projection.weight"));
+  ASSIGN_OR_RETURN(diffusers::ClipTextConfig config, diffusers::LoadClipTextConfig(diffusers::ConfigPath(dir)));
+  ASSIGN_OR_RETURN(safetensors::ShardedWeights weights,
+                   safetensors::ShardedWeights::Open(dir, diffusers::kTransformersWeightsBase));
+  const bool with_projection = config.with_projection.value_or(weights.Contains("text_projection.weight"));
   ClipTextModel model(config, with_projection, options);
   LoadOptions load;
   load.key_prefixes = {"", kPrefix};
   // transformers < 4.31 saved the position ids as a persistent buffer; later
   // versions drop it on load (_keys_to_ignore_on_load_unexpected).
   load.ignored_keys = {"embeddings.position_ids", absl::StrCat(kPrefix, "embeddings.position_ids")};
-  absl::Status loaded = LoadParameters(*model, checkpoint, load);
+  absl::Status loaded = LoadParameters(*model, weights, load);
   if (!loaded.ok()) return absl::Status(loaded.code(), absl::StrCat(dir, ": ", loaded.message()));
   return model;
 }

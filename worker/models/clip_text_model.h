@@ -7,7 +7,7 @@
 // Parameters are named as transformers 5 writes them (`embeddings.*`,
 // `encoder.layers.N.*`, `final_layer_norm.*`, `text_projection.weight`); the
 // loader also accepts transformers 4's `text_model.` prefix (real SDXL
-// checkpoints), and ignores the legacy `embeddings.position_ids` buffer as
+// text encoders), and ignores the legacy `embeddings.position_ids` buffer as
 // transformers does.
 
 #include <cstdint>
@@ -19,8 +19,8 @@
 #include <torch/types.h>
 
 #include "absl/status/statusor.h"
-#include "common/safetensors/checkpoint.h"
-#include "worker/models/clip_config.h"
+#include "common/safetensors/sharded_weights.h"
+#include "common/diffusers/clip_config.h"
 #include "worker/models/layers.h"
 
 namespace align::models {
@@ -37,7 +37,7 @@ TORCH_MODULE(ClipEmbedding);
 
 class ClipTextEmbeddingsImpl : public torch::nn::Module {
  public:
-  ClipTextEmbeddingsImpl(const ClipTextConfig& config, const torch::TensorOptions& options);
+  ClipTextEmbeddingsImpl(const diffusers::ClipTextConfig& config, const torch::TensorOptions& options);
   // input_ids [B, T] (T <= max_position_embeddings) -> [B, T, hidden].
   torch::Tensor forward(const torch::Tensor& input_ids);
 
@@ -48,7 +48,7 @@ TORCH_MODULE(ClipTextEmbeddings);
 
 class ClipAttentionImpl : public torch::nn::Module {
  public:
-  ClipAttentionImpl(const ClipTextConfig& config, const torch::TensorOptions& options);
+  ClipAttentionImpl(const diffusers::ClipTextConfig& config, const torch::TensorOptions& options);
   // Causal multi-head self-attention over x [B, T, hidden].
   torch::Tensor forward(const torch::Tensor& x);
 
@@ -60,18 +60,18 @@ TORCH_MODULE(ClipAttention);
 
 class ClipMlpImpl : public torch::nn::Module {
  public:
-  ClipMlpImpl(const ClipTextConfig& config, const torch::TensorOptions& options);
+  ClipMlpImpl(const diffusers::ClipTextConfig& config, const torch::TensorOptions& options);
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
   Linear fc1{nullptr}, fc2{nullptr};
-  ClipActivation act_;
+  diffusers::ClipActivation act_;
 };
 TORCH_MODULE(ClipMlp);
 
 class ClipEncoderLayerImpl : public torch::nn::Module {
  public:
-  ClipEncoderLayerImpl(const ClipTextConfig& config, const torch::TensorOptions& options);
+  ClipEncoderLayerImpl(const diffusers::ClipTextConfig& config, const torch::TensorOptions& options);
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
@@ -99,15 +99,15 @@ struct ClipTextOutput {
 class ClipTextModelImpl : public torch::nn::Module {
  public:
   // `with_projection`: CLIPTextModelWithProjection (adds text_projection).
-  ClipTextModelImpl(const ClipTextConfig& config, bool with_projection, const torch::TensorOptions& options);
+  ClipTextModelImpl(const diffusers::ClipTextConfig& config, bool with_projection, const torch::TensorOptions& options);
   // input_ids [B, T] int64, T <= max_position_embeddings.
   ClipTextOutput forward(const torch::Tensor& input_ids);
 
-  const ClipTextConfig& config() const { return config_; }
+  const diffusers::ClipTextConfig& config() const { return config_; }
   bool with_projection() const { return !text_projection.is_empty(); }
 
  private:
-  ClipTextConfig config_;
+  diffusers::ClipTextConfig config_;
   // Registered as "embeddings", "encoder" (holding "layers"), "final_layer_norm".
   ClipTextEmbeddings embeddings{nullptr};
   std::vector<ClipEncoderLayer> layers_;  // encoder.layers.N
@@ -119,7 +119,7 @@ TORCH_MODULE(ClipTextModel);
 // Builds the model `dir/config.json` describes with parameters of `options`
 // and loads `dir/model.safetensors` (or its sharded index). Whether it has a
 // projection comes from the config's `architectures`, or, without that key,
-// from whether the checkpoint holds text_projection.weight.
+// from whether the weights hold text_projection.weight.
 absl::StatusOr<ClipTextModel> LoadClipTextModel(const std::string& dir, const torch::TensorOptions& options);
 
 }  // namespace align::models

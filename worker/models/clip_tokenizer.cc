@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/diffusers/model_folder.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -341,8 +342,8 @@ std::vector<std::string> PreTokenize(const std::vector<char32_t>& t) {
 }  // namespace
 
 absl::StatusOr<ClipTokenizer> ClipTokenizer::Load(const std::string& dir, std::string pad_token) {
-  ASSIGN_OR_RETURN(std::string vocab, ReadFileToString(dir + "/vocab.json"));
-  ASSIGN_OR_RETURN(std::string merges, ReadFileToString(dir + "/merges.txt"));
+  ASSIGN_OR_RETURN(std::string vocab, ReadFileToString(diffusers::VocabPath(dir)));
+  ASSIGN_OR_RETURN(std::string merges, ReadFileToString(diffusers::MergesPath(dir)));
   absl::StatusOr<ClipTokenizer> tokenizer = FromText(vocab, merges, std::move(pad_token));
   if (!tokenizer.ok()) {
     return absl::Status(tokenizer.status().code(),

@@ -4,10 +4,10 @@
 
 // The leaf layers the diffusion models are built from. They mirror torch.nn's
 // Linear / Conv2d / GroupNorm / LayerNorm parameter names ("weight", "bias") so
-// that checkpoint keys map one to one, but create their parameters with the
+// that weight file keys map one to one, but create their parameters with the
 // caller's TensorOptions: a model can be built directly in bf16, on CUDA, or on
 // the meta device (shapes only, no memory). Parameters start uninitialised;
-// weights come from a checkpoint or from InitializeRandomWeights().
+// weights come from a weights file or from InitializeRandomWeights().
 
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>

@@ -7,12 +7,12 @@
 
 namespace align::models {
 
-NoiseSchedule::NoiseSchedule(const SchedulerConfig& config) : config_(config) {
+NoiseSchedule::NoiseSchedule(const diffusers::SchedulerConfig& config) : config_(config) {
   const int64_t T = config.num_train_timesteps;
   torch::Tensor betas;
   if (!config.trained_betas.empty()) {
     betas = torch::tensor(config.trained_betas, torch::kDouble).to(torch::kFloat);
-  } else if (config.beta_schedule == BetaSchedule::kScaledLinear) {
+  } else if (config.beta_schedule == diffusers::BetaSchedule::kScaledLinear) {
     betas = torch::linspace(std::sqrt(config.beta_start), std::sqrt(config.beta_end), T,
                             torch::TensorOptions().dtype(torch::kFloat))
                 .pow(2);
@@ -51,7 +51,7 @@ torch::Tensor NoiseSchedule::Velocity(const torch::Tensor& x0, const torch::Tens
 
 torch::Tensor NoiseSchedule::Target(const torch::Tensor& x0, const torch::Tensor& noise,
                                     const torch::Tensor& timesteps) const {
-  return config_.prediction_type == PredictionType::kVPrediction ? Velocity(x0, noise, timesteps) : noise;
+  return config_.prediction_type == diffusers::PredictionType::kVPrediction ? Velocity(x0, noise, timesteps) : noise;
 }
 
 }  // namespace align::models

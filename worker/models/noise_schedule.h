@@ -7,16 +7,16 @@
 
 #include <torch/types.h>
 
-#include "worker/models/scheduler_config.h"
+#include "common/diffusers/scheduler_config.h"
 
 namespace align::models {
 
 class NoiseSchedule {
  public:
-  explicit NoiseSchedule(const SchedulerConfig& config);
+  explicit NoiseSchedule(const diffusers::SchedulerConfig& config);
 
   int64_t num_train_timesteps() const { return config_.num_train_timesteps; }
-  PredictionType prediction_type() const { return config_.prediction_type; }
+  diffusers::PredictionType prediction_type() const { return config_.prediction_type; }
   // [T] fp32, as diffusers computes it (betas in fp32, cumulative product in fp32).
   const torch::Tensor& alphas_cumprod() const { return alphas_cumprod_; }
 
@@ -35,7 +35,7 @@ class NoiseSchedule {
   std::pair<torch::Tensor, torch::Tensor> Coefficients(const torch::Tensor& like,
                                                        const torch::Tensor& timesteps) const;
 
-  SchedulerConfig config_;
+  diffusers::SchedulerConfig config_;
   torch::Tensor alphas_cumprod_;
 };
 

@@ -8,23 +8,10 @@
 // text embeddings, GEGLU feed-forward, each pre-LayerNorm with a residual),
 // a projection out, and a residual around the whole.
 
+#include "worker/models/attention.h"
 #include "worker/models/layers.h"
 
 namespace align::models {
-
-class AttentionImpl : public torch::nn::Module {
- public:
-  // context_dim == 0: self-attention (keys/values from the query input).
-  AttentionImpl(int64_t query_dim, int64_t context_dim, int64_t heads, int64_t head_dim,
-                bool upcast, const torch::TensorOptions& options);
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& context = {});
-
- private:
-  Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr}, out_proj{nullptr};
-  int64_t heads_;
-  bool upcast_;
-};
-TORCH_MODULE(Attention);
 
 // GEGLU: the projection's first half gated by gelu of its second half.
 class GEGLUImpl : public torch::nn::Module {
@@ -75,7 +62,7 @@ class Transformer2DModelImpl : public torch::nn::Module {
  public:
   Transformer2DModelImpl(const Transformer2DOptions& opts, const torch::TensorOptions& options);
   // x: [B, C, H, W]; context: [B, tokens, context_dim].
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& context, bool checkpoint);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& context, bool recompute);
 
  private:
   GroupNorm norm{nullptr};

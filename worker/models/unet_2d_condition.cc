@@ -9,7 +9,7 @@
 namespace align::models {
 namespace {
 
-StageOptions StageFor(const UNetConfig& c, size_t block, int64_t in_channels, int64_t layers,
+StageOptions StageFor(const diffusers::UNetConfig& c, size_t block, int64_t in_channels, int64_t layers,
                       bool cross_attention, double output_scale_factor) {
   const int64_t out = c.block_out_channels[block];
   StageOptions s;
@@ -33,10 +33,10 @@ StageOptions StageFor(const UNetConfig& c, size_t block, int64_t in_channels, in
 
 }  // namespace
 
-UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNetConfig& config,
+UNet2DConditionModelImpl::UNet2DConditionModelImpl(const diffusers::UNetConfig& config,
                                                    const torch::TensorOptions& options)
     : config_(config) {
-  const UNetConfig& c = config_;
+  const diffusers::UNetConfig& c = config_;
   const size_t n = c.num_blocks();
   const int64_t ch0 = c.block_out_channels[0];
   const int64_t temb = c.time_embed_dim();
@@ -56,7 +56,7 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNetConfig& config,
   for (size_t i = 0; i < n; ++i) {
     const bool last = i + 1 == n;
     StageOptions s = StageFor(c, i, channels, c.layers_per_block[i],
-                              c.down_block_types[i] == DownBlockType::kCrossAttnDownBlock2D,
+                              c.down_block_types[i] == diffusers::DownBlockType::kCrossAttnDownBlock2D,
                               c.resnet_out_scale_factor);
     down_stages_.emplace_back(s, !last, c.downsample_padding, options);
     down_blocks->push_back(down_stages_.back());
@@ -72,7 +72,7 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(const UNetConfig& config,
     const size_t block = n - 1 - i;  // the up path mirrors the down path
     const int64_t layers = c.layers_per_block[block] + 1;
     StageOptions s = StageFor(c, block, channels, layers,
-                              c.up_block_types[i] == UpBlockType::kCrossAttnUpBlock2D,
+                              c.up_block_types[i] == diffusers::UpBlockType::kCrossAttnUpBlock2D,
                               c.resnet_out_scale_factor);
     std::vector<int64_t> consumed;
     for (int64_t j = 0; j < layers; ++j) {
@@ -97,7 +97,7 @@ int64_t UNet2DConditionModelImpl::num_parameters() const {
 
 torch::Tensor UNet2DConditionModelImpl::TimeEmbedding(const UNetInputs& in, int64_t batch,
                                                       torch::Dtype dtype) {
-  const UNetConfig& c = config_;
+  const diffusers::UNetConfig& c = config_;
   torch::Tensor timesteps = in.timestep.dim() == 0 ? in.timestep.expand({batch}) : in.timestep;
   TORCH_CHECK(timesteps.dim() == 1 && timesteps.size(0) == batch, "timestep must be a scalar or [",
               batch, "], got ", timesteps.sizes());
@@ -121,7 +121,7 @@ torch::Tensor UNet2DConditionModelImpl::TimeEmbedding(const UNetInputs& in, int6
 }
 
 torch::Tensor UNet2DConditionModelImpl::forward(const UNetInputs& in) {
-  const UNetConfig& c = config_;
+  const diffusers::UNetConfig& c = config_;
   TORCH_CHECK(in.sample.dim() == 4 && in.sample.size(1) == c.in_channels, "sample must be [B, ",
               c.in_channels, ", H, W], got ", in.sample.sizes());
   const int64_t batch = in.sample.size(0);
@@ -129,7 +129,7 @@ torch::Tensor UNet2DConditionModelImpl::forward(const UNetInputs& in) {
                   in.encoder_hidden_states.size(2) == c.cross_attention_dim,
               "encoder_hidden_states must be [", batch, ", tokens, ", c.cross_attention_dim, "], got ",
               in.encoder_hidden_states.sizes());
-  const bool ckpt = gradient_checkpointing_ && is_training();
+  const bool recompute = gradient_checkpointing_ && is_training();
 
   torch::Tensor x = c.center_input_sample ? in.sample * 2.0 - 1.0 : in.sample;
   const torch::Tensor temb = TimeEmbedding(in, batch, x.scalar_type());
@@ -137,9 +137,9 @@ torch::Tensor UNet2DConditionModelImpl::forward(const UNetInputs& in) {
 
   x = conv_in(x);
   std::vector<torch::Tensor> skips = {x};
-  for (DownStage& stage : down_stages_) x = stage(x, temb, context, skips, ckpt);
-  x = mid_stage_(x, temb, context, ckpt);
-  for (UpStage& stage : up_stages_) x = stage(x, temb, context, skips, ckpt);
+  for (DownStage& stage : down_stages_) x = stage(x, temb, context, skips, recompute);
+  x = mid_stage_(x, temb, context, recompute);
+  for (UpStage& stage : up_stages_) x = stage(x, temb, context, skips, recompute);
   x = conv_out(torch::silu(conv_norm_out(x)));
   return x;
 }

@@ -3,14 +3,14 @@
 // DownBlock2D / CrossAttnDownBlock2D / UNetMidBlock2DCrossAttn /
 // CrossAttnUpBlock2D / UpBlock2D with the text_time additional embedding.
 // Submodules are registered under diffusers' names, so named_parameters() are
-// exactly the checkpoint's keys.
+// exactly the weight files' keys.
 
 #include <cstdint>
 #include <vector>
 
 #include "worker/models/embeddings.h"
 #include "worker/models/unet_blocks.h"
-#include "worker/models/unet_config.h"
+#include "common/diffusers/unet_config.h"
 
 namespace align::models {
 
@@ -24,12 +24,12 @@ struct UNetInputs {
 
 class UNet2DConditionModelImpl : public torch::nn::Module {
  public:
-  UNet2DConditionModelImpl(const UNetConfig& config, const torch::TensorOptions& options);
+  UNet2DConditionModelImpl(const diffusers::UNetConfig& config, const torch::TensorOptions& options);
 
   // Returns the model output (predicted noise or velocity), shaped like sample.
   torch::Tensor forward(const UNetInputs& inputs);
 
-  const UNetConfig& config() const { return config_; }
+  const diffusers::UNetConfig& config() const { return config_; }
   void set_gradient_checkpointing(bool enabled) { gradient_checkpointing_ = enabled; }
   bool gradient_checkpointing() const { return gradient_checkpointing_; }
   int64_t num_parameters() const;
@@ -37,7 +37,7 @@ class UNet2DConditionModelImpl : public torch::nn::Module {
  private:
   torch::Tensor TimeEmbedding(const UNetInputs& inputs, int64_t batch, torch::Dtype dtype);
 
-  UNetConfig config_;
+  diffusers::UNetConfig config_;
   bool gradient_checkpointing_ = false;
   Conv2d conv_in{nullptr}, conv_out{nullptr};
   TimestepEmbedding time_embedding{nullptr}, add_embedding{nullptr};

@@ -4,7 +4,7 @@
 
 #include <torch/torch.h>
 
-#include "worker/models/gradient_checkpoint.h"
+#include "worker/models/activation_recompute.h"
 
 namespace align::models {
 namespace {
@@ -18,9 +18,9 @@ ResnetBlock2D MakeResnet(const StageOptions& opts, int64_t in_channels,
 }  // namespace
 
 torch::Tensor RunResnet(ResnetBlock2D& resnet, const torch::Tensor& x, const torch::Tensor& temb,
-                        bool checkpoint) {
-  if (!checkpoint) return resnet(x, temb);
-  return Checkpoint([resnet](const std::vector<torch::Tensor>& in) mutable {
+                        bool recompute) {
+  if (!recompute) return resnet(x, temb);
+  return RecomputeInBackward([resnet](const std::vector<torch::Tensor>& in) mutable {
     return resnet(in[0], in[1]);
   }, {x, temb});
 }
@@ -47,10 +47,10 @@ DownStageImpl::DownStageImpl(const StageOptions& opts, bool add_downsample,
 
 torch::Tensor DownStageImpl::forward(torch::Tensor x, const torch::Tensor& temb,
                                      const torch::Tensor& context, std::vector<torch::Tensor>& skips,
-                                     bool checkpoint) {
+                                     bool recompute) {
   for (size_t j = 0; j < resnets_.size(); ++j) {
-    x = RunResnet(resnets_[j], x, temb, checkpoint);
-    if (!attentions_.empty()) x = attentions_[j](x, context, checkpoint);
+    x = RunResnet(resnets_[j], x, temb, recompute);
+    if (!attentions_.empty()) x = attentions_[j](x, context, recompute);
     skips.push_back(x);
   }
   if (!downsample_.is_empty()) {
@@ -72,10 +72,10 @@ MidStageImpl::MidStageImpl(const StageOptions& opts, const torch::TensorOptions&
 }
 
 torch::Tensor MidStageImpl::forward(torch::Tensor x, const torch::Tensor& temb,
-                                    const torch::Tensor& context, bool checkpoint) {
-  x = RunResnet(resnet_in, x, temb, checkpoint);
-  x = attention(x, context, checkpoint);
-  return RunResnet(resnet_out, x, temb, checkpoint);
+                                    const torch::Tensor& context, bool recompute) {
+  x = RunResnet(resnet_in, x, temb, recompute);
+  x = attention(x, context, recompute);
+  return RunResnet(resnet_out, x, temb, recompute);
 }
 
 UpStageImpl::UpStageImpl(const StageOptions& opts, int64_t prev_channels,
@@ -102,12 +102,12 @@ UpStageImpl::UpStageImpl(const StageOptions& opts, int64_t prev_channels,
 
 torch::Tensor UpStageImpl::forward(torch::Tensor x, const torch::Tensor& temb,
                                    const torch::Tensor& context, std::vector<torch::Tensor>& skips,
-                                   bool checkpoint) {
+                                   bool recompute) {
   for (size_t j = 0; j < resnets_.size(); ++j) {
     x = torch::cat({x, skips.back()}, 1);
     skips.pop_back();
-    x = RunResnet(resnets_[j], x, temb, checkpoint);
-    if (!attentions_.empty()) x = attentions_[j](x, context, checkpoint);
+    x = RunResnet(resnets_[j], x, temb, recompute);
+    if (!attentions_.empty()) x = attentions_[j](x, context, recompute);
   }
   if (!upsample_.is_empty()) {
     TORCH_CHECK(!skips.empty(), "up stage has no skip connection left to size its upsample");

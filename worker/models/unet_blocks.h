@@ -26,9 +26,9 @@ struct StageOptions {
   double output_scale_factor;
 };
 
-// Runs a resnet (and its transformer, if any), checkpointed when asked.
+// Runs a resnet (and its transformer, if any), its activations recomputed in backward when asked.
 torch::Tensor RunResnet(ResnetBlock2D& resnet, const torch::Tensor& x, const torch::Tensor& temb,
-                        bool checkpoint);
+                        bool recompute);
 
 class DownStageImpl : public torch::nn::Module {
  public:
@@ -36,7 +36,7 @@ class DownStageImpl : public torch::nn::Module {
                 const torch::TensorOptions& options);
   // Returns the stage output; appends each skip connection to `skips`.
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& temb, const torch::Tensor& context,
-                        std::vector<torch::Tensor>& skips, bool checkpoint);
+                        std::vector<torch::Tensor>& skips, bool recompute);
 
  private:
   std::vector<ResnetBlock2D> resnets_;
@@ -49,7 +49,7 @@ class MidStageImpl : public torch::nn::Module {
  public:
   MidStageImpl(const StageOptions& opts, const torch::TensorOptions& options);
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& temb, const torch::Tensor& context,
-                        bool checkpoint);
+                        bool recompute);
 
  private:
   ResnetBlock2D resnet_in{nullptr}, resnet_out{nullptr};
@@ -67,7 +67,7 @@ class UpStageImpl : public torch::nn::Module {
   // next skip (the one the following stage consumes first): exactly 2x when
   // the latent divides the UNet's total stride, and still aligned when not.
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& temb, const torch::Tensor& context,
-                        std::vector<torch::Tensor>& skips, bool checkpoint);
+                        std::vector<torch::Tensor>& skips, bool recompute);
 
  private:
   std::vector<ResnetBlock2D> resnets_;

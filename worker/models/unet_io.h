@@ -1,6 +1,6 @@
 #pragma once
-// A UNet folder in diffusers' layout: config.json +
-// diffusion_pytorch_model.safetensors (or its sharded index).
+// A UNet folder in diffusers' layout (common/diffusers/model_folder.h):
+// config.json + diffusion_pytorch_model.safetensors (or its sharded index).
 
 #include <cstdint>
 #include <string>
@@ -9,8 +9,6 @@
 #include "worker/models/unet_2d_condition.h"
 
 namespace align::models {
-
-inline constexpr char kDiffusersWeightsBase[] = "diffusion_pytorch_model";
 
 // Builds the UNet that `unet_dir/config.json` describes with parameters of
 // `options` (dtype, device) and loads its weights.

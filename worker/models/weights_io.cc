@@ -81,7 +81,7 @@ absl::Status WriteTensors(const std::string& path, const std::map<std::string, t
   return writer.WriteFile(path);
 }
 
-absl::Status LoadParameters(torch::nn::Module& module, const safetensors::Checkpoint& checkpoint,
+absl::Status LoadParameters(torch::nn::Module& module, const safetensors::ShardedWeights& weights,
                             const LoadOptions& options) {
   torch::NoGradGuard no_grad;
   std::vector<std::string> missing, mismatched;
@@ -91,7 +91,7 @@ absl::Status LoadParameters(torch::nn::Module& module, const safetensors::Checkp
     torch::Tensor& param = item.value();
     std::string key;
     for (const std::string& prefix : options.key_prefixes) {
-      if (checkpoint.Contains(prefix + name)) {
+      if (weights.Contains(prefix + name)) {
         key = prefix + name;
         break;
       }
@@ -101,7 +101,7 @@ absl::Status LoadParameters(torch::nn::Module& module, const safetensors::Checkp
       continue;
     }
     used.insert(key);
-    ASSIGN_OR_RETURN(safetensors::TensorView view, checkpoint.Get(key));
+    ASSIGN_OR_RETURN(safetensors::TensorView view, weights.Get(key));
     if (c10::IntArrayRef(view.info->shape) != param.sizes()) {
       mismatched.push_back(absl::StrCat(key, " (file ", ShapeString(view.info->shape), ", model ",
                                         ShapeString(param.sizes()), ")"));
@@ -111,7 +111,7 @@ absl::Status LoadParameters(torch::nn::Module& module, const safetensors::Checkp
   }
   std::vector<std::string> unexpected;
   const std::set<std::string> ignored(options.ignored_keys.begin(), options.ignored_keys.end());
-  for (const std::string& key : checkpoint.Names()) {
+  for (const std::string& key : weights.Names()) {
     if (used.count(key) == 0 && ignored.count(key) == 0) unexpected.push_back(key);
   }
   if (missing.empty() && mismatched.empty() && unexpected.empty()) return absl::OkStatus();
@@ -135,7 +135,7 @@ absl::Status SaveParameters(const torch::nn::Module& module, const std::string& 
     keep_alive.push_back(cpu);
     tensors.push_back({item.key(), dtype, cpu.sizes().vec(), cpu.data_ptr(), cpu.nbytes()});
   }
-  return safetensors::WriteCheckpoint(dir, base, tensors, max_shard_bytes);
+  return safetensors::WriteShardedWeights(dir, base, tensors, max_shard_bytes);
 }
 
 }  // namespace align::models

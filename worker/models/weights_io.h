@@ -1,5 +1,5 @@
 #pragma once
-// Moves parameters between LibTorch modules and safetensors checkpoints by
+// Moves parameters between LibTorch modules and safetensors weight files by
 // name: loading is a walk over module.named_parameters(), so a model whose
 // submodules carry the reference's names loads the reference's files.
 
@@ -12,7 +12,7 @@
 #include <torch/types.h>
 
 #include "absl/status/statusor.h"
-#include "common/safetensors/checkpoint.h"
+#include "common/safetensors/sharded_weights.h"
 
 namespace align::models {
 
@@ -24,19 +24,19 @@ absl::StatusOr<std::map<std::string, torch::Tensor>> ReadTensors(const std::stri
 absl::Status WriteTensors(const std::string& path, const std::map<std::string, torch::Tensor>& tensors);
 
 struct LoadOptions {
-  // Checkpoint key = prefix + parameter name, for the first prefix that
+  // Weights key = prefix + parameter name, for the first prefix that
   // matches (e.g. {"", "text_model."} for both transformers layouts).
   std::vector<std::string> key_prefixes = {""};
-  // Checkpoint keys that may be present and are not model parameters (e.g.
+  // Weight keys that may be present and are not model parameters (e.g.
   // buffers older library versions saved); they are neither loaded nor errors.
   std::vector<std::string> ignored_keys;
 };
 
-// Fills every parameter of `module` from `checkpoint`, converting dtypes
+// Fills every parameter of `module` from `weights`, converting dtypes
 // (F16/BF16/F32 on disk) to each parameter's own dtype and device. Fails,
 // listing the keys, when a parameter is missing, a shape differs, or the
-// checkpoint holds keys no parameter uses; the module is then partly written.
-absl::Status LoadParameters(torch::nn::Module& module, const safetensors::Checkpoint& checkpoint,
+// weights hold keys no parameter uses; the module is then partly written.
+absl::Status LoadParameters(torch::nn::Module& module, const safetensors::ShardedWeights& weights,
                             const LoadOptions& options = {});
 
 // Writes every parameter of `module` under `dir` as `<base>.safetensors` (or

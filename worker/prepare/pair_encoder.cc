@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/diffusers/model_folder.h"
 #include "common/random.h"
 #include "common/status_macros.h"
 
@@ -47,17 +48,20 @@ absl::StatusOr<std::unique_ptr<PairEncoder>> PairEncoder::Load(const std::string
   // fp32 throughout: the reference keeps SDXL's VAE in fp32 (its fp16 overflows),
   // and prepared embeddings are computed once, so precision is cheap here.
   const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device);
-  ASSIGN_OR_RETURN(models::AutoencoderKL vae, models::LoadAutoencoderKL(model_dir + "/vae", options));
+  using diffusers::Component;
+  const diffusers::ModelFolder model(model_dir);
+  ASSIGN_OR_RETURN(models::AutoencoderKL vae, models::LoadAutoencoderKL(model.Dir(Component::kVae), options));
   if (vae->config().shift_factor.value_or(0.0) != 0.0) {
-    return absl::InvalidArgumentError(absl::StrCat(model_dir, "/vae has a shift_factor: not an SDXL VAE (unsupported)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(model.Dir(Component::kVae), " has a shift_factor: not an SDXL VAE (unsupported)"));
   }
   ASSIGN_OR_RETURN(models::ClipTokenizer tokenizer_1,
-                   models::ClipTokenizer::Load(model_dir + "/tokenizer", models::ClipTokenizer::kEndOfText));
-  ASSIGN_OR_RETURN(models::ClipTokenizer tokenizer_2, models::ClipTokenizer::Load(model_dir + "/tokenizer_2", "!"));
+                   models::ClipTokenizer::Load(model.Dir(Component::kTokenizer), models::ClipTokenizer::kEndOfText));
+  ASSIGN_OR_RETURN(models::ClipTokenizer tokenizer_2, models::ClipTokenizer::Load(model.Dir(Component::kTokenizer2), "!"));
   ASSIGN_OR_RETURN(models::ClipTextModel text_encoder_1,
-                   models::LoadClipTextModel(model_dir + "/text_encoder", options));
+                   models::LoadClipTextModel(model.Dir(Component::kTextEncoder), options));
   ASSIGN_OR_RETURN(models::ClipTextModel text_encoder_2,
-                   models::LoadClipTextModel(model_dir + "/text_encoder_2", options));
+                   models::LoadClipTextModel(model.Dir(Component::kTextEncoder2), options));
   for (const auto* te : {&text_encoder_1, &text_encoder_2}) {
     if ((*te)->config().max_position_embeddings < kTokens) {
       return absl::InvalidArgumentError(absl::StrCat("text encoder in ", model_dir, " has max_position_embeddings ",

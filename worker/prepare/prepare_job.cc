@@ -15,8 +15,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/prepare/dataset_finish.h"
+#include "common/diffusers/dataset_fit.h"
+#include "common/diffusers/model_folder.h"
+#include "common/diffusers/unet_config.h"
 #include "common/file_util.h"
+#include "common/prepare/dataset_finish.h"
 #include "common/prepare/chunk_record.h"
 #include "common/prepare/prepare_layout.h"
 #include "common/prepare/prepare_report.h"
@@ -25,7 +28,6 @@
 #include "common/status_macros.h"
 #include "worker/engine/local_rank.h"
 #include "worker/models/fp32_precision.h"
-#include "worker/models/unet_config.h"
 #include "worker/prepare/chunk_writer.h"
 #include "worker/prepare/pair_encoder.h"
 
@@ -50,18 +52,14 @@ torch::Device PickDevice(const std::string& device) {
 // Warns when the dataset will not fit the model's UNet: preparing is still
 // useful (e.g. for another UNet), so this is not an error.
 void WarnIfUnetDiffers(const std::string& model_dir, const data::PairShape& shape, std::ostream& out) {
-  const std::string path = model_dir + "/unet/config.json";
+  const std::string path = diffusers::ModelFolder(model_dir).UNetConfigPath();
   if (!fs::exists(path)) return;
-  absl::StatusOr<models::UNetConfig> unet = models::LoadUNetConfig(path);
+  absl::StatusOr<diffusers::UNetConfig> unet = diffusers::LoadUNetConfig(path);
   if (!unet.ok()) return;
-  const int64_t pooled = unet->text_time_embedding ? unet->pooled_text_dim() : 0;
-  if (unet->cross_attention_dim != shape.context_dim || pooled != shape.pooled_dim ||
-      unet->in_channels != shape.latent_channels) {
-    out << absl::StrFormat(
-        "warning: the prepared data (latent_channels %d, context_dim %d, pooled_dim %d) does not fit %s "
-        "(in_channels %d, cross_attention_dim %d, pooled %d); a train job on this model will refuse it\n",
-        shape.latent_channels, shape.context_dim, shape.pooled_dim, path, unet->in_channels,
-        unet->cross_attention_dim, pooled);
+  const absl::Status fits = diffusers::CheckPairShapeFitsUNet(shape, *unet);
+  if (!fits.ok()) {
+    out << "warning: the prepared data does not fit " << path << ": " << fits.message()
+        << "; a train job on this model will refuse it\n";
   }
 }
 

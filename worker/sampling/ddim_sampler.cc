@@ -11,16 +11,16 @@
 
 namespace align::sampling {
 
-DdimPrediction DdimPredict(models::PredictionType prediction, const torch::Tensor& model_output,
+DdimPrediction DdimPredict(diffusers::PredictionType prediction, const torch::Tensor& model_output,
                            const torch::Tensor& sample, float alpha) {
   const float beta = 1.0f - alpha;
   const float sqrt_alpha = std::sqrt(alpha), sqrt_beta = std::sqrt(beta);
   switch (prediction) {
-    case models::PredictionType::kEpsilon:
+    case diffusers::PredictionType::kEpsilon:
       return {(sample - sqrt_beta * model_output) / sqrt_alpha, model_output};
-    case models::PredictionType::kVPrediction:
+    case diffusers::PredictionType::kVPrediction:
       return {sqrt_alpha * sample - sqrt_beta * model_output, sqrt_alpha * model_output + sqrt_beta * sample};
-    case models::PredictionType::kSample:
+    case diffusers::PredictionType::kSample:
       return {model_output, (sample - sqrt_alpha * model_output) / sqrt_beta};
   }
   return {model_output, model_output};

@@ -31,7 +31,7 @@ struct DdimPrediction {
   torch::Tensor original;
   torch::Tensor epsilon;
 };
-DdimPrediction DdimPredict(models::PredictionType prediction, const torch::Tensor& model_output,
+DdimPrediction DdimPredict(diffusers::PredictionType prediction, const torch::Tensor& model_output,
                            const torch::Tensor& sample, float alpha);
 
 }  // namespace align::sampling

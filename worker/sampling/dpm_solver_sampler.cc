@@ -59,9 +59,9 @@ torch::Tensor DpmSolverSampler::ConvertModelOutput(const torch::Tensor& model_ou
                                                    int64_t i) const {
   const NoiseLevel s = LevelOf(sigmas_[i]);
   switch (config_.schedule.prediction_type) {
-    case models::PredictionType::kEpsilon: return (sample - s.sigma * model_output) / s.alpha;
-    case models::PredictionType::kVPrediction: return s.alpha * sample - s.sigma * model_output;
-    case models::PredictionType::kSample: return model_output;
+    case diffusers::PredictionType::kEpsilon: return (sample - s.sigma * model_output) / s.alpha;
+    case diffusers::PredictionType::kVPrediction: return s.alpha * sample - s.sigma * model_output;
+    case diffusers::PredictionType::kSample: return model_output;
   }
   return model_output;
 }

@@ -12,22 +12,22 @@
 
 namespace align::sampling {
 
-torch::Tensor EulerPredictOriginal(models::PredictionType prediction, const torch::Tensor& model_output,
+torch::Tensor EulerPredictOriginal(diffusers::PredictionType prediction, const torch::Tensor& model_output,
                                    const torch::Tensor& sample, float sigma) {
   switch (prediction) {
-    case models::PredictionType::kEpsilon: return sample - sigma * model_output;
-    case models::PredictionType::kVPrediction: {
+    case diffusers::PredictionType::kEpsilon: return sample - sigma * model_output;
+    case diffusers::PredictionType::kVPrediction: {
       const float variance = sigma * sigma + 1.0f;
       return model_output * (-sigma / std::sqrt(variance)) + sample / variance;
     }
-    case models::PredictionType::kSample: return model_output;
+    case diffusers::PredictionType::kSample: return model_output;
   }
   return model_output;
 }
 
-double EulerInitNoiseSigma(const std::vector<float>& sigmas, models::TimestepSpacing spacing) {
+double EulerInitNoiseSigma(const std::vector<float>& sigmas, diffusers::TimestepSpacing spacing) {
   const float max_sigma = *std::max_element(sigmas.begin(), sigmas.end());
-  if (spacing != models::TimestepSpacing::kLeading) return max_sigma;
+  if (spacing != diffusers::TimestepSpacing::kLeading) return max_sigma;
   return std::sqrt(max_sigma * max_sigma + 1.0f);
 }
 

@@ -29,11 +29,11 @@ class EulerSampler : public Sampler {
 
 // The Euler family's x0 from the model output at sigma (epsilon, v or x0
 // prediction), in the sample's float32 as diffusers computes it.
-torch::Tensor EulerPredictOriginal(models::PredictionType prediction, const torch::Tensor& model_output,
+torch::Tensor EulerPredictOriginal(diffusers::PredictionType prediction, const torch::Tensor& model_output,
                                    const torch::Tensor& sample, float sigma);
 
 // sigma_max, or sqrt(sigma_max^2 + 1) for leading spacing (whose first
 // timestep is not the last training one), float32.
-double EulerInitNoiseSigma(const std::vector<float>& sigmas, models::TimestepSpacing spacing);
+double EulerInitNoiseSigma(const std::vector<float>& sigmas, diffusers::TimestepSpacing spacing);
 
 }  // namespace align::sampling

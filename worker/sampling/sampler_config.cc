@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/diffusers/model_folder.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -14,9 +15,9 @@
 namespace align::sampling {
 namespace {
 
-using models::ConfigBool;
-using models::ConfigNumber;
-using models::ConfigString;
+using diffusers::ConfigBool;
+using diffusers::ConfigNumber;
+using diffusers::ConfigString;
 
 absl::Status Unsupported(SamplerKind kind, const char* key, const nlohmann::json& value, const std::string& allowed) {
   return absl::InvalidArgumentError(absl::StrCat("scheduler_config.json: ", key, " = ", value.dump(),
@@ -39,7 +40,7 @@ absl::Status RequireOneOf(SamplerKind kind, const nlohmann::json& j, const char*
 }
 
 absl::StatusOr<FinalSigmas> ReadFinalSigmas(SamplerKind kind, const nlohmann::json& j) {
-  ASSIGN_OR_RETURN(std::string value, ConfigString(j, "final_sigmas_type", "zero"));
+  ASSIGN_OR_RETURN(std::string value, diffusers::ConfigString(j, "final_sigmas_type", "zero"));
   if (value == "zero") return FinalSigmas::kZero;
   if (value == "sigma_min") return FinalSigmas::kSigmaMin;
   return Unsupported(kind, "final_sigmas_type", j["final_sigmas_type"], "\"zero\", \"sigma_min\"");
@@ -47,7 +48,7 @@ absl::StatusOr<FinalSigmas> ReadFinalSigmas(SamplerKind kind, const nlohmann::js
 
 absl::StatusOr<std::optional<double>> OptionalNumber(const nlohmann::json& j, const char* key) {
   if (!j.contains(key) || j[key].is_null()) return std::optional<double>();
-  ASSIGN_OR_RETURN(double v, ConfigNumber(j, key, 0));
+  ASSIGN_OR_RETURN(double v, diffusers::ConfigNumber(j, key, 0));
   if (!(v > 0)) return absl::InvalidArgumentError(absl::StrCat("scheduler_config.json: ", key, " must be > 0"));
   return std::optional<double>(v);
 }
@@ -58,7 +59,7 @@ absl::Status ReadEuler(const nlohmann::json& j, SamplerConfig& c) {
   RETURN_IF_ERROR(RequireOneOf(k, j, "timestep_type", {"discrete"}));
   RETURN_IF_ERROR(RequireOneOf(k, j, "use_exponential_sigmas", {false}));
   RETURN_IF_ERROR(RequireOneOf(k, j, "use_beta_sigmas", {false}));
-  ASSIGN_OR_RETURN(c.use_karras_sigmas, ConfigBool(j, "use_karras_sigmas", false));
+  ASSIGN_OR_RETURN(c.use_karras_sigmas, diffusers::ConfigBool(j, "use_karras_sigmas", false));
   ASSIGN_OR_RETURN(c.sigma_min, OptionalNumber(j, "sigma_min"));
   ASSIGN_OR_RETURN(c.sigma_max, OptionalNumber(j, "sigma_max"));
   ASSIGN_OR_RETURN(c.final_sigmas_type, ReadFinalSigmas(k, j));
@@ -67,7 +68,7 @@ absl::Status ReadEuler(const nlohmann::json& j, SamplerConfig& c) {
 
 absl::Status ReadEulerAncestral(const nlohmann::json& j, SamplerConfig& c) {
   // diffusers raises NotImplementedError for x0 prediction here.
-  if (c.schedule.prediction_type == models::PredictionType::kSample) {
+  if (c.schedule.prediction_type == diffusers::PredictionType::kSample) {
     return Unsupported(c.kind, "prediction_type", j["prediction_type"], "\"epsilon\", \"v_prediction\"");
   }
   return absl::OkStatus();
@@ -76,9 +77,9 @@ absl::Status ReadEulerAncestral(const nlohmann::json& j, SamplerConfig& c) {
 // DDIM and LCM: x0 clipping, the alpha "before" step 0, no dynamic thresholding.
 absl::Status ReadDdimFamily(const nlohmann::json& j, SamplerConfig& c, bool clip_sample_default) {
   RETURN_IF_ERROR(RequireOneOf(c.kind, j, "thresholding", {false}));
-  ASSIGN_OR_RETURN(c.clip_sample, ConfigBool(j, "clip_sample", clip_sample_default));
-  ASSIGN_OR_RETURN(c.clip_sample_range, ConfigNumber(j, "clip_sample_range", 1.0));
-  ASSIGN_OR_RETURN(c.set_alpha_to_one, ConfigBool(j, "set_alpha_to_one", true));
+  ASSIGN_OR_RETURN(c.clip_sample, diffusers::ConfigBool(j, "clip_sample", clip_sample_default));
+  ASSIGN_OR_RETURN(c.clip_sample_range, diffusers::ConfigNumber(j, "clip_sample_range", 1.0));
+  ASSIGN_OR_RETURN(c.set_alpha_to_one, diffusers::ConfigBool(j, "set_alpha_to_one", true));
   return absl::OkStatus();
 }
 
@@ -94,28 +95,28 @@ absl::Status ReadDpmSolver(const nlohmann::json& j, SamplerConfig& c) {
   RETURN_IF_ERROR(RequireOneOf(k, j, "variance_type", {}));  // only null: no learned variance channels
   RETURN_IF_ERROR(RequireOneOf(k, j, "lambda_min_clipped", {"-Infinity"}));
   RETURN_IF_ERROR(RequireOneOf(k, j, "solver_order", {1, 2}));
-  ASSIGN_OR_RETURN(double order, ConfigNumber(j, "solver_order", 2));
+  ASSIGN_OR_RETURN(double order, diffusers::ConfigNumber(j, "solver_order", 2));
   c.solver_order = static_cast<int>(order);
   RETURN_IF_ERROR(RequireOneOf(k, j, "solver_type", {"midpoint", "heun"}));
-  ASSIGN_OR_RETURN(std::string solver_type, ConfigString(j, "solver_type", "midpoint"));
+  ASSIGN_OR_RETURN(std::string solver_type, diffusers::ConfigString(j, "solver_type", "midpoint"));
   c.solver_type = solver_type == "heun" ? DpmSolverType::kHeun : DpmSolverType::kMidpoint;
-  ASSIGN_OR_RETURN(c.lower_order_final, ConfigBool(j, "lower_order_final", true));
-  ASSIGN_OR_RETURN(c.euler_at_final, ConfigBool(j, "euler_at_final", false));
-  ASSIGN_OR_RETURN(c.use_karras_sigmas, ConfigBool(j, "use_karras_sigmas", false));
+  ASSIGN_OR_RETURN(c.lower_order_final, diffusers::ConfigBool(j, "lower_order_final", true));
+  ASSIGN_OR_RETURN(c.euler_at_final, diffusers::ConfigBool(j, "euler_at_final", false));
+  ASSIGN_OR_RETURN(c.use_karras_sigmas, diffusers::ConfigBool(j, "use_karras_sigmas", false));
   ASSIGN_OR_RETURN(c.final_sigmas_type, ReadFinalSigmas(k, j));
   return absl::OkStatus();
 }
 
 absl::Status ReadLcm(const nlohmann::json& j, SamplerConfig& c) {
   RETURN_IF_ERROR(ReadDdimFamily(j, c, /*clip_sample_default=*/false));
-  ASSIGN_OR_RETURN(double original, ConfigNumber(j, "original_inference_steps", 50));
+  ASSIGN_OR_RETURN(double original, diffusers::ConfigNumber(j, "original_inference_steps", 50));
   c.original_inference_steps = static_cast<int64_t>(original);
   if (c.original_inference_steps != original || c.original_inference_steps < 1 ||
       c.original_inference_steps > c.schedule.num_train_timesteps) {
     return absl::InvalidArgumentError(
         "scheduler_config.json: original_inference_steps must be an integer in [1, num_train_timesteps]");
   }
-  ASSIGN_OR_RETURN(c.timestep_scaling, ConfigNumber(j, "timestep_scaling", 10.0));
+  ASSIGN_OR_RETURN(c.timestep_scaling, diffusers::ConfigNumber(j, "timestep_scaling", 10.0));
   return absl::OkStatus();
 }
 
@@ -145,9 +146,9 @@ std::string SamplerClassName(SamplerKind kind) {
 }
 
 absl::StatusOr<SamplerConfig> ParseSamplerConfig(const std::string& json_text, const std::string& sampler) {
-  ASSIGN_OR_RETURN(nlohmann::json j, models::ParseDiffusersConfigJson(json_text));
+  ASSIGN_OR_RETURN(nlohmann::json j, diffusers::ParseDiffusersConfigJson(json_text));
   SamplerConfig c;
-  ASSIGN_OR_RETURN(c.schedule, models::SchedulerConfigFromJson(j));
+  ASSIGN_OR_RETURN(c.schedule, diffusers::SchedulerConfigFromJson(j));
   const std::string name = sampler.empty() ? c.schedule.class_name : sampler;
   if (name.empty()) {
     return absl::InvalidArgumentError("scheduler_config.json has no _class_name: name the sampler to use");
@@ -155,8 +156,8 @@ absl::StatusOr<SamplerConfig> ParseSamplerConfig(const std::string& json_text, c
   ASSIGN_OR_RETURN(c.kind, SamplerKindFromName(name));
   // diffusers' per-class default spacing when the file does not say.
   const bool leading_by_default = c.kind == SamplerKind::kDdim || c.kind == SamplerKind::kLcm;
-  c.timestep_spacing = c.schedule.timestep_spacing.value_or(leading_by_default ? models::TimestepSpacing::kLeading
-                                                                               : models::TimestepSpacing::kLinspace);
+  c.timestep_spacing = c.schedule.timestep_spacing.value_or(leading_by_default ? diffusers::TimestepSpacing::kLeading
+                                                                               : diffusers::TimestepSpacing::kLinspace);
   switch (c.kind) {
     case SamplerKind::kEuler: RETURN_IF_ERROR(ReadEuler(j, c)); break;
     case SamplerKind::kEulerAncestral: RETURN_IF_ERROR(ReadEulerAncestral(j, c)); break;
@@ -170,8 +171,8 @@ absl::StatusOr<SamplerConfig> ParseSamplerConfig(const std::string& json_text, c
 absl::StatusOr<SamplerConfig> LoadSamplerConfig(const std::string& path, const std::string& sampler) {
   std::string file = path;
   if (std::filesystem::is_directory(path)) {
-    file = path + "/scheduler/scheduler_config.json";
-    if (!std::filesystem::exists(file)) file = path + "/scheduler_config.json";
+    file = diffusers::ModelFolder(path).SchedulerConfigPath();
+    if (!std::filesystem::exists(file)) file = diffusers::SchedulerConfigPath(path);
   }
   ASSIGN_OR_RETURN(std::string text, ReadFileToString(file));
   absl::StatusOr<SamplerConfig> config = ParseSamplerConfig(text, sampler);

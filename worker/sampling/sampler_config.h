@@ -1,7 +1,7 @@
 #pragma once
 // Which inference sampler to build and with which options, read from a
 // diffusers scheduler_config.json. The fields shared with training come from
-// models::SchedulerConfigFromJson; this adds each sampler's own options and
+// diffusers::SchedulerConfigFromJson; this adds each sampler's own options and
 // rejects, by name and value, every option the samplers do not implement.
 
 #include <cstdint>
@@ -9,7 +9,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "worker/models/scheduler_config.h"
+#include "common/diffusers/scheduler_config.h"
 
 namespace align::sampling {
 
@@ -26,8 +26,8 @@ enum class DpmSolverType { kMidpoint, kHeun };
 
 struct SamplerConfig {
   SamplerKind kind = SamplerKind::kEuler;
-  models::SchedulerConfig schedule;
-  models::TimestepSpacing timestep_spacing = models::TimestepSpacing::kLinspace;  // resolved per class
+  diffusers::SchedulerConfig schedule;
+  diffusers::TimestepSpacing timestep_spacing = diffusers::TimestepSpacing::kLinspace;  // resolved per class
 
   // DDIM, LCM: clamp the predicted x0 to [-clip_sample_range, clip_sample_range].
   bool clip_sample = false;

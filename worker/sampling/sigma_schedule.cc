@@ -31,13 +31,13 @@ torch::Tensor RescaleZeroTerminalSnr(const torch::Tensor& betas) {
 
 }  // namespace
 
-std::vector<float> AlphasCumprod(const models::SchedulerConfig& config, bool clamp_terminal) {
+std::vector<float> AlphasCumprod(const diffusers::SchedulerConfig& config, bool clamp_terminal) {
   const int64_t T = config.num_train_timesteps;
   const auto f32 = torch::TensorOptions().dtype(torch::kFloat);
   torch::Tensor betas;
   if (!config.trained_betas.empty()) {
     betas = torch::tensor(config.trained_betas, torch::kDouble).to(torch::kFloat);
-  } else if (config.beta_schedule == models::BetaSchedule::kScaledLinear) {
+  } else if (config.beta_schedule == diffusers::BetaSchedule::kScaledLinear) {
     betas = torch::linspace(std::sqrt(config.beta_start), std::sqrt(config.beta_end), T, f32).pow(2);
   } else {
     betas = torch::linspace(config.beta_start, config.beta_end, T, f32);

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "worker/models/scheduler_config.h"
+#include "common/diffusers/scheduler_config.h"
 
 namespace align::sampling {
 
@@ -14,7 +14,7 @@ namespace align::sampling {
 // trained), after zero-terminal-SNR rescaling when configured. The Euler family
 // and DPM-Solver then set the last one to 2^-24 so that its sigma stays finite
 // (`clamp_terminal`); DDIM and LCM keep the 0.
-std::vector<float> AlphasCumprod(const models::SchedulerConfig& config, bool clamp_terminal);
+std::vector<float> AlphasCumprod(const diffusers::SchedulerConfig& config, bool clamp_terminal);
 
 // sqrt((1 - a) / a) per training timestep, float32.
 std::vector<float> TrainSigmas(const std::vector<float>& alphas_cumprod);

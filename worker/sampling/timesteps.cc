@@ -10,7 +10,7 @@
 namespace align::sampling {
 namespace {
 
-using models::TimestepSpacing;
+using diffusers::TimestepSpacing;
 
 absl::Status CheckSteps(const SamplerConfig& config, int64_t n) {
   if (n < 1 || n > config.schedule.num_train_timesteps) {
@@ -55,13 +55,13 @@ absl::StatusOr<std::vector<double>> OneStepTimesteps(const SamplerConfig& config
   const int64_t T = config.schedule.num_train_timesteps;
   std::vector<double> t;
   switch (config.timestep_spacing) {
-    case TimestepSpacing::kLinspace:
+    case diffusers::TimestepSpacing::kLinspace:
       t = NumpyLinspace(0, static_cast<double>(T - 1), n);
       std::reverse(t.begin(), t.end());
       for (double& v : t) v = linspace_value(v);
       break;
-    case TimestepSpacing::kLeading: t = Leading(n, T / n, config.schedule.steps_offset); break;
-    case TimestepSpacing::kTrailing: t = Trailing(T, T, n); break;
+    case diffusers::TimestepSpacing::kLeading: t = Leading(n, T / n, config.schedule.steps_offset); break;
+    case diffusers::TimestepSpacing::kTrailing: t = Trailing(T, T, n); break;
   }
   return t;
 }
@@ -95,17 +95,17 @@ absl::StatusOr<std::vector<double>> DpmSolverTimesteps(const SamplerConfig& conf
   const int64_t T = config.schedule.num_train_timesteps;
   std::vector<double> t;
   switch (config.timestep_spacing) {
-    case TimestepSpacing::kLinspace:
+    case diffusers::TimestepSpacing::kLinspace:
       t = NumpyLinspace(0, static_cast<double>(T - 1), n + 1);
       std::reverse(t.begin(), t.end());
       t.pop_back();
       for (double& v : t) v = RoundHalfEven(v);
       break;
-    case TimestepSpacing::kLeading:
+    case diffusers::TimestepSpacing::kLeading:
       t = Leading(n + 1, T / (n + 1), config.schedule.steps_offset);
       t.pop_back();
       break;
-    case TimestepSpacing::kTrailing: t = Trailing(T, T, n); break;
+    case diffusers::TimestepSpacing::kTrailing: t = Trailing(T, T, n); break;
   }
   return t;
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/diffusers/model_folder.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "worker/models/weights_io.h"
@@ -52,7 +53,7 @@ struct Report {
 
 absl::Status Replay(const VerifySamplerOptions& options, Report& report, std::string& class_name,
                     int64_t& replayed) {
-  ASSIGN_OR_RETURN(SamplerConfig config, LoadSamplerConfig(options.case_dir + "/scheduler_config.json"));
+  ASSIGN_OR_RETURN(SamplerConfig config, LoadSamplerConfig(diffusers::SchedulerConfigPath(options.case_dir)));
   class_name = SamplerClassName(config.kind);
   ASSIGN_OR_RETURN(TensorMap io, models::ReadTensors(options.case_dir + "/io.safetensors"));
   ASSIGN_OR_RETURN(torch::Tensor expected_timesteps, Require(io, "timesteps"));

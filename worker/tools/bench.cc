@@ -18,7 +18,7 @@
 #include "worker/engine/preference_step.h"
 #include "worker/models/flop_counter.h"
 #include "worker/models/layers.h"
-#include "worker/models/unet_config.h"
+#include "common/diffusers/unet_config.h"
 
 
 namespace align::tools {
@@ -53,7 +53,7 @@ int64_t PeakHostBytes() {
 
 namespace {
 int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err) {
-  absl::StatusOr<models::UNetConfig> config = models::LoadUNetConfig(o.unet_config);
+  absl::StatusOr<diffusers::UNetConfig> config = diffusers::LoadUNetConfig(o.unet_config);
   absl::StatusOr<LossSpec> loss_spec = BenchLoss(o);
   if (!config.ok() || !loss_spec.ok()) {
     err << "align-bench: " << (config.ok() ? loss_spec.status() : config.status()).message() << "\n";
@@ -74,8 +74,8 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
   const bool bf16 = o.precision == "bf16";
   torch::manual_seed(static_cast<int64_t>(o.seed));
 
-  models::SchedulerConfig sched;  // SDXL's training schedule
-  sched.beta_schedule = models::BetaSchedule::kScaledLinear;
+  diffusers::SchedulerConfig sched;  // SDXL's training schedule
+  sched.beta_schedule = diffusers::BetaSchedule::kScaledLinear;
   sched.beta_start = 0.00085;
   sched.beta_end = 0.012;
   models::NoiseSchedule schedule(sched);

@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "common/diffusers/model_folder.h"
 #include "common/status_macros.h"
 #include "worker/models/clip_text_model.h"
 #include "worker/tools/max_relative_error.h"
@@ -15,8 +16,11 @@ absl::Status VerifyClip(const std::string& model_dir, const std::map<std::string
                         torch::Device device, torch::Dtype dtype,
                         const std::function<void(const std::string& key, double err, bool is_gradient)>& report,
                         std::vector<std::string>& components) {
-  for (const std::string name : {"text_encoder", "text_encoder_2"}) {
-    const std::string dir = model_dir + "/" + name;
+  const diffusers::ModelFolder model(model_dir);
+  for (const diffusers::Component component :
+       {diffusers::Component::kTextEncoder, diffusers::Component::kTextEncoder2}) {
+    const std::string name(diffusers::ComponentName(component));
+    const std::string dir = model.Dir(component);
     std::vector<std::string> keys;
     for (const char* output : {"penultimate", "last", "pooled"}) {
       const std::string key = absl::StrCat(name, ".", output);

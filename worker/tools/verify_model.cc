@@ -9,6 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/diffusers/model_folder.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "worker/models/fp32_precision.h"
@@ -54,7 +55,7 @@ absl::Status VerifyUNet(const VerifyModelOptions& opts, const TensorMap& io, tor
                         torch::Dtype dtype, Comparison& result) {
   const Tolerance tol = ToleranceFor(opts.dtype);
   auto options = torch::TensorOptions().dtype(dtype).device(device);
-  ASSIGN_OR_RETURN(models::UNet2DConditionModel unet, models::LoadUNet(opts.model_dir + "/unet", options));
+  ASSIGN_OR_RETURN(models::UNet2DConditionModel unet, models::LoadUNet(diffusers::ModelFolder(opts.model_dir).Dir(diffusers::Component::kUNet), options));
   unet->train();
   unet->set_gradient_checkpointing(opts.gradient_checkpointing);
 
@@ -131,7 +132,7 @@ int RunVerifyModel(const VerifyModelOptions& opts, std::ostream& out, std::ostre
   absl::Status status = absl::OkStatus();
   try {
     if (io->count("sample")) {
-      components.push_back("unet");
+      components.emplace_back(diffusers::ComponentName(diffusers::Component::kUNet));
       status = VerifyUNet(opts, *io, device, dtype, result);
     }
     if (status.ok()) status = VerifyClip(opts.model_dir, *io, device, dtype, report, components);

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "common/diffusers/model_folder.h"
 #include "common/status_macros.h"
 #include "worker/models/autoencoder_kl.h"
 #include "worker/tools/max_relative_error.h"
@@ -31,7 +32,7 @@ absl::Status VerifyVae(const std::string& model_dir, const TensorMap& io, torch:
   const bool encode = io.count("image") > 0;
   const bool decode = io.count("latent") > 0;
   if (!encode && !decode) return absl::OkStatus();
-  const std::string vae_dir = model_dir + "/vae";
+  const std::string vae_dir = diffusers::ModelFolder(model_dir).Dir(diffusers::Component::kVae);
   if (!std::filesystem::is_directory(vae_dir)) {
     return absl::InvalidArgumentError(
         absl::StrCat("io file has VAE inputs (image / latent) but ", vae_dir, " does not exist"));
@@ -39,7 +40,7 @@ absl::Status VerifyVae(const std::string& model_dir, const TensorMap& io, torch:
   ASSIGN_OR_RETURN(models::AutoencoderKL vae,
                    models::LoadAutoencoderKL(vae_dir, torch::TensorOptions().dtype(dtype).device(device)));
   vae->eval();
-  components.push_back("vae");
+  components.emplace_back(diffusers::ComponentName(diffusers::Component::kVae));
   torch::NoGradGuard no_grad;
   try {
     if (encode) {

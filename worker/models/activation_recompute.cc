@@ -1,4 +1,4 @@
-#include "worker/models/gradient_checkpoint.h"
+#include "worker/models/activation_recompute.h"
 
 #include <torch/torch.h>
 
@@ -7,16 +7,15 @@
 namespace align::models {
 namespace {
 
-// Carries the std::function through autograd's context.
 // Carries the std::function, and the autocast state it ran under, through
 // autograd's context: the recomputation must see the same precision.
 struct FnHolder : torch::CustomClassHolder {
-  FnHolder(CheckpointedFn f, AutocastState a) : fn(std::move(f)), autocast(a) {}
-  CheckpointedFn fn;
+  FnHolder(RecomputedFn f, AutocastState a) : fn(std::move(f)), autocast(a) {}
+  RecomputedFn fn;
   AutocastState autocast;
 };
 
-struct CheckpointFunction : public torch::autograd::Function<CheckpointFunction> {
+struct RecomputeFunction : public torch::autograd::Function<RecomputeFunction> {
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
                                                 c10::intrusive_ptr<FnHolder> holder,
                                                 at::TensorList inputs) {
@@ -50,10 +49,10 @@ struct CheckpointFunction : public torch::autograd::Function<CheckpointFunction>
 
 }  // namespace
 
-torch::Tensor Checkpoint(CheckpointedFn fn, const std::vector<torch::Tensor>& inputs) {
+torch::Tensor RecomputeInBackward(RecomputedFn fn, const std::vector<torch::Tensor>& inputs) {
   if (!torch::GradMode::is_enabled()) return fn(inputs);
   auto holder = c10::make_intrusive<FnHolder>(std::move(fn), CurrentAutocast());
-  return CheckpointFunction::apply(holder, at::TensorList(inputs))[0];
+  return RecomputeFunction::apply(holder, at::TensorList(inputs))[0];
 }
 
 }  // namespace align::models

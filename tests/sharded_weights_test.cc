@@ -1,4 +1,4 @@
-// Checkpoint tests: single-file and sharded writes read back, stale-file
+// Sharded weights: single-file and sharded writes read back, stale-file
 // cleanup, the golden diffusers layout, and index/shard mismatches.
 
 #include <unistd.h>
@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "common/safetensors/checkpoint.h"
+#include "common/safetensors/sharded_weights.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -61,10 +61,10 @@ struct Tensors {
   std::vector<NamedTensor> named;
 };
 
-void ExpectSameTensors(const Checkpoint& checkpoint, const std::vector<NamedTensor>& tensors) {
-  ASSERT_EQ(checkpoint.size(), tensors.size());
+void ExpectSameTensors(const ShardedWeights& weights, const std::vector<NamedTensor>& tensors) {
+  ASSERT_EQ(weights.size(), tensors.size());
   for (const NamedTensor& t : tensors) {
-    absl::StatusOr<TensorView> view = checkpoint.Get(t.name);
+    absl::StatusOr<TensorView> view = weights.Get(t.name);
     ASSERT_TRUE(view.ok()) << view.status();
     EXPECT_EQ(view->info->dtype, t.dtype);
     EXPECT_EQ(view->info->shape, t.shape);
@@ -73,32 +73,32 @@ void ExpectSameTensors(const Checkpoint& checkpoint, const std::vector<NamedTens
   }
 }
 
-TEST(WriteCheckpoint, SmallCheckpointIsOneFile) {
+TEST(WriteShardedWeights, SmallWeightsAreOneFile) {
   TempDir dir;
   Tensors tensors(3, 4);
-  ASSERT_TRUE(WriteCheckpoint(dir.path(), "model", tensors.named, 1 << 20).ok());
+  ASSERT_TRUE(WriteShardedWeights(dir.path(), "model", tensors.named, 1 << 20).ok());
   EXPECT_THAT(Listing(dir), ElementsAre("model.safetensors"));
-  absl::StatusOr<Checkpoint> checkpoint = Checkpoint::Open(dir.path(), "model");
-  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
-  ExpectSameTensors(*checkpoint, tensors.named);
-  EXPECT_THAT(checkpoint->Names(), ElementsAre("t0", "t1", "t2"));
+  absl::StatusOr<ShardedWeights> weights = ShardedWeights::Open(dir.path(), "model");
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  ExpectSameTensors(*weights, tensors.named);
+  EXPECT_THAT(weights->Names(), ElementsAre("t0", "t1", "t2"));
 
-  absl::StatusOr<Checkpoint> by_path = Checkpoint::OpenPath(dir.File("model.safetensors"));
+  absl::StatusOr<ShardedWeights> by_path = ShardedWeights::OpenPath(dir.File("model.safetensors"));
   ASSERT_TRUE(by_path.ok()) << by_path.status();
   ExpectSameTensors(*by_path, tensors.named);
 }
 
-TEST(WriteCheckpoint, ExactlyAtTheLimitIsStillOneFile) {
+TEST(WriteShardedWeights, ExactlyAtTheLimitIsStillOneFile) {
   TempDir dir;
   Tensors tensors(2, 4);  // 32 bytes
-  ASSERT_TRUE(WriteCheckpoint(dir.path(), "model", tensors.named, 32).ok());
+  ASSERT_TRUE(WriteShardedWeights(dir.path(), "model", tensors.named, 32).ok());
   EXPECT_THAT(Listing(dir), ElementsAre("model.safetensors"));
 }
 
-TEST(WriteCheckpoint, ShardsGreedilyWithDiffusersNames) {
+TEST(WriteShardedWeights, ShardsGreedilyWithDiffusersNames) {
   TempDir dir;
   Tensors tensors(5, 25);  // 100 bytes each
-  ASSERT_TRUE(WriteCheckpoint(dir.path(), "diffusion_pytorch_model", tensors.named, 250).ok());
+  ASSERT_TRUE(WriteShardedWeights(dir.path(), "diffusion_pytorch_model", tensors.named, 250).ok());
   EXPECT_THAT(Listing(dir), ElementsAre("diffusion_pytorch_model-00001-of-00003.safetensors",
                                          "diffusion_pytorch_model-00002-of-00003.safetensors",
                                          "diffusion_pytorch_model-00003-of-00003.safetensors",
@@ -117,116 +117,116 @@ TEST(WriteCheckpoint, ShardsGreedilyWithDiffusersNames) {
   EXPECT_EQ(index["weight_map"]["t3"], "diffusion_pytorch_model-00002-of-00003.safetensors");
   EXPECT_EQ(index["weight_map"]["t4"], "diffusion_pytorch_model-00003-of-00003.safetensors");
 
-  absl::StatusOr<Checkpoint> checkpoint = Checkpoint::Open(dir.path(), "diffusion_pytorch_model");
-  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
-  ExpectSameTensors(*checkpoint, tensors.named);
+  absl::StatusOr<ShardedWeights> weights = ShardedWeights::Open(dir.path(), "diffusion_pytorch_model");
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  ExpectSameTensors(*weights, tensors.named);
 
-  absl::StatusOr<Checkpoint> by_index =
-      Checkpoint::OpenPath(dir.File("diffusion_pytorch_model.safetensors.index.json"));
+  absl::StatusOr<ShardedWeights> by_index =
+      ShardedWeights::OpenPath(dir.File("diffusion_pytorch_model.safetensors.index.json"));
   ASSERT_TRUE(by_index.ok()) << by_index.status();
   ExpectSameTensors(*by_index, tensors.named);
 }
 
-TEST(WriteCheckpoint, OversizedTensorGetsItsOwnShard) {
+TEST(WriteShardedWeights, OversizedTensorGetsItsOwnShard) {
   TempDir dir;
   Tensors small(2, 2);  // 8 bytes each
   Tensors big(1, 100);  // 400 bytes
   std::vector<NamedTensor> all = {small.named[0], big.named[0], small.named[1]};
   all[1].name = "big";
-  ASSERT_TRUE(WriteCheckpoint(dir.path(), "model", all, 16).ok());
+  ASSERT_TRUE(WriteShardedWeights(dir.path(), "model", all, 16).ok());
   EXPECT_EQ(Listing(dir).count("model-00003-of-00003.safetensors"), 1u);
-  absl::StatusOr<Checkpoint> checkpoint = Checkpoint::Open(dir.path(), "model");
-  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
-  ExpectSameTensors(*checkpoint, all);
+  absl::StatusOr<ShardedWeights> weights = ShardedWeights::Open(dir.path(), "model");
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  ExpectSameTensors(*weights, all);
 }
 
-TEST(WriteCheckpoint, EmptyCheckpoint) {
+TEST(WriteShardedWeights, EmptyWeights) {
   TempDir dir;
-  ASSERT_TRUE(WriteCheckpoint(dir.path(), "model", {}, 0).ok());
-  absl::StatusOr<Checkpoint> checkpoint = Checkpoint::Open(dir.path(), "model");
-  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
-  EXPECT_EQ(checkpoint->size(), 0u);
+  ASSERT_TRUE(WriteShardedWeights(dir.path(), "model", {}, 0).ok());
+  absl::StatusOr<ShardedWeights> weights = ShardedWeights::Open(dir.path(), "model");
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  EXPECT_EQ(weights->size(), 0u);
 }
 
-TEST(WriteCheckpoint, CreatesTheDirectory) {
+TEST(WriteShardedWeights, CreatesTheDirectory) {
   TempDir dir;
   Tensors tensors(1, 1);
-  ASSERT_TRUE(WriteCheckpoint(dir.File("a/b"), "model", tensors.named).ok());
+  ASSERT_TRUE(WriteShardedWeights(dir.File("a/b"), "model", tensors.named).ok());
   EXPECT_TRUE(fs::exists(dir.File("a/b/model.safetensors")));
 }
 
-TEST(WriteCheckpoint, RemovesStaleFilesOfTheOtherLayout) {
+TEST(WriteShardedWeights, RemovesStaleFilesOfTheOtherLayout) {
   TempDir dir;
   Tensors tensors(4, 25);
   WriteText(dir.File("other.safetensors"), "not ours");
   WriteText(dir.File("model-extra.safetensors"), "not a shard name");
 
-  ASSERT_TRUE(WriteCheckpoint(dir.path(), "model", tensors.named, 250).ok());  // 2 shards
+  ASSERT_TRUE(WriteShardedWeights(dir.path(), "model", tensors.named, 250).ok());  // 2 shards
   ASSERT_EQ(Listing(dir).count("model.safetensors.index.json"), 1u);
 
-  ASSERT_TRUE(WriteCheckpoint(dir.path(), "model", tensors.named).ok());  // single file
+  ASSERT_TRUE(WriteShardedWeights(dir.path(), "model", tensors.named).ok());  // single file
   EXPECT_THAT(Listing(dir), ElementsAre("model-extra.safetensors", "model.safetensors", "other.safetensors"));
 
-  ASSERT_TRUE(WriteCheckpoint(dir.path(), "model", tensors.named, 100).ok());  // 4 shards
+  ASSERT_TRUE(WriteShardedWeights(dir.path(), "model", tensors.named, 100).ok());  // 4 shards
   EXPECT_EQ(Listing(dir).count("model.safetensors"), 0u);
-  ASSERT_TRUE(WriteCheckpoint(dir.path(), "model", tensors.named, 250).ok());  // 2 shards
+  ASSERT_TRUE(WriteShardedWeights(dir.path(), "model", tensors.named, 250).ok());  // 2 shards
   EXPECT_THAT(Listing(dir), ElementsAre("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
                                          "model-extra.safetensors", "model.safetensors.index.json",
                                          "other.safetensors"));
-  absl::StatusOr<Checkpoint> checkpoint = Checkpoint::Open(dir.path(), "model");
-  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
-  ExpectSameTensors(*checkpoint, tensors.named);
+  absl::StatusOr<ShardedWeights> weights = ShardedWeights::Open(dir.path(), "model");
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  ExpectSameTensors(*weights, tensors.named);
 }
 
-TEST(WriteCheckpoint, RejectsBadInputBeforeWritingAnything) {
+TEST(WriteShardedWeights, RejectsBadInputBeforeWritingAnything) {
   TempDir dir;
   Tensors tensors(3, 25);
   std::vector<NamedTensor> duplicated = tensors.named;
   duplicated[2].name = "t0";
-  absl::Status status = WriteCheckpoint(dir.path(), "model", duplicated, 100);
+  absl::Status status = WriteShardedWeights(dir.path(), "model", duplicated, 100);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(status.message()), HasSubstr("\"t0\""));
 
   std::vector<NamedTensor> wrong_size = tensors.named;
   wrong_size[2].nbytes = 3;
-  status = WriteCheckpoint(dir.path(), "model", wrong_size, 100);
+  status = WriteShardedWeights(dir.path(), "model", wrong_size, 100);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(status.message()), HasSubstr("\"t2\""));
   EXPECT_TRUE(Listing(dir).empty());
 
-  status = WriteCheckpoint(dir.path(), "a/b", tensors.named);
+  status = WriteShardedWeights(dir.path(), "a/b", tensors.named);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST(Checkpoint, OpensTheGoldenDiffusersUnet) {
-  absl::StatusOr<Checkpoint> checkpoint =
-      Checkpoint::Open(std::string(ALIGN_GOLDEN_DIR) + "/tiny-sdxl/unet", "diffusion_pytorch_model");
-  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
-  EXPECT_EQ(checkpoint->size(), 718u);
-  absl::StatusOr<TensorView> conv = checkpoint->Get("conv_in.weight");
+TEST(ShardedWeights, OpensTheGoldenDiffusersUnet) {
+  absl::StatusOr<ShardedWeights> weights =
+      ShardedWeights::Open(std::string(ALIGN_GOLDEN_DIR) + "/tiny-sdxl/unet", "diffusion_pytorch_model");
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  EXPECT_EQ(weights->size(), 718u);
+  absl::StatusOr<TensorView> conv = weights->Get("conv_in.weight");
   ASSERT_TRUE(conv.ok()) << conv.status();
   EXPECT_EQ(conv->info->dtype, DType::kF16);
   EXPECT_EQ(conv->info->shape, (std::vector<int64_t>{32, 4, 3, 3}));
 
-  absl::StatusOr<TensorView> missing = checkpoint->Get("nope");
+  absl::StatusOr<TensorView> missing = weights->Get("nope");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(missing.status().message()), HasSubstr("\"nope\""));
-  EXPECT_FALSE(checkpoint->Contains("nope"));
+  EXPECT_FALSE(weights->Contains("nope"));
 }
 
-TEST(Checkpoint, NeitherFileNorIndexIsNotFound) {
+TEST(ShardedWeights, NeitherFileNorIndexIsNotFound) {
   TempDir dir;
-  absl::StatusOr<Checkpoint> checkpoint = Checkpoint::Open(dir.path(), "model");
-  EXPECT_EQ(checkpoint.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(std::string(checkpoint.status().message()), HasSubstr("model.safetensors.index.json"));
+  absl::StatusOr<ShardedWeights> weights = ShardedWeights::Open(dir.path(), "model");
+  EXPECT_EQ(weights.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(weights.status().message()), HasSubstr("model.safetensors.index.json"));
 }
 
-// ---- Index mismatches, on a hand-edited two-shard checkpoint ----
+// ---- Index mismatches, on a hand-edited two-shard weights ----
 
 class IndexMismatch : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(WriteCheckpoint(dir_.path(), "model", tensors_.named, 200).ok());  // t0,t1 | t2,t3
+    ASSERT_TRUE(WriteShardedWeights(dir_.path(), "model", tensors_.named, 200).ok());  // t0,t1 | t2,t3
     ASSERT_EQ(Listing(dir_).size(), 3u);
   }
   void WriteIndex(const std::string& text) { WriteText(dir_.File("model.safetensors.index.json"), text); }
@@ -234,11 +234,11 @@ class IndexMismatch : public ::testing::Test {
     WriteIndex(nlohmann::json{{"metadata", {{"total_size", 400}}}, {"weight_map", weight_map}}.dump());
   }
   void ExpectError(absl::StatusCode code, const std::vector<std::string>& words) {
-    absl::StatusOr<Checkpoint> checkpoint = Checkpoint::Open(dir_.path(), "model");
-    ASSERT_FALSE(checkpoint.ok()) << "accepted an inconsistent checkpoint";
-    EXPECT_EQ(checkpoint.status().code(), code) << checkpoint.status();
+    absl::StatusOr<ShardedWeights> weights = ShardedWeights::Open(dir_.path(), "model");
+    ASSERT_FALSE(weights.ok()) << "accepted an inconsistent weights";
+    EXPECT_EQ(weights.status().code(), code) << weights.status();
     for (const std::string& word : words) {
-      EXPECT_THAT(std::string(checkpoint.status().message()), HasSubstr(word));
+      EXPECT_THAT(std::string(weights.status().message()), HasSubstr(word));
     }
   }
 
@@ -250,9 +250,9 @@ class IndexMismatch : public ::testing::Test {
 
 TEST_F(IndexMismatch, BaselineIsConsistent) {
   WriteWeightMap({{"t0", shard1_}, {"t1", shard1_}, {"t2", shard2_}, {"t3", shard2_}});
-  absl::StatusOr<Checkpoint> checkpoint = Checkpoint::Open(dir_.path(), "model");
-  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
-  ExpectSameTensors(*checkpoint, tensors_.named);
+  absl::StatusOr<ShardedWeights> weights = ShardedWeights::Open(dir_.path(), "model");
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  ExpectSameTensors(*weights, tensors_.named);
 }
 
 TEST_F(IndexMismatch, IndexNotJson) {

@@ -1,11 +1,11 @@
-#include "worker/models/vae_config.h"
+#include "common/diffusers/vae_config.h"
 
 #include "absl/strings/str_cat.h"
 #include "common/config_reader.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
 
-namespace align::models {
+namespace align::diffusers {
 namespace {
 
 // Reads a list of block type names, each of which must be `supported`;
@@ -118,4 +118,4 @@ absl::StatusOr<VaeConfig> LoadVaeConfig(const std::string& path) {
   return config;
 }
 
-}  // namespace align::models
+}  // namespace align::diffusers

@@ -1,4 +1,4 @@
-#include "worker/models/clip_config.h"
+#include "common/diffusers/clip_config.h"
 
 #include <vector>
 
@@ -8,7 +8,7 @@
 #include "common/file_util.h"
 #include "common/status_macros.h"
 
-namespace align::models {
+namespace align::diffusers {
 namespace {
 
 // PretrainedConfig's generic fields (older transformers versions wrote them
@@ -105,4 +105,4 @@ absl::StatusOr<ClipTextConfig> LoadClipTextConfig(const std::string& path) {
   return ParseClipTextConfig(text, path);
 }
 
-}  // namespace align::models
+}  // namespace align::diffusers

@@ -10,7 +10,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace align::models {
+namespace align::diffusers {
 
 struct VaeConfig {
   int64_t in_channels = 3;
@@ -43,4 +43,4 @@ inline constexpr double kVaeNormEps = 1e-6;
 absl::StatusOr<VaeConfig> ParseVaeConfig(const std::string& json_text);
 absl::StatusOr<VaeConfig> LoadVaeConfig(const std::string& path);
 
-}  // namespace align::models
+}  // namespace align::diffusers

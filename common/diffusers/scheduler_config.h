@@ -15,7 +15,7 @@
 #include "absl/status/statusor.h"
 #include "nlohmann/json_fwd.hpp"
 
-namespace align::models {
+namespace align::diffusers {
 
 enum class BetaSchedule { kLinear, kScaledLinear };
 // kSample: the model predicts x0 directly (diffusers' "sample"); samplers only.
@@ -55,4 +55,4 @@ absl::StatusOr<SchedulerConfig> SchedulerConfigFromJson(const nlohmann::json& co
 absl::StatusOr<SchedulerConfig> ParseSchedulerConfig(const std::string& json_text);
 absl::StatusOr<SchedulerConfig> LoadSchedulerConfig(const std::string& path);
 
-}  // namespace align::models
+}  // namespace align::diffusers

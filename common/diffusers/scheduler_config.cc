@@ -1,4 +1,4 @@
-#include "worker/models/scheduler_config.h"
+#include "common/diffusers/scheduler_config.h"
 
 #include <cmath>
 #include <limits>
@@ -9,7 +9,7 @@
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 
-namespace align::models {
+namespace align::diffusers {
 namespace {
 
 // Python's json writes float('inf') as a bare Infinity; JSON has no such
@@ -175,4 +175,4 @@ absl::StatusOr<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
   return config;
 }
 
-}  // namespace align::models
+}  // namespace align::diffusers

@@ -15,13 +15,13 @@
 
 namespace align::safetensors {
 
-class Checkpoint {
+class ShardedWeights {
  public:
   // Opens `dir/<base>.safetensors` if present, else `dir/<base>.safetensors.index.json`
   // and every shard it names (base e.g. "diffusion_pytorch_model" or "model").
-  static absl::StatusOr<Checkpoint> Open(const std::string& dir, const std::string& base);
+  static absl::StatusOr<ShardedWeights> Open(const std::string& dir, const std::string& base);
   // Opens a single file or an index file by path.
-  static absl::StatusOr<Checkpoint> OpenPath(const std::string& path);
+  static absl::StatusOr<ShardedWeights> OpenPath(const std::string& path);
 
   // Every tensor name, sorted.
   std::vector<std::string> Names() const;
@@ -30,8 +30,8 @@ class Checkpoint {
   size_t size() const { return where_.size(); }
 
  private:
-  static absl::StatusOr<Checkpoint> OpenSingle(const std::string& path);
-  static absl::StatusOr<Checkpoint> OpenIndex(const std::string& index_path);
+  static absl::StatusOr<ShardedWeights> OpenSingle(const std::string& path);
+  static absl::StatusOr<ShardedWeights> OpenIndex(const std::string& index_path);
   void AddFile(std::shared_ptr<File> file);
 
   std::string origin_;  // the file or index path, for error messages
@@ -51,8 +51,8 @@ struct NamedTensor {
 // size exceeds `max_shard_bytes`, as `<base>-0000i-of-0000n.safetensors` shards
 // plus `<base>.safetensors.index.json` (diffusers' naming), each shard at most
 // max_shard_bytes unless one tensor alone is larger.
-absl::Status WriteCheckpoint(const std::string& dir, const std::string& base,
-                             const std::vector<NamedTensor>& tensors,
-                             uint64_t max_shard_bytes = 10ull << 30);
+absl::Status WriteShardedWeights(const std::string& dir, const std::string& base,
+                                 const std::vector<NamedTensor>& tensors,
+                                 uint64_t max_shard_bytes = 10ull << 30);
 
 }  // namespace align::safetensors

@@ -1,11 +1,11 @@
-#include "worker/models/unet_config.h"
+#include "common/diffusers/unet_config.h"
 
 #include "absl/strings/str_cat.h"
 #include "common/config_reader.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
 
-namespace align::models {
+namespace align::diffusers {
 namespace {
 
 using nlohmann::json;
@@ -171,4 +171,4 @@ absl::StatusOr<UNetConfig> LoadUNetConfig(const std::string& path) {
   return config;
 }
 
-}  // namespace align::models
+}  // namespace align::diffusers

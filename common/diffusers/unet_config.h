@@ -10,7 +10,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace align::models {
+namespace align::diffusers {
 
 enum class DownBlockType { kDownBlock2D, kCrossAttnDownBlock2D };
 enum class UpBlockType { kUpBlock2D, kCrossAttnUpBlock2D };
@@ -61,4 +61,4 @@ absl::StatusOr<UNetConfig> ParseUNetConfig(const std::string& json_text);
 // Reads `<path>` (a config.json file).
 absl::StatusOr<UNetConfig> LoadUNetConfig(const std::string& path);
 
-}  // namespace align::models
+}  // namespace align::diffusers

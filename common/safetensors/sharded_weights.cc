@@ -1,4 +1,4 @@
-#include "common/safetensors/checkpoint.h"
+#include "common/safetensors/sharded_weights.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -228,7 +228,7 @@ absl::StatusOr<uint64_t> ValidateForWrite(const std::vector<NamedTensor>& tensor
       return absl::InvalidArgumentError(absl::StrCat("tensor ", Quote(t.name), " given twice"));
     }
     if (__builtin_add_overflow(total, t.nbytes, &total)) {
-      return absl::InvalidArgumentError("total checkpoint size overflows");
+      return absl::InvalidArgumentError("total weights size overflows");
     }
   }
   return total;
@@ -236,34 +236,34 @@ absl::StatusOr<uint64_t> ValidateForWrite(const std::vector<NamedTensor>& tensor
 
 }  // namespace
 
-absl::StatusOr<Checkpoint> Checkpoint::Open(const std::string& dir, const std::string& base) {
+absl::StatusOr<ShardedWeights> ShardedWeights::Open(const std::string& dir, const std::string& base) {
   const std::string single = Join(dir, base + std::string(kFileSuffix));
   if (IsRegularFile(single)) return OpenSingle(single);
   const std::string index = Join(dir, base + std::string(kIndexSuffix));
   if (IsRegularFile(index)) return OpenIndex(index);
-  return absl::NotFoundError(absl::StrCat("no checkpoint ", Quote(base), " in ", dir,
+  return absl::NotFoundError(absl::StrCat("no weights ", Quote(base), " in ", dir,
                                           ": neither ", single, " nor ", index, " exists"));
 }
 
-absl::StatusOr<Checkpoint> Checkpoint::OpenPath(const std::string& path) {
+absl::StatusOr<ShardedWeights> ShardedWeights::OpenPath(const std::string& path) {
   if (absl::EndsWith(path, ".json")) return OpenIndex(path);
   return OpenSingle(path);
 }
 
-void Checkpoint::AddFile(std::shared_ptr<File> file) {
+void ShardedWeights::AddFile(std::shared_ptr<File> file) {
   for (const TensorInfo& t : file->tensors()) where_.emplace(t.name, file.get());
   files_.push_back(std::move(file));
 }
 
-absl::StatusOr<Checkpoint> Checkpoint::OpenSingle(const std::string& path) {
+absl::StatusOr<ShardedWeights> ShardedWeights::OpenSingle(const std::string& path) {
   ASSIGN_OR_RETURN(std::unique_ptr<File> file, File::Open(path));
-  Checkpoint checkpoint;
-  checkpoint.origin_ = path;
-  checkpoint.AddFile(std::move(file));
-  return checkpoint;
+  ShardedWeights weights;
+  weights.origin_ = path;
+  weights.AddFile(std::move(file));
+  return weights;
 }
 
-absl::StatusOr<Checkpoint> Checkpoint::OpenIndex(const std::string& index_path) {
+absl::StatusOr<ShardedWeights> ShardedWeights::OpenIndex(const std::string& index_path) {
   ASSIGN_OR_RETURN(std::string text, ReadSmallFile(index_path, kMaxHeaderBytes));
   absl::StatusOr<std::map<std::string, std::string>> weight_map = ParseIndex(text);
   if (!weight_map.ok()) return WithContext(weight_map.status(), index_path);
@@ -280,40 +280,40 @@ absl::StatusOr<Checkpoint> Checkpoint::OpenIndex(const std::string& index_path) 
   absl::Status consistent = CheckShardsMatchIndex(*weight_map, shards);
   if (!consistent.ok()) return WithContext(consistent, index_path);
 
-  Checkpoint checkpoint;
-  checkpoint.origin_ = index_path;
-  for (auto& [shard, file] : shards) checkpoint.AddFile(std::move(file));
-  return checkpoint;
+  ShardedWeights weights;
+  weights.origin_ = index_path;
+  for (auto& [shard, file] : shards) weights.AddFile(std::move(file));
+  return weights;
 }
 
-std::vector<std::string> Checkpoint::Names() const {
+std::vector<std::string> ShardedWeights::Names() const {
   std::vector<std::string> names;
   names.reserve(where_.size());
   for (const auto& [name, file] : where_) names.push_back(name);
   return names;
 }
 
-bool Checkpoint::Contains(std::string_view name) const { return where_.find(name) != where_.end(); }
+bool ShardedWeights::Contains(std::string_view name) const { return where_.find(name) != where_.end(); }
 
-absl::StatusOr<TensorView> Checkpoint::Get(std::string_view name) const {
+absl::StatusOr<TensorView> ShardedWeights::Get(std::string_view name) const {
   auto it = where_.find(name);
   if (it == where_.end()) {
     return absl::NotFoundError(
-        absl::StrCat("tensor ", Quote(name), " not found in checkpoint ", origin_));
+        absl::StrCat("tensor ", Quote(name), " not found in weights ", origin_));
   }
   return it->second->Get(name);
 }
 
-absl::Status WriteCheckpoint(const std::string& dir, const std::string& base,
-                             const std::vector<NamedTensor>& tensors, uint64_t max_shard_bytes) {
+absl::Status WriteShardedWeights(const std::string& dir, const std::string& base,
+                                 const std::vector<NamedTensor>& tensors, uint64_t max_shard_bytes) {
   if (base.empty() || base.find('/') != std::string::npos) {
     return absl::InvalidArgumentError(
-        absl::StrCat("checkpoint base name ", Quote(base), " must be a plain file name"));
+        absl::StrCat("weights base name ", Quote(base), " must be a plain file name"));
   }
   // Validate everything first: a failure half-way through would leave a mix of
   // new and old shards behind.
   absl::StatusOr<uint64_t> total = ValidateForWrite(tensors);
-  if (!total.ok()) return WithContext(total.status(), absl::StrCat("checkpoint ", dir, "/", base));
+  if (!total.ok()) return WithContext(total.status(), absl::StrCat("weights ", dir, "/", base));
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));

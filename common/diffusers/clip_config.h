@@ -11,7 +11,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace align::models {
+namespace align::diffusers {
 
 enum class ClipActivation { kQuickGelu, kGelu };
 
@@ -42,4 +42,4 @@ absl::StatusOr<ClipTextConfig> ParseClipTextConfig(const std::string& json_text,
                                                    const std::string& what = "text encoder config.json");
 absl::StatusOr<ClipTextConfig> LoadClipTextConfig(const std::string& path);
 
-}  // namespace align::models
+}  // namespace align::diffusers

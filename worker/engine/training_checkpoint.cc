@@ -1,0 +1,81 @@
+#include "worker/engine/training_checkpoint.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <regex>
+#include <system_error>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/diffusers/model_folder.h"
+#include "common/file_util.h"
+#include "common/safetensors/sharded_weights.h"
+#include "common/status_macros.h"
+#include "worker/models/unet_io.h"
+#include "worker/models/weights_io.h"
+
+namespace align::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kOptimizerFile[] = "optimizer.safetensors";
+constexpr char kTrainerStateFile[] = "trainer_state.json";
+
+// The UNet inside a checkpoint folder, named as in a diffusers model folder.
+fs::path UNetDir(const fs::path& checkpoint_dir) {
+  return checkpoint_dir / std::string(diffusers::ComponentName(diffusers::Component::kUNet));
+}
+
+}  // namespace
+
+std::string TrainingCheckpoint::Dir(const std::string& output, int64_t step) {
+  return (fs::path(output) / absl::StrCat("checkpoint-", step)).string();
+}
+
+std::optional<TrainingCheckpoint> TrainingCheckpoint::FindLatest(const std::string& output) {
+  std::error_code ec;
+  if (!fs::is_directory(output, ec)) return std::nullopt;
+  static const std::regex kName("checkpoint-([0-9]+)");
+  std::optional<TrainingCheckpoint> best;
+  for (const auto& entry : fs::directory_iterator(output, ec)) {
+    std::smatch m;
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_directory() || !std::regex_match(name, m, kName)) continue;
+    if (!fs::exists(entry.path() / kTrainerStateFile)) continue;
+    const int64_t step = std::stoll(m[1]);
+    if (!best || step > best->step_) best = TrainingCheckpoint(step, entry.path().string());
+  }
+  return best;
+}
+
+absl::Status TrainingCheckpoint::Write(const std::string& output, int64_t step, models::UNet2DConditionModel& unet,
+                                       const std::map<std::string, torch::Tensor>& optimizer_state,
+                                       const nlohmann::json& trainer_state) {
+  const fs::path final_dir = Dir(output, step);
+  const fs::path partial = absl::StrCat(final_dir.string(), ".partial");
+  std::error_code ec;
+  fs::remove_all(partial, ec);
+  fs::create_directories(partial, ec);
+  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create ", partial.string(), ": ", ec.message()));
+  RETURN_IF_ERROR(models::SaveUNet(unet, UNetDir(partial).string(), torch::kFloat));
+  RETURN_IF_ERROR(models::WriteTensors((partial / kOptimizerFile).string(), optimizer_state));
+  RETURN_IF_ERROR(WriteFileAtomically((partial / kTrainerStateFile).string(), trainer_state.dump(2) + "\n"));
+  fs::remove_all(final_dir, ec);
+  fs::rename(partial, final_dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot rename ", partial.string(), ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::Status TrainingCheckpoint::LoadUNetWeights(models::UNet2DConditionModel& unet) const {
+  ASSIGN_OR_RETURN(safetensors::ShardedWeights weights,
+                   safetensors::ShardedWeights::Open(UNetDir(dir_).string(), diffusers::kDiffusersWeightsBase));
+  return models::LoadParameters(*unet, weights);
+}
+
+absl::StatusOr<std::map<std::string, torch::Tensor>> TrainingCheckpoint::ReadOptimizerState() const {
+  return models::ReadTensors((fs::path(dir_) / kOptimizerFile).string());
+}
+
+}  // namespace align::engine

@@ -1,0 +1,52 @@
+#pragma once
+// A training checkpoint under a job's output folder:
+//   checkpoint-<step>/unet/        the policy UNet in diffusers' layout (fp32)
+//   checkpoint-<step>/optimizer.safetensors
+//   checkpoint-<step>/trainer_state.json   {"step": ..., ...}
+// A checkpoint is written as checkpoint-<step>.partial and renamed when
+// complete, so a crash mid-write never leaves a directory that looks usable.
+// One class writes them and reads them back for resuming.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include <torch/types.h>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+#include "worker/models/unet_2d_condition.h"
+
+namespace align::engine {
+
+class TrainingCheckpoint {
+ public:
+  // The newest complete checkpoint in `output`, if any.
+  static std::optional<TrainingCheckpoint> FindLatest(const std::string& output);
+
+  // Writes checkpoint-<step> under `output`, replacing one of that step.
+  static absl::Status Write(const std::string& output, int64_t step, models::UNet2DConditionModel& unet,
+                            const std::map<std::string, torch::Tensor>& optimizer_state,
+                            const nlohmann::json& trainer_state);
+
+  // The folder of step `step` under `output`: <output>/checkpoint-<step>.
+  static std::string Dir(const std::string& output, int64_t step);
+
+  int64_t step() const { return step_; }
+  const std::string& dir() const { return dir_; }
+
+  // Loads the saved policy weights into `unet` (built from the job's model:
+  // a checkpoint's UNet has the same config).
+  absl::Status LoadUNetWeights(models::UNet2DConditionModel& unet) const;
+  absl::StatusOr<std::map<std::string, torch::Tensor>> ReadOptimizerState() const;
+
+ private:
+  TrainingCheckpoint(int64_t step, std::string dir) : step_(step), dir_(std::move(dir)) {}
+
+  int64_t step_;
+  std::string dir_;
+};
+
+}  // namespace align::engine
