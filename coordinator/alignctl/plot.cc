@@ -14,14 +14,15 @@
 #include "common/plot/metrics_log.h"
 #include "common/plot/png_encode.h"
 #include "common/status_macros.h"
+#include "common/step_metrics.h"
 
 namespace align::alignctl {
 namespace {
 
-constexpr char kLoss[] = "loss";
-constexpr char kAccuracy[] = "implicit_accuracy";
-constexpr char kMargin[] = "reward_margin";
-constexpr char kHeldout[] = "heldout_implicit_accuracy";
+constexpr const char* kLoss = metric_names::kLoss;
+constexpr const char* kAccuracy = metric_names::kImplicitAccuracy;
+constexpr const char* kMargin = metric_names::kRewardMargin;
+constexpr const char* kHeldout = metric_names::kHeldoutImplicitAccuracy;
 
 struct Run {
   std::string name;

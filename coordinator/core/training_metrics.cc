@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/step_metrics.h"
+
 namespace align::coordinator {
 
 namespace {
@@ -36,22 +38,23 @@ TrainingMetrics::TrainingMetrics(prometheus::Registry& registry, absl::Duration 
   auto* heldout_loss = Gauges(registry, "align_eval_heldout_loss", "Held-out loss at the latest evaluation");
   gpu_memory_ = Gauges(registry, "align_gpu_memory_bytes", "Peak device memory of a rank in its job (0 on CPUs)");
   stage_ = Gauges(registry, "align_curriculum_stage", "Curriculum stage of the latest step, 0-based");
+  namespace n = metric_names;
   by_name_ = {
-      {"step", {step, {}}},
-      {"loss", {loss, {}}},
-      {"implicit_accuracy", {accuracy, {}}},
-      {"reward_margin", {margin, {}}},
-      {"policy_mse_w", {policy, {{"pair", "w"}}}},
-      {"policy_mse_l", {policy, {{"pair", "l"}}}},
-      {"reference_mse_w", {reference, {{"pair", "w"}}}},
-      {"reference_mse_l", {reference, {{"pair", "l"}}}},
-      {"grad_norm", {grad_norm, {}}},
-      {"lr", {lr, {}}},
-      {"pairs_per_s", {pairs, {}}},
-      {"stage", {stage_, {}}},
-      {"gpu_memory_bytes", {gpu_memory_, {{"rank", "0"}}}},
-      {"heldout_implicit_accuracy", {heldout_accuracy, {}}},
-      {"heldout_loss", {heldout_loss, {}}},
+      {n::kStep, {step, {}}},
+      {n::kLoss, {loss, {}}},
+      {n::kImplicitAccuracy, {accuracy, {}}},
+      {n::kRewardMargin, {margin, {}}},
+      {n::kPolicyMseWinner, {policy, {{"pair", "w"}}}},
+      {n::kPolicyMseLoser, {policy, {{"pair", "l"}}}},
+      {n::kReferenceMseWinner, {reference, {{"pair", "w"}}}},
+      {n::kReferenceMseLoser, {reference, {{"pair", "l"}}}},
+      {n::kGradNorm, {grad_norm, {}}},
+      {n::kLearningRate, {lr, {}}},
+      {n::kPairsPerSecond, {pairs, {}}},
+      {n::kStage, {stage_, {}}},
+      {n::kGpuMemoryBytes, {gpu_memory_, {{"rank", "0"}}}},
+      {n::kHeldoutImplicitAccuracy, {heldout_accuracy, {}}},
+      {n::kHeldoutLoss, {heldout_loss, {}}},
   };
   step_duration_ = &prometheus::BuildHistogram()
                         .Name("align_step_duration_seconds")
@@ -102,7 +105,7 @@ prometheus::Gauge& TrainingMetrics::JobGauge(prometheus::Family<prometheus::Gaug
 
 void TrainingMetrics::SetGaugesLocked(const std::string& job, int64_t step,
                                       const std::map<std::string, double>& values) {
-  JobGauge(by_name_.at("step").first, job).Set(static_cast<double>(step));
+  JobGauge(by_name_.at(metric_names::kStep).first, job).Set(static_cast<double>(step));
   for (const auto& [name, value] : values) {
     auto it = by_name_.find(name);
     if (it != by_name_.end()) JobGauge(it->second.first, job, it->second.second).Set(value);
@@ -120,13 +123,13 @@ void TrainingMetrics::ObserveStep(const std::string& job, int64_t step, const st
   JobSeries& series = jobs_[job];
   series.ended_ms = -1;
   if (repeat) return;
-  if (auto it = values.find("step_s"); it != values.end()) {
+  if (auto it = values.find(metric_names::kStepSeconds); it != values.end()) {
     if (series.step_duration == nullptr) {
       series.step_duration = &step_duration_->Add({{"job", job}}, StepBuckets());
     }
     series.step_duration->Observe(it->second);
   }
-  if (auto it = values.find("skipped"); it != values.end()) {
+  if (auto it = values.find(metric_names::kSkipped); it != values.end()) {
     if (series.skipped == nullptr) series.skipped = &skipped_->Add({{"job", job}});
     if (it->second > 0) series.skipped->Increment();
   }

@@ -1,6 +1,7 @@
 #include "worker/control/session_reporter.h"
 
 #include "absl/strings/str_format.h"
+#include "common/step_metrics.h"
 
 namespace align::control {
 
@@ -13,7 +14,8 @@ void SessionReporter::Step(const StepReport& report) {
     return it == report.values.end() ? 0.0 : it->second;
   };
   out_ << absl::StrFormat("%s step %d/%d loss %.4f acc %.3f pairs/s %.2f\n", job_id_, report.step, total_steps_,
-                          value("loss"), value("implicit_accuracy"), value("pairs_per_s"))
+                          value(metric_names::kLoss), value(metric_names::kImplicitAccuracy),
+                          value(metric_names::kPairsPerSecond))
        << std::flush;
 }
 

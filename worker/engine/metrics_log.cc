@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
+#include "common/step_metrics.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -22,7 +23,7 @@ nlohmann::json Number(double v) { return std::isfinite(v) ? nlohmann::json(v) : 
 std::map<std::string, double> Values(const nlohmann::json& line) {
   std::map<std::string, double> values;
   for (const auto& [name, value] : line.items()) {
-    if (name == "step") continue;
+    if (name == metric_names::kStep) continue;
     if (value.is_number()) {
       values[name] = value.get<double>();
     } else if (value.is_boolean()) {
@@ -45,8 +46,8 @@ absl::StatusOr<std::unique_ptr<MetricsLog>> MetricsLog::Open(const std::string& 
     std::string line;
     while (std::getline(lines, line)) {
       const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_discarded() || !j.contains("step") || !j["step"].is_number_integer()) continue;
-      if (j["step"].get<int64_t>() <= keep_through_step) absl::StrAppend(&kept, line, "\n");
+      if (j.is_discarded() || !j.contains(metric_names::kStep) || !j[metric_names::kStep].is_number_integer()) continue;
+      if (j[metric_names::kStep].get<int64_t>() <= keep_through_step) absl::StrAppend(&kept, line, "\n");
     }
   }
   RETURN_IF_ERROR(WriteFileAtomically(path, kept));
@@ -62,9 +63,12 @@ absl::StatusOr<LoggedStep> MetricsLog::ReadStep(const std::string& path, int64_t
   std::string line;
   while (std::getline(lines, line)) {
     const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("step") || !j["step"].is_number_integer()) continue;
-    if (j["step"].get<int64_t>() != step) continue;
-    (j.contains("heldout_implicit_accuracy") ? found.eval : found.train) = Values(j);
+    if (j.is_discarded() || !j.is_object() || !j.contains(metric_names::kStep) ||
+        !j[metric_names::kStep].is_number_integer()) {
+      continue;
+    }
+    if (j[metric_names::kStep].get<int64_t>() != step) continue;
+    (j.contains(metric_names::kHeldoutImplicitAccuracy) ? found.eval : found.train) = Values(j);
   }
   if (!found.train && !found.eval) {
     return absl::NotFoundError(absl::StrCat(path, " has no line for step ", step));
@@ -80,29 +84,31 @@ absl::Status MetricsLog::Append(const std::string& line) {
 }
 
 absl::Status MetricsLog::WriteStep(const StepMetrics& m) {
-  nlohmann::json j = {{"step", m.step},
-                      {"loss", Number(m.loss)},
-                      {"implicit_accuracy", Number(m.implicit_accuracy)},
-                      {"reward_margin", Number(m.reward_margin)},
-                      {"lr", m.lr},
-                      {"grad_norm", Number(m.grad_norm)},
-                      {"pairs_per_s", m.pairs_per_s},
-                      {"step_s", m.step_s},
-                      {"policy_mse_w", Number(m.policy_mse_w)},
-                      {"policy_mse_l", Number(m.policy_mse_l)},
-                      {"reference_mse_w", Number(m.reference_mse_w)},
-                      {"reference_mse_l", Number(m.reference_mse_l)},
-                      {"gpu_memory_bytes", m.gpu_memory_bytes},
-                      {"stage", m.stage},
-                      {"skipped", m.skipped}};
+  namespace n = metric_names;
+  nlohmann::json j = {{n::kStep, m.step},
+                      {n::kLoss, Number(m.loss)},
+                      {n::kImplicitAccuracy, Number(m.implicit_accuracy)},
+                      {n::kRewardMargin, Number(m.reward_margin)},
+                      {n::kLearningRate, m.lr},
+                      {n::kGradNorm, Number(m.grad_norm)},
+                      {n::kPairsPerSecond, m.pairs_per_s},
+                      {n::kStepSeconds, m.step_s},
+                      {n::kPolicyMseWinner, Number(m.policy_mse_w)},
+                      {n::kPolicyMseLoser, Number(m.policy_mse_l)},
+                      {n::kReferenceMseWinner, Number(m.reference_mse_w)},
+                      {n::kReferenceMseLoser, Number(m.reference_mse_l)},
+                      {n::kGpuMemoryBytes, m.gpu_memory_bytes},
+                      {n::kStage, m.stage},
+                      {n::kSkipped, m.skipped}};
   return Append(j.dump());
 }
 
 absl::Status MetricsLog::WriteEval(const EvalMetrics& e) {
-  nlohmann::json j = {{"step", e.step},
-                      {"heldout_implicit_accuracy", e.heldout_implicit_accuracy},
-                      {"heldout_loss", Number(e.heldout_loss)},
-                      {"heldout_pairs", e.heldout_pairs}};
+  namespace n = metric_names;
+  nlohmann::json j = {{n::kStep, e.step},
+                      {n::kHeldoutImplicitAccuracy, e.heldout_implicit_accuracy},
+                      {n::kHeldoutLoss, Number(e.heldout_loss)},
+                      {n::kHeldoutPairs, e.heldout_pairs}};
   return Append(j.dump());
 }
 

@@ -12,28 +12,15 @@
 
 #include "absl/status/status.h"
 #include "common/job_spec.h"
+#include "common/step_metrics.h"
 #include "worker/engine/communicator.h"
 #include "worker/engine/plan_source.h"
 
 namespace align::engine {
 
-// Per-step numbers, already averaged over ranks.
-struct StepMetrics {
-  int64_t step = 0;  // 1-based: the number of optimizer steps done after this one
-  double loss = 0, implicit_accuracy = 0, reward_margin = 0;
-  double policy_mse_w = 0, policy_mse_l = 0, reference_mse_w = 0, reference_mse_l = 0;
-  double grad_norm = 0, lr = 0, pairs_per_s = 0, step_s = 0;
-  int64_t gpu_memory_bytes = 0;
-  int64_t stage = 0;
-  bool skipped = false;  // non-finite loss or gradient: no update
-};
-
-struct EvalMetrics {
-  int64_t step = 0;
-  double heldout_implicit_accuracy = 0;
-  double heldout_loss = 0;
-  int64_t heldout_pairs = 0;
-};
+// The step and evaluation numbers (common/step_metrics.h).
+using ::align::EvalMetrics;
+using ::align::StepMetrics;
 
 struct TrainerHooks {
   std::function<void(const StepMetrics&)> on_step;

@@ -1,10 +1,9 @@
 #pragma once
 // The trainer's hooks for a job served for a coordinator: steps, evaluations
-// and checkpoints go to the job's control::JobReporter under metrics.jsonl's
-// names, and the trainer polls the reporter for a stop.
+// and checkpoints go to the job's control::JobReporter under the metric
+// names of common/step_metrics.h, and the trainer polls the reporter for a stop.
 
 #include <cstdint>
-#include <map>
 #include <string>
 
 #include "worker/control/job_session.h"
@@ -21,8 +20,5 @@ struct TrainProgress {
 
 // `reporter` and `progress` outlive the trainer that calls the hooks.
 engine::TrainerHooks ReportingHooks(control::JobReporter& reporter, TrainProgress& progress);
-
-// A step's numbers under metrics.jsonl's names.
-std::map<std::string, double> StepValues(const engine::StepMetrics& m);
 
 }  // namespace align::runner
