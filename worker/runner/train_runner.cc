@@ -11,16 +11,13 @@
 #include "worker/engine/communicator.h"
 #include "worker/engine/metrics_log.h"
 #include "worker/engine/trainer.h"
+#include "worker/runner/rank_communicator.h"
 #include "worker/runner/torch_errors.h"
 #include "worker/runner/trainer_hooks.h"
 
 namespace align::runner {
 
 namespace {
-
-torch::Device TorchDevice(const DeviceChoice& device) {
-  return device.kind == DeviceKind::kCuda ? torch::Device(torch::kCUDA, device.index) : torch::Device(torch::kCPU);
-}
 
 class TrainRunner : public control::PreparedJob {
  public:
@@ -99,15 +96,9 @@ class TrainRunner : public control::PreparedJob {
 
 absl::StatusOr<std::unique_ptr<control::PreparedJob>> SetUpTrainJob(const control::JobTicket& ticket,
                                                                     const JobSpec& spec, const DeviceChoice& device) {
-  std::unique_ptr<engine::Communicator> comm;
-  const absl::Status connected = CatchTorchErrors(
-      [&] {
-        comm = engine::MakeCommunicatorFor(TorchDevice(device));
-        return absl::OkStatus();
-      },
-      "setting up the communicator failed: ");
-  if (!connected.ok()) return connected;
-  auto job = std::make_unique<TrainRunner>(spec, std::move(comm), ticket.reporter);
+  absl::StatusOr<std::unique_ptr<engine::Communicator>> comm = MakeRankCommunicator(device);
+  if (!comm.ok()) return comm.status();
+  auto job = std::make_unique<TrainRunner>(spec, std::move(*comm), ticket.reporter);
   if (absl::Status init = job->Init(ticket.make_plan()); !init.ok()) return init;
   return std::unique_ptr<control::PreparedJob>(std::move(job));
 }

@@ -1,11 +1,9 @@
 #include "worker/tools/train_command.h"
 
-#include <torch/torch.h>
-
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
-#include <thread>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -13,8 +11,10 @@
 #include "common/job_spec.h"
 #include "worker/engine/communicator.h"
 #include "worker/engine/cpu_threads.h"
-#include "worker/engine/local_rank.h"
 #include "worker/engine/trainer.h"
+#include "worker/runner/device_choice.h"
+#include "worker/runner/rank_communicator.h"
+#include "worker/runner/torch_errors.h"
 
 namespace align::tools {
 TrainExit RunTrain(const TrainOptions& options, std::ostream& out, std::ostream& err) {
@@ -28,10 +28,20 @@ TrainExit RunTrain(const TrainOptions& options, std::ostream& out, std::ostream&
     return {2};
   }
   engine::UseFairShareOfCores();
-  const bool on_gpu = spec->device != "cpu" && torch::cuda::is_available();
-  std::unique_ptr<engine::Communicator> comm = engine::MakeCommunicatorFor(
-      on_gpu ? torch::Device(torch::kCUDA, static_cast<int>(engine::LocalRank() % torch::cuda::device_count()))
-             : torch::Device(torch::kCPU));
+  // As a served job: the worker's device (CUDA when there is one), unless the spec says cpu.
+  absl::StatusOr<runner::DeviceChoice> device = runner::ChooseWorkerDevice("auto");
+  if (device.ok()) device = runner::JobDevice(*device, spec->device);
+  if (!device.ok()) {
+    err << "align-worker train: " << device.status().message() << "\n";
+    return {2};
+  }
+  absl::StatusOr<std::unique_ptr<engine::Communicator>> connected = runner::MakeRankCommunicator(*device);
+  if (!connected.ok()) {
+    err << "align-worker train: " << connected.status().message() << "\n";
+    return {1};
+  }
+  std::unique_ptr<engine::Communicator> comm = std::move(*connected);
+  spec->device = device->name();  // the trainer places the models by the spec: the same device
   const bool lead = comm->rank() == 0;
   engine::TrainerHooks hooks;
   if (lead) {
@@ -48,19 +58,24 @@ TrainExit RunTrain(const TrainOptions& options, std::ostream& out, std::ostream&
     };
     hooks.on_checkpoint = [&](int64_t step, const std::string& dir) { out << "checkpoint " << dir << "\n"; };
   }
+  std::unique_ptr<engine::Trainer> created;
+  const absl::Status setup = runner::CatchTorchErrors(
+      [&]() -> absl::Status {
+        absl::StatusOr<std::unique_ptr<engine::Trainer>> made =
+            engine::CreateTrainer(*spec, *comm, nullptr, std::move(hooks));
+        if (!made.ok()) return made.status();
+        created = std::move(*made);
+        return absl::OkStatus();
+      },
+      "setting up the trainer failed: ");
   absl::StatusOr<std::unique_ptr<engine::Trainer>> trainer =
-      engine::CreateTrainer(*spec, *comm, nullptr, std::move(hooks));
+      setup.ok() ? absl::StatusOr<std::unique_ptr<engine::Trainer>>(std::move(created)) : setup;
   if (!trainer.ok()) {
     err << "align-worker train: " << trainer.status().message() << "\n";
     return {2};
   }
   if (lead && (*trainer)->start_step() > 0) out << "resuming from step " << (*trainer)->start_step() << "\n";
-  absl::Status status;
-  try {
-    status = (*trainer)->Run();
-  } catch (const c10::Error& e) {
-    status = absl::InternalError(e.what_without_backtrace());
-  }
+  const absl::Status status = runner::CatchTorchErrors([&] { return (*trainer)->Run(); });
   if (!status.ok()) {
     // One write: the ranks' lines reach mpirun's output whole, not interleaved piece by piece.
     err << absl::StrCat("align-worker train: job failed: ", status.message(), "\n") << std::flush;
