@@ -207,7 +207,10 @@ TEST(JobKindRegistryTest, FindsEachBuiltInKindByTypeAndRefusesASecondKindForOneT
   spec.steps = 12;
   EXPECT_EQ((*train)->SubmittedTotalSteps(spec), 12);
   EXPECT_EQ((*prepare)->SubmittedTotalSteps(spec), 0);  // counted when planned
-  EXPECT_TRUE((*train)->CheckSubmitted(spec).ok());
+  // A train job reads its UNet's config: a spec naming no model is refused under `model`.
+  const absl::Status unchecked = (*train)->CheckSubmitted(spec);
+  EXPECT_TRUE(absl::IsInvalidArgument(unchecked));
+  EXPECT_THAT(unchecked.message(), HasSubstr("model: "));
 
   JobKindRegistry registry;
   EXPECT_TRUE(absl::IsInvalidArgument(registry.Find(JobType::kTrain).status()));

@@ -9,6 +9,6 @@ absl::StatusOr<WorkProgress> JobRun::ChunkDone(int /*rank*/, int64_t /*position*
   return absl::InvalidArgumentError(absl::StrCat("chunk_done: ", job_id_, " has no work chunks"));
 }
 
-absl::Status JobKind::CheckSubmitted(const JobSpec& /*spec*/) const { return absl::OkStatus(); }
+absl::Status JobKind::CheckSubmitted(const JobSpec& /*resolved*/) const { return absl::OkStatus(); }
 
 }  // namespace align::coordinator

@@ -153,10 +153,12 @@ class JobKind {
   virtual JobType type() const = 0;
   // The spec's `type:` and the store's job type: "train", "prepare".
   virtual std::string name() const = 0;
-  // At submit, after CheckSubmittedSpec (spec_check.h: every field, and the
-  // paths as the coordinator sees them): what this kind demands beyond that.
-  // InvalidArgument naming the field.
-  virtual absl::Status CheckSubmitted(const JobSpec& spec) const;
+  // At submit, when the coordinator sees the workers' storage
+  // (CheckSubmittedSpec, spec_check.h, has parsed every field): the paths
+  // this kind's work reads, `resolved` against the job's base directory, as
+  // the coordinator sees them (storage_checks.h). InvalidArgument naming the
+  // field. The output directory is checked for every kind.
+  virtual absl::Status CheckSubmitted(const JobSpec& resolved) const;
   // The job's length as submitted; 0 when it is known only once planned.
   virtual int64_t SubmittedTotalSteps(const JobSpec& spec) const = 0;
   // A group took the job: its plan for that group. An error fails the job

@@ -13,9 +13,8 @@ namespace align::coordinator {
 absl::StatusOr<JobRecord> JobManager::Submit(const std::string& spec_yaml, const std::string& base_dir,
                                              const Requester& requester, const std::string& submit_key) {
   if (submit_key.size() > 128) return absl::InvalidArgumentError("submit_key: at most 128 characters");
-  ASSIGN_OR_RETURN(JobSpec spec, CheckSubmittedSpec(spec_yaml, base_dir, options_.spec_check));
+  ASSIGN_OR_RETURN(JobSpec spec, CheckSubmittedSpec(spec_yaml, base_dir, options_.spec_check, kinds_));
   ASSIGN_OR_RETURN(const JobKind* kind, kinds_->Find(spec.type));
-  RETURN_IF_ERROR(kind->CheckSubmitted(spec));
   NewJob job;
   job.name = spec.name;
   job.type = kind->name();

@@ -11,6 +11,7 @@
 #include "common/prepare/prepare_report.h"
 #include "common/status_macros.h"
 #include "coordinator/core/log.h"
+#include "coordinator/core/storage_checks.h"
 #include "coordinator/core/prepare_work.h"
 
 namespace align::coordinator {
@@ -106,6 +107,12 @@ absl::StatusOr<std::unique_ptr<JobRun>> PrepareJobKind::Plan(JobToPlan job) cons
   ASSIGN_OR_RETURN(std::unique_ptr<PrepareWork> work,
                    PrepareWork::Create(ResolveJobPaths(std::move(job.spec), job.base_dir)));
   return std::make_unique<PrepareJobRun>(std::move(job.job_id), std::move(work), job.world_size);
+}
+
+absl::Status PrepareJobKind::CheckSubmitted(const JobSpec& resolved) const {
+  RETURN_IF_ERROR(CheckEncoderModel(resolved.model));
+  RETURN_IF_ERROR(CheckPrepareInput(*resolved.prepare));
+  return CheckOutputDirectory(resolved.dataset, "dataset");
 }
 
 }  // namespace align::coordinator

@@ -19,6 +19,8 @@ class PrepareJobKind : public JobKind {
  public:
   JobType type() const override { return JobType::kPrepare; }
   std::string name() const override { return "prepare"; }
+  // The encoders' model files, the input, and a dataset directory it can write.
+  absl::Status CheckSubmitted(const JobSpec& resolved) const override;
   // Its chunks are counted when it is planned.
   int64_t SubmittedTotalSteps(const JobSpec& /*spec*/) const override { return 0; }
   // Errors name the problem: an input that cannot be indexed, a dataset

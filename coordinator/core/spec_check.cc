@@ -1,19 +1,12 @@
 #include "coordinator/core/spec_check.h"
 
-#include <unistd.h>
-
 #include <filesystem>
-#include <system_error>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "common/dataset/manifest.h"
-#include "common/diffusers/dataset_fit.h"
-#include "common/diffusers/model_folder.h"
-#include "common/diffusers/unet_config.h"
-#include "common/prepare/webdataset_input.h"
 #include "common/status_macros.h"
+#include "coordinator/core/job_kind.h"
+#include "coordinator/core/storage_checks.h"
 
 namespace align::coordinator {
 
@@ -25,98 +18,6 @@ absl::Status FieldError(const std::string& field, const std::string& message) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", message));
 }
 
-// A train job reads the UNet's config and the dataset's shape must fit it
-// (checked with the dataset, CheckDataset).
-absl::StatusOr<diffusers::UNetConfig> CheckModel(const std::string& model) {
-  const diffusers::ModelFolder folder(model);
-  if (absl::Status files = folder.CheckFiles({diffusers::Component::kUNet}); !files.ok()) {
-    return FieldError("model", absl::StrCat(files.message(), " (expected a diffusers layout)"));
-  }
-  absl::StatusOr<diffusers::UNetConfig> unet = diffusers::LoadUNetConfig(folder.UNetConfigPath());
-  if (!unet.ok()) return FieldError("model", std::string(unet.status().message()));
-  return unet;
-}
-
-// What a prepare job loads (worker/prepare/pair_encoder.h): the VAE, both
-// tokenizers and both text encoders; the UNet is optional.
-absl::Status CheckPrepareModel(const std::string& model) {
-  using diffusers::Component;
-  absl::Status files = diffusers::ModelFolder(model).CheckFiles(
-      {Component::kVae, Component::kTextEncoder, Component::kTextEncoder2, Component::kTokenizer,
-       Component::kTokenizer2});
-  if (!files.ok()) {
-    return FieldError("model", absl::StrCat(files.message(),
-                                            " (a prepare job needs the diffusers layout's vae/, text_encoder*/ "
-                                            "and tokenizer*/)"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckPrepareInput(const PrepareSpec& prepare) {
-  std::error_code ec;
-  if (prepare.format == PrepareFormat::kJsonl) {
-    if (!fs::is_regular_file(prepare.input, ec)) {
-      return FieldError("prepare.input", absl::StrCat(prepare.input, " is not a readable file"));
-    }
-    return absl::OkStatus();
-  }
-  absl::StatusOr<std::vector<std::string>> shards = prepare::ResolveShards(prepare.input);
-  if (!shards.ok()) return FieldError("prepare.input", std::string(shards.status().message()));
-  return absl::OkStatus();
-}
-
-absl::Status CheckDataset(const std::string& dataset, const JobSpec& spec, const diffusers::UNetConfig& unet,
-                          const std::string& model) {
-  std::error_code ec;
-  if (!fs::is_directory(dataset, ec)) return FieldError("dataset", absl::StrCat(dataset, " is not a directory"));
-  if (!fs::is_regular_file(fs::path(dataset) / std::string(data::kManifestFile), ec)) {
-    return FieldError("dataset", absl::StrCat(dataset, " has no ", data::kManifestFile,
-                                              " (not a prepared dataset, or one still being written)"));
-  }
-  absl::StatusOr<data::Manifest> manifest = data::LoadManifest(dataset);
-  if (!manifest.ok()) return FieldError("dataset", std::string(manifest.status().message()));
-  auto train = manifest->splits.find("train");
-  if (train == manifest->splits.end() || train->second.pairs < 1) {
-    return FieldError("dataset", absl::StrCat(dataset, " has no training pairs (split \"train\" is empty)"));
-  }
-  if (absl::Status fits = diffusers::CheckPairShapeFitsUNet(manifest->shape, unet); !fits.ok()) {
-    return FieldError("dataset", absl::StrCat(dataset, " does not fit the UNet of ", model, ": ", fits.message()));
-  }
-  // rank_gap orders pairs by their difficulty vector; score_gap by score_w - score_l.
-  if (spec.curriculum.has_value()) {
-    const bool by_scores = spec.curriculum->difficulty == CurriculumDifficulty::kScoreGap;
-    if (by_scores ? !manifest->has_scores : !manifest->has_difficulty) {
-      return FieldError("curriculum", absl::StrCat("dataset ", dataset, " carries no per-pair ",
-                                                   by_scores ? "scores (has_scores is false) for difficulty: score_gap"
-                                                             : "difficulty (has_difficulty is false)"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-// The output directory may not exist yet; its nearest existing ancestor must
-// then be a directory the coordinator can write into (the workers run as the
-// same service user on shared storage).
-absl::Status CheckOutput(const std::string& output, const std::string& field = "output") {
-  std::error_code ec;
-  fs::path path = fs::path(output).lexically_normal();
-  if (fs::exists(path, ec)) {
-    if (!fs::is_directory(path, ec)) return FieldError(field, absl::StrCat(output, " exists and is not a directory"));
-    if (::access(path.c_str(), W_OK) != 0) return FieldError(field, absl::StrCat(output, " is not writable"));
-    return absl::OkStatus();
-  }
-  fs::path ancestor = path.parent_path();
-  while (!ancestor.empty() && !fs::exists(ancestor, ec)) ancestor = ancestor.parent_path();
-  if (ancestor.empty()) ancestor = ".";
-  if (!fs::is_directory(ancestor, ec)) {
-    return FieldError(field, absl::StrCat("cannot create ", output, ": ", ancestor.string(), " is not a directory"));
-  }
-  if (::access(ancestor.c_str(), W_OK | X_OK) != 0) {
-    return FieldError(field, absl::StrCat("cannot create ", output, ": ", ancestor.string(), " is not writable"));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 std::string ResolveSpecPath(const std::string& path, const std::string& base_dir) {
@@ -124,7 +25,7 @@ std::string ResolveSpecPath(const std::string& path, const std::string& base_dir
 }
 
 absl::StatusOr<JobSpec> CheckSubmittedSpec(const std::string& spec_yaml, const std::string& base_dir,
-                                           const SpecCheckOptions& options) {
+                                           const SpecCheckOptions& options, const JobKindRegistry* kinds) {
   if (spec_yaml.size() > options.max_spec_bytes) {
     return FieldError("spec_yaml", absl::StrCat("the spec is ", spec_yaml.size(), " bytes; at most ",
                                                 options.max_spec_bytes, " are accepted"));
@@ -134,16 +35,10 @@ absl::StatusOr<JobSpec> CheckSubmittedSpec(const std::string& spec_yaml, const s
   }
   ASSIGN_OR_RETURN(JobSpec spec, ParseJobSpec(spec_yaml));
   if (!options.check_paths) return spec;
+  ASSIGN_OR_RETURN(const JobKind* kind, (kinds != nullptr ? kinds : &BuiltInJobKinds())->Find(spec.type));
   const JobSpec resolved = ResolveJobPaths(spec, base_dir);
-  if (spec.type == JobType::kPrepare) {
-    RETURN_IF_ERROR(CheckPrepareModel(resolved.model));
-    RETURN_IF_ERROR(CheckPrepareInput(*resolved.prepare));
-    RETURN_IF_ERROR(CheckOutput(resolved.dataset, "dataset"));
-  } else {
-    ASSIGN_OR_RETURN(const diffusers::UNetConfig unet, CheckModel(resolved.model));
-    RETURN_IF_ERROR(CheckDataset(resolved.dataset, spec, unet, resolved.model));
-  }
-  RETURN_IF_ERROR(CheckOutput(resolved.output));
+  RETURN_IF_ERROR(kind->CheckSubmitted(resolved));
+  RETURN_IF_ERROR(CheckOutputDirectory(resolved.output, "output"));
   return spec;
 }
 

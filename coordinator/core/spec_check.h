@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/job_spec.h"
+#include "coordinator/core/job_kind_registry.h"
 
 namespace align::coordinator {
 
@@ -20,8 +21,12 @@ struct SpecCheckOptions {
 
 // `base_dir` (absolute, or empty for the coordinator's working directory) is
 // where relative model/dataset/output paths start.
+// With check_paths, the job's kind (from `kinds`, default the built-in ones)
+// checks the paths its work needs (JobKind::CheckSubmitted), and the output
+// directory is checked for every kind.
 absl::StatusOr<JobSpec> CheckSubmittedSpec(const std::string& spec_yaml, const std::string& base_dir,
-                                           const SpecCheckOptions& options = {});
+                                           const SpecCheckOptions& options = {},
+                                           const JobKindRegistry* kinds = nullptr);
 
 // `path` resolved against `base_dir` when relative.
 std::string ResolveSpecPath(const std::string& path, const std::string& base_dir);

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "coordinator/core/job_plan.h"
+#include "coordinator/core/storage_checks.h"
 
 namespace align::coordinator {
 
@@ -129,6 +130,11 @@ absl::StatusOr<std::unique_ptr<JobRun>> TrainJobKind::Plan(JobToPlan job) const 
                    JobPlan::Create(job.job_id, std::move(job.spec), job.base_dir, job.world_size));
   const int64_t announced = plan->num_stages() > 1 ? AnnouncedStage(job.history) : -1;
   return std::make_unique<TrainJobRun>(std::move(plan), job.resume_step, announced, job.streaming);
+}
+
+absl::Status TrainJobKind::CheckSubmitted(const JobSpec& resolved) const {
+  ASSIGN_OR_RETURN(const diffusers::UNetConfig unet, CheckTrainModel(resolved.model));
+  return CheckTrainDataset(resolved.dataset, resolved, unet, resolved.model);
 }
 
 }  // namespace align::coordinator

@@ -21,6 +21,8 @@ class TrainJobKind : public JobKind {
  public:
   JobType type() const override { return JobType::kTrain; }
   std::string name() const override { return "train"; }
+  // The UNet's config parses and the dataset's pairs fit it.
+  absl::Status CheckSubmitted(const JobSpec& resolved) const override;
   int64_t SubmittedTotalSteps(const JobSpec& spec) const override { return spec.steps; }
   // InvalidArgument naming the field when the dataset cannot be planned.
   absl::StatusOr<std::unique_ptr<JobRun>> Plan(JobToPlan job) const override;

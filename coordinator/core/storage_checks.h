@@ -1,0 +1,30 @@
+#pragma once
+// What the coordinator checks at submit of the paths a spec names, as seen
+// from its machine, which shares storage with the workers: a job that would
+// fail on its first step is refused instead. Each kind of job picks the checks
+// its work needs (JobKind::CheckSubmitted). Every error is InvalidArgument and
+// starts with the spec field at fault.
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/diffusers/unet_config.h"
+#include "common/job_spec.h"
+
+namespace align::coordinator {
+
+// `model` has a diffusers unet/ whose config parses.
+absl::StatusOr<diffusers::UNetConfig> CheckTrainModel(const std::string& model);
+// `model` has what an encoding job loads: vae/, text_encoder*/, tokenizer*/.
+absl::Status CheckEncoderModel(const std::string& model);
+// A prepare job's input exists: the JSONL file, or the WebDataset shards.
+absl::Status CheckPrepareInput(const PrepareSpec& prepare);
+// `dataset` is a prepared dataset with training pairs that fit `unet`, and
+// carries what the spec's curriculum orders pairs by.
+absl::Status CheckTrainDataset(const std::string& dataset, const JobSpec& spec, const diffusers::UNetConfig& unet,
+                               const std::string& model);
+// `output` is a writable directory, or can be created as one.
+absl::Status CheckOutputDirectory(const std::string& output, const std::string& field);
+
+}  // namespace align::coordinator
