@@ -441,6 +441,13 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
 
 }  // namespace
 
+std::string JobTypeName(JobType type) {
+  for (const auto& [name, value] : kJobTypes) {
+    if (value == type) return std::string(name);
+  }
+  return "unknown";
+}
+
 absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text) {
   if (static_cast<int64_t>(yaml_text.size()) > spec_limits::kMaxSpecBytes) {
     return absl::InvalidArgumentError(absl::StrCat("the spec is ", yaml_text.size(), " bytes; at most ",

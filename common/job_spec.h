@@ -106,6 +106,8 @@ struct JobSpec {
 };
 
 absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text);
+// "train", "prepare": the spec's `type:` names.
+std::string JobTypeName(JobType type);
 absl::StatusOr<JobSpec> LoadJobSpec(const std::string& path);
 
 // Relative paths in a submitted spec are relative to the submitter's working

@@ -113,10 +113,12 @@ int main(int argc, char** argv) {
       std::cerr << "align-worker: " << device.status().message() << "\n";
       return RankExit{2};
     }
-    const align::runner::JobRunner runner(*device);
+    absl::StatusOr<align::control::WorkerJobKinds> kinds = align::runner::BuiltInWorkerJobKinds(*device);
+    if (!kinds.ok()) {
+      std::cerr << "align-worker: " << kinds.status().message() << "\n";
+      return RankExit{2};
+    }
     serve.device = device->name();
-    return RankExit{align::control::RunServe(
-        serve, [&runner](const align::control::JobTicket& ticket) { return runner.SetUp(ticket); }, std::cout,
-        std::cerr)};
+    return RankExit{align::control::RunServe(serve, *kinds, std::cout, std::cerr)};
   });
 }

@@ -89,8 +89,4 @@ class PreparedJob {
   virtual JobOutcome Run() = 0;
 };
 
-// Loads what the job needs. Runs no collective, so one rank's error cannot
-// leave the others waiting; the caller agrees on the outcome over MPI.
-using PrepareJobFn = std::function<absl::StatusOr<std::unique_ptr<PreparedJob>>(const JobTicket&)>;
-
 }  // namespace align::control

@@ -15,24 +15,19 @@ int64_t JobKey(const std::string& job_id) {
 }
 
 // Waits on this rank alone; false when the session was lost first.
-bool WaitForStartOnThisRank(JobMailbox& mailbox, JobStart& start) {
+bool WaitForStartOnThisRank(JobMailbox& mailbox, const WorkerJobKinds& kinds, JobStart& start) {
   std::optional<Assignment> assignment = mailbox.WaitForAssignment();
   if (!assignment) return false;
   start.assignment = std::move(*assignment);
   start.spec = SpecOf(start.assignment);
   if (!start.spec.ok()) return true;  // fails at setup, on every rank alike
-  const std::string& job_id = start.assignment.job_id;
-  // A stop order that came first lets the job start, only to stop at once
-  // and be reported stopped.
-  if (start.spec->type == JobType::kTrain && start.assignment.resume_step < start.spec->steps) {
-    return mailbox.WaitForPlan(job_id, start.assignment.resume_step) || mailbox.StopRequested(job_id);
+  absl::StatusOr<const WorkerJobKind*> kind = kinds.Find(start.spec->type);
+  if (!kind.ok()) {
+    start.spec = kind.status();
+    return true;
   }
-  if (start.spec->type == JobType::kPrepare) {
-    std::optional<std::vector<int64_t>> chunks = mailbox.WaitForPrepareChunks(job_id);
-    if (chunks) start.prepare_chunks = std::move(*chunks);
-    return chunks.has_value() || mailbox.StopRequested(job_id);
-  }
-  return true;
+  start.kind = *kind;
+  return start.kind->WaitForWork(mailbox, start.assignment, *start.spec, &start.prepare_chunks);
 }
 
 }  // namespace
@@ -43,9 +38,9 @@ absl::StatusOr<JobSpec> SpecOf(const Assignment& assignment) {
   return ResolveJobPaths(std::move(*spec), assignment.base_dir);
 }
 
-std::optional<JobStart> WaitForJobStart(MpiGroup& group, JobMailbox& mailbox) {
+std::optional<JobStart> WaitForJobStart(MpiGroup& group, JobMailbox& mailbox, const WorkerJobKinds& kinds) {
   JobStart start;
-  const bool ready = WaitForStartOnThisRank(mailbox, start);
+  const bool ready = WaitForStartOnThisRank(mailbox, kinds, start);
   const int64_t key = ready ? JobKey(start.assignment.job_id) : -1;
   if (!group.AllEqual(key) || key < 0) return std::nullopt;
   return start;

@@ -62,9 +62,9 @@ GroupIdentity IdentifyGroup(MpiGroup& group, const ServeOptions& options) {
   return identity;
 }
 
-// The ranks of a prepare job run no collective and finish at different times:
-// the job is complete only when every rank is, and one rank's failure or stop
-// is the group's.
+// The ranks of some kinds (a prepare job) run no collective and finish at
+// different times: the job is complete only when every rank is, and one
+// rank's failure or stop is the group's.
 JobOutcome AgreeOnOutcome(MpiGroup& group, const JobOutcome& local) {
   absl::Status status;
   if (local.end == JobEnd::kStopped) status = absl::CancelledError(local.message);
@@ -84,8 +84,7 @@ JobOutcome AgreeOnOutcome(MpiGroup& group, const JobOutcome& local) {
 // Sets the job up through the torch side and runs it. Setup runs no
 // collective, so the ranks agree on its outcome before any runs the job: a
 // setup error on one rank fails the job on all.
-JobOutcome RunJob(MpiGroup& group, RankSession& session, const JobStart& start, const PrepareJobFn& prepare,
-                  JobReporter& reporter) {
+JobOutcome RunJob(MpiGroup& group, RankSession& session, const JobStart& start, JobReporter& reporter) {
   const Assignment& assignment = start.assignment;
   absl::StatusOr<std::unique_ptr<PreparedJob>> prepared = absl::FailedPreconditionError("not set up");
   if (!start.spec.ok()) {
@@ -104,7 +103,7 @@ JobOutcome RunJob(MpiGroup& group, RankSession& session, const JobStart& start, 
     ticket.rank = group.rank();
     ticket.world_size = group.size();
     ticket.reporter = &reporter;
-    prepared = prepare(ticket);
+    prepared = start.kind->SetUp(ticket);
   }
   absl::Status setup = prepared.status();
   if (setup.ok() && (*prepared)->start_step() < assignment.resume_step) {
@@ -123,7 +122,7 @@ JobOutcome RunJob(MpiGroup& group, RankSession& session, const JobStart& start, 
   }
   JobOutcome outcome = (*prepared)->Run();
   prepared = absl::CancelledError("done");  // frees the models before the next job
-  if (start.spec->type == JobType::kPrepare) outcome = AgreeOnOutcome(group, outcome);
+  if (start.kind->ranks_finish_apart()) outcome = AgreeOnOutcome(group, outcome);
   return outcome;
 }
 
@@ -158,7 +157,7 @@ void Sleep(absl::Duration d) { std::this_thread::sleep_for(absl::ToChronoMillise
 
 }  // namespace
 
-int RunServe(const ServeOptions& options, const PrepareJobFn& prepare, std::ostream& out, std::ostream& err) {
+int RunServe(const ServeOptions& options, const WorkerJobKinds& kinds, std::ostream& out, std::ostream& err) {
   MpiGroup group;
   const bool lead = group.rank() == 0;
 
@@ -185,7 +184,7 @@ int RunServe(const ServeOptions& options, const PrepareJobFn& prepare, std::ostr
 
     // Jobs, one after another, until some rank loses the coordinator.
     while (true) {
-      std::optional<JobStart> start = WaitForJobStart(group, session.mailbox());
+      std::optional<JobStart> start = WaitForJobStart(group, session.mailbox(), kinds);
       if (!start) break;
       const Assignment& assignment = start->assignment;
       const std::string& job_id = assignment.job_id;
@@ -197,7 +196,7 @@ int RunServe(const ServeOptions& options, const PrepareJobFn& prepare, std::ostr
       }
       SessionReporter reporter(&session, job_id, group.rank(), start->spec.ok() ? start->spec->steps : 0, out);
       session.SetActivity(job_id, assignment.resume_step, 0);
-      const JobOutcome outcome = RunJob(group, session, *start, prepare, reporter);
+      const JobOutcome outcome = RunJob(group, session, *start, reporter);
 
       // Forget the job's plans before reporting its end: the coordinator may
       // hand this group the same job again right after.

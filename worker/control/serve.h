@@ -2,8 +2,9 @@
 // `mpirun -np N align-worker --coordinator ADDR [--token-file F]`: the ranks
 // form one worker group serving the coordinator's queue. They join the
 // coordinator (group_join.h), then take jobs one after another: wait for a
-// job's start (job_start.h), run it through `prepare` (the torch side,
-// worker/runner/job_runner.h) with the coordinator's plan, report its end.
+// job's start (job_start.h), run it through its kind (worker_job_kind.h; the
+// torch side registers them, worker/runner/job_runner.h) with the
+// coordinator's plan, report its end.
 // When the coordinator goes away, the ranks stop the job at a step boundary
 // and join again until it is back. docs/protocol.md has the conversation.
 
@@ -11,7 +12,7 @@
 #include <ostream>
 #include <string>
 
-#include "worker/control/job_session.h"
+#include "worker/control/worker_job_kind.h"
 
 namespace align::control {
 
@@ -28,6 +29,6 @@ struct ServeOptions {
 // coordinator refuses, 1 when a rank's job failed in a way that may leave
 // peers inside a collective (the caller aborts the MPI world), 0 after
 // max_jobs.
-int RunServe(const ServeOptions& options, const PrepareJobFn& prepare, std::ostream& out, std::ostream& err);
+int RunServe(const ServeOptions& options, const WorkerJobKinds& kinds, std::ostream& out, std::ostream& err);
 
 }  // namespace align::control

@@ -36,4 +36,13 @@ absl::StatusOr<DeviceChoice> JobDevice(const DeviceChoice& worker, absl::string_
   return worker;
 }
 
+absl::StatusOr<JobSpec> SpecOnJobDevice(const DeviceChoice& worker, const JobSpec& spec, DeviceChoice* device) {
+  absl::StatusOr<DeviceChoice> chosen = JobDevice(worker, spec.device);
+  if (!chosen.ok()) return chosen.status();
+  if (device != nullptr) *device = *chosen;
+  JobSpec on_device = spec;
+  on_device.device = chosen->name();
+  return on_device;
+}
+
 }  // namespace align::runner

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/job_spec.h"
 
 namespace align::runner {
 
@@ -32,5 +33,11 @@ absl::StatusOr<DeviceChoice> ChooseWorkerDevice(absl::string_view flag);
 // worker's device; FailedPrecondition when the spec needs CUDA the worker
 // does not use.
 absl::StatusOr<DeviceChoice> JobDevice(const DeviceChoice& worker, absl::string_view spec_device);
+
+// `spec` with its `device` set to where it runs (JobDevice), which is also
+// written to `device` when given: the trainer and the encoders place their
+// models by the spec, so they agree with the communicator and the worker.
+absl::StatusOr<JobSpec> SpecOnJobDevice(const DeviceChoice& worker, const JobSpec& spec,
+                                        DeviceChoice* device = nullptr);
 
 }  // namespace align::runner

@@ -1,31 +1,16 @@
 #pragma once
-// The torch side of `align-worker --coordinator ADDR`: sets up each assigned
-// job on this rank for the serve loop (control::PrepareJobFn), by its kind: a
-// train job (train_runner.h) or a prepare job (prepare_runner.h), on the
-// device the process chose once (device_choice.h). Plain types, so
-// worker/main.cc and the RPC side never see LibTorch.
-
-#include <memory>
+// The torch side of `align-worker --coordinator ADDR`: the kinds of job this
+// worker runs (control::WorkerJobKinds: train_runner.h, prepare_runner.h), on
+// the device the process chose once (device_choice.h). Adding a kind of job
+// on the workers means writing its WorkerJobKind and registering it here.
 
 #include "absl/status/statusor.h"
-#include "worker/control/job_session.h"
+#include "worker/control/worker_job_kind.h"
 #include "worker/runner/device_choice.h"
 
 namespace align::runner {
 
-class JobRunner {
- public:
-  // Gives this rank its fair share of the host's cores for every job.
-  explicit JobRunner(DeviceChoice device);
-
-  const DeviceChoice& device() const { return device_; }
-
-  // The ticket's spec is already parsed and its paths resolved; errors name
-  // the field at fault.
-  absl::StatusOr<std::unique_ptr<control::PreparedJob>> SetUp(const control::JobTicket& ticket) const;
-
- private:
-  DeviceChoice device_;
-};
+// Also gives this rank its fair share of the host's cores for every job.
+absl::StatusOr<control::WorkerJobKinds> BuiltInWorkerJobKinds(const DeviceChoice& device);
 
 }  // namespace align::runner

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -60,8 +61,18 @@ class PrepareRunner : public control::PreparedJob {
 
 }  // namespace
 
-std::unique_ptr<control::PreparedJob> SetUpPrepareJob(const control::JobTicket& ticket, const JobSpec& spec) {
-  return std::make_unique<PrepareRunner>(spec, ticket);
+bool PrepareWorkerKind::WaitForWork(control::JobMailbox& mailbox, const control::Assignment& assignment,
+                                    const JobSpec& /*spec*/, std::vector<int64_t>* work_units) const {
+  std::optional<std::vector<int64_t>> chunks = mailbox.WaitForPrepareChunks(assignment.job_id);
+  if (chunks) *work_units = std::move(*chunks);
+  return chunks.has_value() || mailbox.StopRequested(assignment.job_id);
+}
+
+absl::StatusOr<std::unique_ptr<control::PreparedJob>> PrepareWorkerKind::SetUp(
+    const control::JobTicket& ticket) const {
+  absl::StatusOr<JobSpec> spec = SpecOnJobDevice(device_, ticket.spec);
+  if (!spec.ok()) return spec.status();
+  return std::unique_ptr<control::PreparedJob>(std::make_unique<PrepareRunner>(*std::move(spec), ticket));
 }
 
 }  // namespace align::runner

@@ -94,11 +94,20 @@ class TrainRunner : public control::PreparedJob {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<control::PreparedJob>> SetUpTrainJob(const control::JobTicket& ticket,
-                                                                    const JobSpec& spec, const DeviceChoice& device) {
+bool TrainWorkerKind::WaitForWork(control::JobMailbox& mailbox, const control::Assignment& assignment,
+                                  const JobSpec& spec, std::vector<int64_t>* /*work_units*/) const {
+  // A job resumed at its last step trains none and needs no plan.
+  if (assignment.resume_step >= spec.steps) return true;
+  return mailbox.WaitForPlan(assignment.job_id, assignment.resume_step) || mailbox.StopRequested(assignment.job_id);
+}
+
+absl::StatusOr<std::unique_ptr<control::PreparedJob>> TrainWorkerKind::SetUp(const control::JobTicket& ticket) const {
+  DeviceChoice device;
+  absl::StatusOr<JobSpec> spec = SpecOnJobDevice(device_, ticket.spec, &device);
+  if (!spec.ok()) return spec.status();
   absl::StatusOr<std::unique_ptr<engine::Communicator>> comm = MakeRankCommunicator(device);
   if (!comm.ok()) return comm.status();
-  auto job = std::make_unique<TrainRunner>(spec, std::move(*comm), ticket.reporter);
+  auto job = std::make_unique<TrainRunner>(*std::move(spec), std::move(*comm), ticket.reporter);
   if (absl::Status init = job->Init(ticket.make_plan()); !init.ok()) return init;
   return std::unique_ptr<control::PreparedJob>(std::move(job));
 }
