@@ -31,6 +31,17 @@ JobTransition AfterGroupLoss(absl::string_view group_id, absl::string_view why) 
   return JobTransition{JobState::kInterrupted, absl::StrCat("worker group ", group_id, " lost: ", why), true};
 }
 
+std::optional<JobTransition> AfterCoordinatorRestart(const JobRecord& job, int max_attempts) {
+  const bool progressed = job.steps_done > job.run_start_step;
+  if (progressed || job.attempts < max_attempts) return std::nullopt;
+  return JobTransition{JobState::kFailed,
+                       absl::StrCat("the coordinator stopped while this job was starting, in each of its ", job.attempts,
+                                    " attempts (max_attempts ", max_attempts,
+                                    "): it is failed rather than started again, in case it is what stops the "
+                                    "coordinator; its log says why"),
+                       false};
+}
+
 JobTransition AfterPlanningError(absl::string_view error) {
   return JobTransition{JobState::kFailed, absl::StrCat("the coordinator cannot plan this job: ", error), false};
 }

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "coordinator/core/job_record.h"
 #include "coordinator/core/job_state.h"
 
 namespace align::coordinator {
@@ -54,6 +55,12 @@ std::optional<JobTransition> AfterStop(JobState current, int64_t step);
 // A running job's group is gone: its session ended, its lease ran out, or the
 // coordinator restarted.
 JobTransition AfterGroupLoss(absl::string_view group_id, absl::string_view why);
+// The job was running when the coordinator process ended (a restart, or a
+// crash). One whose current attempt made no progress and that has used its
+// attempts fails instead of being requeued: a job that takes the coordinator
+// down while it is being planned or started would otherwise do so forever.
+// nullopt: requeue it as after any group loss.
+std::optional<JobTransition> AfterCoordinatorRestart(const JobRecord& job, int max_attempts);
 // A group took the job (it is running) but the coordinator cannot plan it.
 JobTransition AfterPlanningError(absl::string_view error);
 

@@ -31,6 +31,13 @@ absl::Status Scheduler::RecoverAfterRestart() {
     absl::StatusOr<std::vector<JobRecord>> interrupted = store_->InterruptGroup(group, "the coordinator restarted");
     if (!interrupted.ok()) return interrupted.status();
   }
+  for (const JobRecord& job : *running) {
+    std::optional<JobTransition> failed = AfterCoordinatorRestart(job, options_.max_attempts);
+    if (!failed) continue;
+    absl::StatusOr<JobRecord> ended = store_->Transition(job.id, failed->to, failed->message);
+    if (!ended.ok()) return ended.status();
+    LogLine(absl::StrCat(FormatJobId(job.id), " failed: ", failed->message));
+  }
   absl::StatusOr<std::vector<JobRecord>> requeued = store_->RequeueInterrupted();
   if (!requeued.ok()) return requeued.status();
   for (const JobRecord& job : *requeued) {

@@ -86,6 +86,22 @@ TEST(JobTransitionsTest, ALostGroupsJobIsRequeuedAndAnUnplannableJobFails) {
   EXPECT_THAT(unplannable.message, HasSubstr("cannot plan this job: dataset: /d has no manifest.json"));
 }
 
+TEST(JobTransitionsTest, ARestartFailsAJobOnlyWhenItsAttemptsNeverGotGoing) {
+  JobRecord job;
+  job.attempts = 3;
+  job.run_start_step = 4;
+  job.steps_done = 4;
+  std::optional<JobTransition> failed = AfterCoordinatorRestart(job, 3);
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->to, JobState::kFailed);
+  EXPECT_FALSE(failed->requeue);
+  job.steps_done = 5;  // this attempt trained a step
+  EXPECT_FALSE(AfterCoordinatorRestart(job, 3).has_value());
+  job.steps_done = 4;
+  job.attempts = 2;  // attempts left
+  EXPECT_FALSE(AfterCoordinatorRestart(job, 3).has_value());
+}
+
 TEST(JobTransitionsTest, EveryMoveIsOneTheTableAllows) {
   for (JobState state : kAllJobStates) {
     ExpectAllowed(state, AfterCompletion(state, {true, "ok"}));

@@ -453,6 +453,29 @@ TEST_F(SchedulerTest, RunningJobsOfAPreviousProcessAreRequeued) {
   EXPECT_THAT(store_->ListEvents(id)->back().message, HasSubstr("resumes from step 5"));
 }
 
+// A job whose start takes the coordinator down (a bug, a spec that slips past
+// every bound) would be requeued by each restart and take it down again: a
+// restart that finds an attempt without progress counts it, and the attempt
+// limit ends the loop.
+TEST_F(SchedulerTest, AJobThatKeepsStoppingTheCoordinatorFailsAtTheAttemptLimit) {
+  const int64_t id = Submit("fatal", 10);
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    ASSERT_TRUE(store_->TakeNextQueued("group-of-a-dead-coordinator").ok());
+    ASSERT_TRUE(scheduler_->RecoverAfterRestart().ok());
+    EXPECT_EQ(Job(id).state, attempt < 3 ? JobState::kQueued : JobState::kFailed) << "attempt " << attempt;
+  }
+  EXPECT_THAT(Job(id).error, HasSubstr("max_attempts 3"));
+
+  // An attempt that made progress is a restart, not a loop: requeued.
+  const int64_t other = Submit("progressing", 10);
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    ASSERT_TRUE(store_->TakeNextQueued("group-of-a-dead-coordinator").ok());
+    ASSERT_TRUE(store_->RecordProgress(other, attempt * 2, {}).ok());
+    ASSERT_TRUE(scheduler_->RecoverAfterRestart().ok());
+    EXPECT_EQ(Job(other).state, JobState::kQueued) << "attempt " << attempt;
+  }
+}
+
 TEST_F(SchedulerTest, ProgressIsSavedAtMostOncePerIntervalButNeverLost) {
   SchedulerOptions options;
   options.progress_persist_interval = absl::Seconds(1);
