@@ -9,7 +9,10 @@
 #include <numeric>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "common/diffusers/unet_config.h"
 #include "common/job_spec.h"
+#include "common/loss_spec.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "worker/engine/device_memory.h"
@@ -18,8 +21,6 @@
 #include "worker/engine/preference_step.h"
 #include "worker/models/flop_counter.h"
 #include "worker/models/layers.h"
-#include "common/diffusers/unet_config.h"
-
 
 namespace align::tools {
 namespace {
@@ -28,17 +29,16 @@ using Clock = std::chrono::steady_clock;
 
 absl::StatusOr<LossSpec> BenchLoss(const BenchOptions& o) {
   LossSpec spec;
-  if (o.loss == "dpo") {
-    spec.type = LossType::kDpo;
-  } else if (o.loss == "fdpo") {
-    spec.type = LossType::kFdpo;
+  bool known = false;
+  for (const auto& [name, type] : LossTypeNames()) {
+    if (o.loss == name) {
+      spec.type = type;
+      known = true;
+    }
+  }
+  if (!known) return absl::InvalidArgumentError(absl::StrCat("--loss: unknown loss \"", o.loss, "\""));
+  if (spec.type == LossType::kFdpo) {
     ASSIGN_OR_RETURN(spec.divergence, ParseDivergence(o.divergence));
-  } else if (o.loss == "mapo") {
-    spec.type = LossType::kMapo;
-  } else if (o.loss == "sft") {
-    spec.type = LossType::kSft;
-  } else {
-    return absl::InvalidArgumentError("--loss must be dpo, fdpo, mapo or sft");
   }
   return spec;
 }

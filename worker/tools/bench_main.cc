@@ -10,7 +10,7 @@ int main(int argc, char** argv) {
   align::tools::BenchOptions o;
   app.add_option("--unet-config", o.unet_config, "UNet config.json (e.g. tests/data/sdxl-base/unet/config.json)")
       ->required()->check(CLI::ExistingFile);
-  app.add_option("--loss", o.loss, "dpo | fdpo | mapo | sft")->check(CLI::IsMember({"dpo", "fdpo", "mapo", "sft"}));
+  app.add_option("--loss", o.loss, "dpo | fdpo | mapo | sft (common/loss_spec.h)");
   app.add_option("--divergence", o.divergence, "f-divergence for fdpo");
   app.add_option("--pairs", o.pairs, "preference pairs per micro-batch");
   app.add_option("--resolution", o.resolution, "image resolution in pixels (latents are 1/8)");
