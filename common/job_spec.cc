@@ -358,7 +358,8 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
       Fields f, Fields::Of(root, "",
                            {"name", "type", "model", "dataset", "output", "loss", "optim", "batch", "steps",
                             "seed", "precision", "gradient_checkpointing", "checkpoint_every", "eval_every",
-                            "max_bad_steps", "device", "allow_tf32", "curriculum", "prepare"}));
+                            "max_bad_steps", "device", "allow_tf32", "progress_timeout_s", "curriculum",
+                            "prepare"}));
   JobSpec spec;
   for (const char* key : {"name", "type", "model", "dataset", "output"}) {
     RETURN_IF_ERROR(f.Require(key));
@@ -411,6 +412,14 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
   absl::string_view device = "auto";
   RETURN_IF_ERROR(f.Enum("device", kDevices, &device));
   spec.device = std::string(device);
+  if (f.Has("progress_timeout_s")) {
+    double timeout = 0;
+    RETURN_IF_ERROR(f.Double("progress_timeout_s", &timeout));
+    RETURN_IF_ERROR(f.Check("progress_timeout_s",
+                            std::isfinite(timeout) && timeout >= 1 && timeout <= spec_limits::kMaxProgressTimeoutSeconds,
+                            absl::StrCat("must be from 1 to ", spec_limits::kMaxProgressTimeoutSeconds, " seconds")));
+    spec.progress_timeout_s = timeout;
+  }
   if (f.Has("allow_tf32")) {
     bool allow_tf32 = false;
     RETURN_IF_ERROR(f.Bool("allow_tf32", &allow_tf32));

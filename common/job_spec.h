@@ -33,6 +33,7 @@ inline constexpr int64_t kMaxStages = 1000;
 inline constexpr int64_t kMaxPairsPerShard = 65536;
 inline constexpr int64_t kMaxPrepareBatch = 1024;
 inline constexpr int64_t kMaxHeldout = 10'000'000;
+inline constexpr double kMaxProgressTimeoutSeconds = 7 * 24 * 3600.0;
 }  // namespace spec_limits
 
 struct OptimSpec {
@@ -98,6 +99,10 @@ struct JobSpec {
   int64_t eval_every = 0;        // 0: only at the end
   int64_t max_bad_steps = 5;     // consecutive non-finite steps before the job fails
   std::string device = "auto";   // auto | cpu | cuda
+  // The longest the coordinator waits for the next step (a prepare job: chunk)
+  // report before it takes the job from its group (a hung rank); unset: the
+  // coordinator's own deadline, derived from measured step times.
+  std::optional<double> progress_timeout_s;
   // TF32 tensor cores for fp32 math on CUDA: unset keeps PyTorch's defaults (TF32 convolutions,
   // IEEE matmuls); true turns both to TF32, false both to IEEE fp32.
   std::optional<bool> allow_tf32;

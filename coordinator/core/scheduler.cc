@@ -1,10 +1,12 @@
 #include "coordinator/core/scheduler.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "common/job_spec.h"
 #include "common/status_macros.h"
+#include "common/step_metrics.h"
 #include "coordinator/core/job_id.h"
 #include "coordinator/core/log.h"
 
@@ -105,6 +107,45 @@ void Scheduler::ExpireLeases() {
   for (const std::string& group : registry_->Expired()) {
     LoseGroup(group, absl::StrCat("no message for ", absl::FormatDuration(registry_->lease()), " (lease)"));
   }
+  for (const auto& [group, why] : StalledGroups()) LoseGroup(group, why);
+}
+
+absl::Duration Scheduler::ProgressDeadlineLocked(const ActiveJob& job) const {
+  if (job.progress_timeout) return *job.progress_timeout;
+  if (!job.progressed) return options_.first_progress_timeout;
+  return std::max(options_.progress_timeout_floor, absl::Seconds(job.step_seconds * options_.progress_timeout_steps));
+}
+
+std::vector<std::pair<std::string, std::string>> Scheduler::StalledGroups() {
+  std::vector<std::pair<std::string, std::string>> stalled;
+  const int64_t now = store_->NowMs();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [id, group] : groups_) {
+    if (!group.job) continue;
+    const ActiveJob& job = *group.job;
+    const absl::Duration deadline = ProgressDeadlineLocked(job);
+    if (absl::Milliseconds(now - job.progressed_ms) <= deadline) continue;
+    stalled.emplace_back(
+        id, absl::StrCat(job.job_id, " reported no progress for ", absl::FormatDuration(deadline),
+                         job.progressed ? absl::StrCat(" after step ", job.reported_step) : " since it was assigned",
+                         " (progress watchdog", job.progress_timeout ? ": the spec's progress_timeout_s" : "",
+                         "); a rank may be hung"));
+  }
+  return stalled;
+}
+
+void Scheduler::NoteProgressLocked(ActiveJob& job, int64_t before, const std::map<std::string, double>& values) {
+  if (job.reported_step <= before) return;
+  const int64_t now = store_->NowMs();
+  if (auto it = values.find(metric_names::kStepSeconds); it != values.end() && std::isfinite(it->second)) {
+    job.step_seconds = it->second;
+  } else if (job.progressed) {
+    // Kinds that report no step time (a prepare job's chunks): the time per
+    // unit of progress as the coordinator sees it.
+    job.step_seconds = (now - job.progressed_ms) / 1000.0 / static_cast<double>(job.reported_step - before);
+  }
+  job.progressed_ms = now;
+  job.progressed = true;
 }
 
 Scheduler::Sinks Scheduler::SinksOf(const Group& group) {
@@ -209,7 +250,7 @@ void Scheduler::RequeueInterrupted() {
   });
 }
 
-absl::StatusOr<std::unique_ptr<JobRun>> Scheduler::PlanJob(const JobRecord& job, int world_size) {
+absl::StatusOr<Scheduler::PlannedJob> Scheduler::PlanJob(const JobRecord& job, int world_size) {
   JobToPlan plan;
   ASSIGN_OR_RETURN(plan.spec, ParseJobSpec(job.spec_yaml));
   ASSIGN_OR_RETURN(const JobKind* kind, kinds_->Find(plan.spec.type));
@@ -226,7 +267,10 @@ absl::StatusOr<std::unique_ptr<JobRun>> Scheduler::PlanJob(const JobRecord& job,
     LogLine(absl::StrCat(plan.job_id, ": cannot read its events: ", history.status().ToString(),
                          "; planning without them"));
   }
-  return kind->Plan(std::move(plan));
+  PlannedJob planned;
+  if (plan.spec.progress_timeout_s) planned.progress_timeout = absl::Seconds(*plan.spec.progress_timeout_s);
+  ASSIGN_OR_RETURN(planned.run, kind->Plan(std::move(plan)));
+  return planned;
 }
 
 void Scheduler::AssignIdleGroups() {
@@ -257,7 +301,7 @@ void Scheduler::AssignIdleGroups() {
       }
       const JobRecord job = **taken;
       const std::string job_id = FormatJobId(job.id);
-      absl::StatusOr<std::unique_ptr<JobRun>> planned = PlanJob(job, world_size);
+      absl::StatusOr<PlannedJob> planned = PlanJob(job, world_size);
       if (!planned.ok()) {
         const JobTransition failed = AfterPlanningError(planned.status().message());
         LogLine(absl::StrCat(job_id, " failed: ", failed.message));
@@ -277,8 +321,10 @@ void Scheduler::AssignIdleGroups() {
           ActiveJob active;
           active.id = job.id;
           active.job_id = job_id;
-          active.run = std::move(*planned);
+          active.run = std::move(planned->run);
           active.reported_step = active.run->start_step();
+          active.progressed_ms = store_->NowMs();
+          active.progress_timeout = planned->progress_timeout;
           group.job = std::move(active);
           sinks = SinksOf(group);
           for (const auto& sink : sinks) {
@@ -497,12 +543,14 @@ absl::Status Scheduler::OnMetricBatch(const std::string& group_id, int rank, con
       std::stable_sort(ordered.begin(), ordered.end(),
                        [](const StepMetricsIn* a, const StepMetricsIn* b) { return a->step < b->step; });
       int64_t last_step = -1;
+      const int64_t reported_before = job.reported_step;
       std::map<std::string, double> merged;
       for (const StepMetricsIn* entry : ordered) {
         last_step = std::max(last_step, entry->step);
         for (const auto& [key, value] : entry->values) merged[key] = value;
         if (!entry->evaluation) job.reported_step = std::max(job.reported_step, entry->step);
       }
+      NoteProgressLocked(job, reported_before, merged);
       update = job.run->Progressed((*holder)->sinks, job.reported_step, job.stopping);
       id = job.id;
       name = job.job_id;
@@ -688,7 +736,9 @@ absl::Status Scheduler::OnChunkDone(const std::string& group_id, int rank, const
     absl::StatusOr<Group*> holder = HolderLocked(group_id, job_id, &late);
     if (!holder.ok() || late) return absl::OkStatus();  // ended meanwhile: the records tell the rest
     ActiveJob& job = *(*holder)->job;
+    const int64_t reported_before = job.reported_step;
     job.reported_step = std::max(job.reported_step, progress.steps_done);
+    NoteProgressLocked(job, reported_before, {});
     for (const auto& [key, value] : progress.metrics) job.pending[key] = value;
     job.pending_step = std::max(job.pending_step, progress.steps_done);
     id = job.id;

@@ -63,6 +63,16 @@ struct SchedulerOptions {
   // transaction per write) at most this often per job, and always before a
   // checkpoint, the end of the job or the loss of its group. Zero: every report.
   absl::Duration progress_persist_interval = absl::Seconds(1);
+  // Progress watchdog: a group that reports no new step (a prepare job: no
+  // chunk) of its job for too long loses the job, which is requeued, also
+  // while its heartbeats keep the lease (a rank hung in a collective keeps
+  // rank 0's session alive). Too long is the spec's progress_timeout_s when
+  // it has one; else, before the attempt's first report (the models load),
+  // first_progress_timeout; after it, the longer of progress_timeout_floor
+  // and progress_timeout_steps times the last reported step_s.
+  absl::Duration first_progress_timeout = absl::Minutes(30);
+  absl::Duration progress_timeout_floor = absl::Minutes(10);
+  double progress_timeout_steps = 20;
   // Which kind runs each type of job; null: BuiltInJobKinds().
   const JobKindRegistry* kinds = nullptr;
 };
@@ -140,6 +150,12 @@ class Scheduler {
     std::shared_ptr<JobRun> run;
     int64_t reported_step = 0;  // in the kind's steps
     bool stopping = false;
+    // The progress watchdog: when reported_step last moved (or the job was
+    // assigned), whether it moved in this attempt, the last step's step_s.
+    int64_t progressed_ms = 0;
+    bool progressed = false;
+    double step_seconds = 0;
+    std::optional<absl::Duration> progress_timeout;  // the spec's
     // Reported but not yet in the store.
     std::map<std::string, double> pending;
     int64_t pending_step = -1;
@@ -170,7 +186,16 @@ class Scheduler {
   void AssignIdleGroups();
   // The job a group has just taken, planned by its kind: the spec is parsed
   // here, once. Errors say why it cannot run (the job then fails).
-  absl::StatusOr<std::unique_ptr<JobRun>> PlanJob(const JobRecord& job, int world_size);
+  struct PlannedJob {
+    std::unique_ptr<JobRun> run;
+    std::optional<absl::Duration> progress_timeout;  // the spec's progress_timeout_s
+  };
+  absl::StatusOr<PlannedJob> PlanJob(const JobRecord& job, int world_size);
+  // The groups whose job made no progress within its deadline, and why.
+  std::vector<std::pair<std::string, std::string>> StalledGroups();
+  absl::Duration ProgressDeadlineLocked(const ActiveJob& job) const;
+  // A report moved the job's progress from `before`.
+  void NoteProgressLocked(ActiveJob& job, int64_t before, const std::map<std::string, double>& values);
   // Ends `group_id`: its sessions close, its running job is requeued. A group
   // that `left` on purpose with no job is logged as such and not counted lost.
   void LoseGroup(const std::string& group_id, const std::string& why, bool left = false);

@@ -330,6 +330,21 @@ TEST(JobSpecTest, ASpecLargerThanTheLimitIsRefusedBeforeParsing) {
   EXPECT_THAT(std::string(spec.status().message()), HasSubstr("at most 1048576 are accepted"));
 }
 
+TEST(JobSpecTest, ProgressTimeoutIsUnsetUnlessGivenAndBounded) {
+  absl::StatusOr<JobSpec> plain = ParseJobSpec(With("steps", "steps: 10"));
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_FALSE(plain->progress_timeout_s.has_value());
+  absl::StatusOr<JobSpec> given = ParseJobSpec(With("steps", "steps: 10") + "progress_timeout_s: 900\n");
+  ASSERT_TRUE(given.ok()) << given.status();
+  EXPECT_EQ(given->progress_timeout_s, 900.0);
+  for (const char* bad : {"0", "-5", ".nan", "1e9"}) {
+    absl::StatusOr<JobSpec> refused =
+        ParseJobSpec(With("steps", "steps: 10") + "progress_timeout_s: " + bad + "\n");
+    EXPECT_FALSE(refused.ok()) << bad;
+    EXPECT_THAT(std::string(refused.status().message()), HasSubstr("progress_timeout_s")) << bad;
+  }
+}
+
 TEST(JobSpecTest, AllowTf32IsUnsetUnlessGiven) {
   absl::StatusOr<JobSpec> unset = ParseJobSpec(kMinimalSpec);
   ASSERT_TRUE(unset.ok()) << unset.status();

@@ -332,6 +332,64 @@ TEST_F(SchedulerTest, AGroupSilentForItsLeaseIsLost) {
   EXPECT_TRUE(scheduler_->Groups().empty());
 }
 
+// A rank hung in a collective: its peers' heartbeats keep the lease, but no
+// step comes. The watchdog takes the job from the group and requeues it.
+TEST_F(SchedulerTest, AGroupWhoseJobMakesNoProgressLosesItDespiteHeartbeats) {
+  SchedulerOptions options;
+  options.progress_persist_interval = absl::ZeroDuration();
+  options.first_progress_timeout = absl::Seconds(60);
+  options.progress_timeout_floor = absl::Seconds(10);
+  options.progress_timeout_steps = 20;
+  scheduler_ = std::make_unique<Scheduler>(store_.get(), registry_.get(), metrics_.get(), options);
+  const int64_t id = Submit("hung", 30);
+  std::vector<std::shared_ptr<FakeSink>> sinks;
+  const std::string group = Group(2, &sinks);
+  scheduler_->RunOnce();
+  // Loading the models: the first step may take up to first_progress_timeout.
+  for (int i = 0; i < 11; ++i) {
+    now_ms_ += 5000;
+    registry_->Touch(group);
+    scheduler_->RunOnce();
+  }
+  EXPECT_EQ(Job(id).state, JobState::kRunning);  // 55 s
+  ASSERT_TRUE(scheduler_->OnProgress(group, 0, "job-000001", 1, {{"step_s", 0.2}}).ok());
+  // Then the longer of the floor (10 s) and 20 steps (4 s).
+  now_ms_ += 5000;
+  registry_->Touch(group);
+  scheduler_->RunOnce();
+  now_ms_ += 5000;
+  registry_->Touch(group);
+  scheduler_->RunOnce();
+  EXPECT_EQ(Job(id).state, JobState::kRunning);  // 10 s after step 1
+  now_ms_ += 1000;
+  registry_->Touch(group);
+  scheduler_->RunOnce();
+  EXPECT_TRUE(sinks[0]->closed);
+  EXPECT_EQ(Job(id).state, JobState::kQueued);
+  bool named = false;
+  for (const JobEventRecord& event : *store_->ListEvents(id)) {
+    named = named || (event.message.find("progress watchdog") != std::string::npos &&
+                      event.message.find("after step 1") != std::string::npos);
+  }
+  EXPECT_TRUE(named);
+}
+
+TEST_F(SchedulerTest, TheSpecsProgressTimeoutReplacesTheCoordinatorsDeadline) {
+  const int64_t id = Submit("impatient", 30, "progress_timeout_s: 3\n");
+  std::vector<std::shared_ptr<FakeSink>> sinks;
+  const std::string group = Group(1, &sinks);
+  scheduler_->RunOnce();
+  now_ms_ += 3000;
+  registry_->Touch(group);
+  scheduler_->RunOnce();
+  EXPECT_EQ(Job(id).state, JobState::kRunning);
+  now_ms_ += 1000;
+  registry_->Touch(group);
+  scheduler_->RunOnce();
+  EXPECT_EQ(Job(id).state, JobState::kQueued);
+  EXPECT_THAT(store_->ListEvents(id)->at(2).message, HasSubstr("progress_timeout_s"));
+}
+
 TEST_F(SchedulerTest, CancellingARunningJobStopsItsGroup) {
   const int64_t id = Submit("cancel", 30);
   std::vector<std::shared_ptr<FakeSink>> sinks;
