@@ -1,7 +1,11 @@
 #include "worker/engine/training_checkpoint.h"
 
 #include <torch/torch.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <regex>
 #include <system_error>
@@ -26,6 +30,13 @@ constexpr char kTrainerStateFile[] = "trainer_state.json";
 // The UNet inside a checkpoint folder, named as in a diffusers model folder.
 fs::path UNetDir(const fs::path& checkpoint_dir) {
   return checkpoint_dir / std::string(diffusers::ComponentName(diffusers::Component::kUNet));
+}
+
+absl::Status StaleWriterError(const fs::path& final_dir) {
+  return absl::FailedPreconditionError(
+      absl::StrCat(final_dir.string(),
+                   " exists already: another attempt of this job wrote it, so this worker group no longer holds "
+                   "the job (it was taken from it); not replacing it"));
 }
 
 }  // namespace
@@ -54,17 +65,28 @@ absl::Status TrainingCheckpoint::Write(const std::string& output, int64_t step, 
                                        const std::map<std::string, torch::Tensor>& optimizer_state,
                                        const nlohmann::json& trainer_state) {
   const fs::path final_dir = Dir(output, step);
-  const fs::path partial = absl::StrCat(final_dir.string(), ".partial");
+  // Every writer its own partial folder: two groups writing the same step (one
+  // of them stale) never share, nor delete, each other's files.
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  const fs::path partial = absl::StrCat(final_dir.string(), ".partial-", host, "-", ::getpid());
   std::error_code ec;
+  if (fs::exists(final_dir, ec)) return StaleWriterError(final_dir);
   fs::remove_all(partial, ec);
   fs::create_directories(partial, ec);
   if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create ", partial.string(), ": ", ec.message()));
   RETURN_IF_ERROR(models::SaveUNet(unet, UNetDir(partial).string(), torch::kFloat));
   RETURN_IF_ERROR(models::WriteTensors((partial / kOptimizerFile).string(), optimizer_state));
   RETURN_IF_ERROR(WriteFileAtomically((partial / kTrainerStateFile).string(), trainer_state.dump(2) + "\n"));
-  fs::remove_all(final_dir, ec);
-  fs::rename(partial, final_dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot rename ", partial.string(), ": ", ec.message()));
+  // rename(2) does not replace a non-empty folder: of two writers of one
+  // step, the second fails here whatever the timing.
+  if (::rename(partial.c_str(), final_dir.c_str()) != 0) {
+    const int error = errno;
+    fs::remove_all(partial, ec);
+    if (error == ENOTEMPTY || error == EEXIST) return StaleWriterError(final_dir);
+    return absl::InternalError(
+        absl::StrCat("cannot rename ", partial.string(), " to ", final_dir.string(), ": ", std::strerror(error)));
+  }
   return absl::OkStatus();
 }
 

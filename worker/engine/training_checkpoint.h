@@ -26,7 +26,13 @@ class TrainingCheckpoint {
   // The newest complete checkpoint in `output`, if any.
   static std::optional<TrainingCheckpoint> FindLatest(const std::string& output);
 
-  // Writes checkpoint-<step> under `output`, replacing one of that step.
+  // Writes checkpoint-<step> under `output`: into a folder of this process's
+  // own (checkpoint-<step>.partial-<host>-<pid>), renamed into place once
+  // complete. It never replaces a checkpoint-<step> that exists: only
+  // another attempt of the job can have written it (one resumed from a
+  // checkpoint never writes an older step), so this process is a worker group
+  // that lost the job and went on (a stalled node resumed); FailedPrecondition
+  // says so and leaves that checkpoint's bytes as they are.
   static absl::Status Write(const std::string& output, int64_t step, models::UNet2DConditionModel& unet,
                             const std::map<std::string, torch::Tensor>& optimizer_state,
                             const nlohmann::json& trainer_state);
