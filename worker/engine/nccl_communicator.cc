@@ -1,5 +1,6 @@
 // NCCL backend: compiled only in CUDA builds with NCCL (ALIGN_WITH_NCCL).
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -71,13 +72,20 @@ class NcclCommunicator : public Communicator {
 
 absl::StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicator(int device) {
   std::unique_ptr<Communicator> host = MakeMpiCommunicator();
-  // Rank 0 creates the clique's id; MPI carries it to the others.
-  ncclUniqueId id;
-  if (host->rank() == 0) {
-    ncclResult_t r = ncclGetUniqueId(&id);
-    if (r != ncclSuccess) return absl::UnavailableError(absl::StrCat("ncclGetUniqueId: ", ncclGetErrorString(r)));
+  // Rank 0 creates the clique's id; MPI carries it to the others, with
+  // whether it could: a rank 0 that failed must not leave the others waiting
+  // in the broadcast, and every rank then fails with its message.
+  struct IdMessage {
+    ncclUniqueId id;
+    int32_t result;  // ncclResult_t of ncclGetUniqueId on rank 0
+  } message{};
+  if (host->rank() == 0) message.result = static_cast<int32_t>(ncclGetUniqueId(&message.id));
+  MPI_Bcast(&message, sizeof(message), MPI_BYTE, 0, MPI_COMM_WORLD);
+  if (message.result != ncclSuccess) {
+    return absl::UnavailableError(absl::StrCat("ncclGetUniqueId on rank 0: ",
+                                               ncclGetErrorString(static_cast<ncclResult_t>(message.result))));
   }
-  MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD);
+  const ncclUniqueId& id = message.id;
   c10::cuda::CUDAGuard guard(device);
   ncclComm_t comm;
   ncclResult_t r = ncclCommInitRank(&comm, host->world_size(), id, host->rank());
