@@ -42,6 +42,13 @@ std::optional<JobTransition> AfterCoordinatorRestart(const JobRecord& job, int m
                        false};
 }
 
+JobTransition AfterStall(absl::string_view group_id, absl::string_view why, int attempts, int max_attempts) {
+  if (attempts < max_attempts) return AfterGroupLoss(group_id, why);
+  return JobTransition{JobState::kFailed,
+                       absl::StrCat(why, "; it stalled in attempt ", attempts, " of max_attempts ", max_attempts),
+                       false};
+}
+
 JobTransition AfterPlanningError(absl::string_view error) {
   return JobTransition{JobState::kFailed, absl::StrCat("the coordinator cannot plan this job: ", error), false};
 }

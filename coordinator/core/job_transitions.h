@@ -61,6 +61,10 @@ JobTransition AfterGroupLoss(absl::string_view group_id, absl::string_view why);
 // down while it is being planned or started would otherwise do so forever.
 // nullopt: requeue it as after any group loss.
 std::optional<JobTransition> AfterCoordinatorRestart(const JobRecord& job, int max_attempts);
+// The progress watchdog took the job from its group (no step within its
+// deadline). Requeued like a lost group while the job has attempts left; a
+// job that stalls in every attempt fails instead of looping.
+JobTransition AfterStall(absl::string_view group_id, absl::string_view why, int attempts, int max_attempts);
 // A group took the job (it is running) but the coordinator cannot plan it.
 JobTransition AfterPlanningError(absl::string_view error);
 

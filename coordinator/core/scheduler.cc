@@ -107,7 +107,7 @@ void Scheduler::ExpireLeases() {
   for (const std::string& group : registry_->Expired()) {
     LoseGroup(group, absl::StrCat("no message for ", absl::FormatDuration(registry_->lease()), " (lease)"));
   }
-  for (const auto& [group, why] : StalledGroups()) LoseGroup(group, why);
+  for (const auto& [group, why] : StalledGroups()) LoseGroup(group, why, /*left=*/false, /*stalled=*/true);
 }
 
 absl::Duration Scheduler::ProgressDeadlineLocked(const ActiveJob& job) const {
@@ -186,7 +186,7 @@ void Scheduler::SessionEnded(const std::string& group_id, int rank, const std::s
   LoseGroup(group_id, absl::StrCat("rank ", rank, "'s session ended (", why, ")"), closed_by_worker);
 }
 
-void Scheduler::LoseGroup(const std::string& group_id, const std::string& why, bool left) {
+void Scheduler::LoseGroup(const std::string& group_id, const std::string& why, bool left, bool stalled) {
   Sinks sinks;
   std::optional<PendingProgress> pending;
   std::string job_id;
@@ -216,7 +216,7 @@ void Scheduler::LoseGroup(const std::string& group_id, const std::string& why, b
   left = left && job_id.empty();
   LogLine(absl::StrCat("worker group ", group_id, left ? " left: " : " lost: ", why));
   Persist(pending);
-  RequeueJobsOf(group_id, why);
+  RequeueJobsOf(group_id, why, stalled);
   for (const auto& sink : sinks) sink->Close();
   if (metrics_ != nullptr) {
     if (!left) metrics_->CountGroupLost();
@@ -226,12 +226,22 @@ void Scheduler::LoseGroup(const std::string& group_id, const std::string& why, b
   Kick();
 }
 
-void Scheduler::RequeueJobsOf(const std::string& group_id, const std::string& why) {
-  // The store moves each of them as AfterGroupLoss says: interrupted, to be requeued.
-  writes_.Run(absl::StrCat("worker group ", group_id), "interrupt its jobs", [this, group_id, why]() -> absl::Status {
+void Scheduler::RequeueJobsOf(const std::string& group_id, const std::string& why, bool stalled) {
+  // The store moves each of them as AfterGroupLoss says: interrupted, to be
+  // requeued; a stalled job out of attempts then fails (AfterStall).
+  writes_.Run(absl::StrCat("worker group ", group_id), "interrupt its jobs", [this, group_id, why,
+                                                                             stalled]() -> absl::Status {
     absl::StatusOr<std::vector<JobRecord>> interrupted = store_->InterruptGroup(group_id, why);
     if (!interrupted.ok()) return interrupted.status();
     for (const JobRecord& job : *interrupted) {
+      const JobTransition next = stalled ? AfterStall(group_id, why, job.attempts, options_.max_attempts)
+                                         : AfterGroupLoss(group_id, why);
+      if (next.to == JobState::kFailed) {
+        absl::StatusOr<JobRecord> failed = store_->Transition(job.id, next.to, next.message);
+        if (!failed.ok()) return failed.status();
+        LogLine(absl::StrCat(FormatJobId(job.id), " failed: ", next.message));
+        continue;
+      }
       LogLine(absl::StrCat(FormatJobId(job.id), " interrupted; resumes from step ",
                            job.last_checkpoint_step.value_or(0)));
     }

@@ -198,10 +198,13 @@ class Scheduler {
   void NoteProgressLocked(ActiveJob& job, int64_t before, const std::map<std::string, double>& values);
   // Ends `group_id`: its sessions close, its running job is requeued. A group
   // that `left` on purpose with no job is logged as such and not counted lost.
-  void LoseGroup(const std::string& group_id, const std::string& why, bool left = false);
+  void LoseGroup(const std::string& group_id, const std::string& why, bool left = false,
+                 bool stalled = false);
   // The running jobs of a group that is gone go back to the queue
   // (AfterGroupLoss).
-  void RequeueJobsOf(const std::string& group_id, const std::string& why);
+  // `stalled`: the progress watchdog took them (AfterStall: a job out of
+  // attempts fails instead).
+  void RequeueJobsOf(const std::string& group_id, const std::string& why, bool stalled = false);
   void RequeueInterrupted();
   // The group that holds `job_id`, under mu_. NotFound for an unknown group,
   // FailedPrecondition when it holds another job; *late is set for the job it

@@ -102,6 +102,16 @@ TEST(JobTransitionsTest, ARestartFailsAJobOnlyWhenItsAttemptsNeverGotGoing) {
   EXPECT_FALSE(AfterCoordinatorRestart(job, 3).has_value());
 }
 
+TEST(JobTransitionsTest, AStalledJobIsRequeuedWhileAttemptsRemain) {
+  const JobTransition again = AfterStall("group-1", "no progress", 1, 3);
+  EXPECT_EQ(again.to, JobState::kInterrupted);
+  EXPECT_TRUE(again.requeue);
+  const JobTransition last = AfterStall("group-1", "no progress", 3, 3);
+  EXPECT_EQ(last.to, JobState::kFailed);
+  EXPECT_FALSE(last.requeue);
+  EXPECT_THAT(last.message, HasSubstr("no progress; it stalled in attempt 3 of max_attempts 3"));
+}
+
 TEST(JobTransitionsTest, EveryMoveIsOneTheTableAllows) {
   for (JobState state : kAllJobStates) {
     ExpectAllowed(state, AfterCompletion(state, {true, "ok"}));

@@ -374,6 +374,26 @@ TEST_F(SchedulerTest, AGroupWhoseJobMakesNoProgressLosesItDespiteHeartbeats) {
   EXPECT_TRUE(named);
 }
 
+TEST_F(SchedulerTest, AJobThatStallsInEveryAttemptFails) {
+  SchedulerOptions options;
+  options.progress_persist_interval = absl::ZeroDuration();
+  options.max_attempts = 2;
+  scheduler_ = std::make_unique<Scheduler>(store_.get(), registry_.get(), metrics_.get(), options);
+  const int64_t id = Submit("stalls", 30, "progress_timeout_s: 2\n");
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    std::vector<std::shared_ptr<FakeSink>> sinks;
+    const std::string group = Group(1, &sinks);
+    scheduler_->RunOnce();
+    ASSERT_EQ(Job(id).attempts, attempt);
+    now_ms_ += 3000;
+    registry_->Touch(group);
+    scheduler_->RunOnce();
+    EXPECT_TRUE(sinks[0]->closed) << "attempt " << attempt;
+    EXPECT_EQ(Job(id).state, attempt < 2 ? JobState::kQueued : JobState::kFailed) << "attempt " << attempt;
+  }
+  EXPECT_THAT(Job(id).error, HasSubstr("stalled in attempt 2 of max_attempts 2"));
+}
+
 TEST_F(SchedulerTest, TheSpecsProgressTimeoutReplacesTheCoordinatorsDeadline) {
   const int64_t id = Submit("impatient", 30, "progress_timeout_s: 3\n");
   std::vector<std::shared_ptr<FakeSink>> sinks;
