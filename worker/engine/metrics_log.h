@@ -4,7 +4,10 @@
 // step N drops lines after N, which the interrupted run wrote but whose
 // updates were lost with it, so no step appears twice. ReadStep reads one
 // step's lines back: a run resumed at its final step reports that step from
-// here, since it trains none.
+// here, since it trains none. Open replaces the file (written whole, then
+// renamed), so a writer from an earlier attempt that goes on (a worker group
+// that lost the job) appends to the file it opened, now unlinked: its lines
+// never reach the new attempt's metrics.jsonl.
 
 #include <cstdint>
 #include <fstream>
