@@ -25,14 +25,9 @@ class TrainRunner : public control::PreparedJob {
       : spec_(std::move(spec)), comm_(std::move(comm)), reporter_(reporter) {}
 
   absl::Status Init(std::unique_ptr<engine::PlanSource> plan) {
-    absl::StatusOr<std::unique_ptr<engine::Trainer>> trainer = absl::UnknownError("trainer not created");
-    const absl::Status created = CatchTorchErrors(
-        [&] {
-          trainer = engine::CreateTrainer(spec_, *comm_, std::move(plan), ReportingHooks(*reporter_, progress_));
-          return trainer.status();
-        },
-        "setting up the trainer failed: ");
-    if (!created.ok()) return created;
+    absl::StatusOr<std::unique_ptr<engine::Trainer>> trainer =
+        SetUpTrainer(spec_, *comm_, std::move(plan), ReportingHooks(*reporter_, progress_));
+    if (!trainer.ok()) return trainer.status();
     trainer_ = std::move(*trainer);
     progress_.steps_done = trainer_->start_step();
     return absl::OkStatus();
@@ -93,6 +88,20 @@ class TrainRunner : public control::PreparedJob {
 };
 
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<engine::Trainer>> SetUpTrainer(const JobSpec& spec, engine::Communicator& comm,
+                                                              std::unique_ptr<engine::PlanSource> plan,
+                                                              engine::TrainerHooks hooks) {
+  absl::StatusOr<std::unique_ptr<engine::Trainer>> trainer = absl::UnknownError("trainer not created");
+  const absl::Status created = CatchTorchErrors(
+      [&] {
+        trainer = engine::CreateTrainer(spec, comm, std::move(plan), std::move(hooks));
+        return trainer.status();
+      },
+      "setting up the trainer failed: ");
+  if (!created.ok()) return created;
+  return trainer;
+}
 
 bool TrainWorkerKind::WaitForWork(control::JobMailbox& mailbox, const control::Assignment& assignment,
                                   const JobSpec& spec, std::vector<int64_t>* /*work_units*/) const {

@@ -12,9 +12,18 @@
 #include "common/job_spec.h"
 #include "worker/control/job_session.h"
 #include "worker/control/worker_job_kind.h"
+#include "worker/engine/communicator.h"
+#include "worker/engine/plan_source.h"
+#include "worker/engine/trainer.h"
 #include "worker/runner/device_choice.h"
 
 namespace align::runner {
+
+// engine::CreateTrainer with LibTorch's exceptions turned into its Status:
+// how served jobs and `align-worker train` set up a trainer.
+absl::StatusOr<std::unique_ptr<engine::Trainer>> SetUpTrainer(const JobSpec& spec, engine::Communicator& comm,
+                                                              std::unique_ptr<engine::PlanSource> plan,
+                                                              engine::TrainerHooks hooks);
 
 class TrainWorkerKind : public control::WorkerJobKind {
  public:

@@ -14,6 +14,7 @@
 #include "worker/engine/trainer.h"
 #include "worker/runner/device_choice.h"
 #include "worker/runner/rank_communicator.h"
+#include "worker/runner/train_runner.h"
 #include "worker/runner/torch_errors.h"
 
 namespace align::tools {
@@ -29,19 +30,22 @@ TrainExit RunTrain(const TrainOptions& options, std::ostream& out, std::ostream&
   }
   engine::UseFairShareOfCores();
   // As a served job: the worker's device (CUDA when there is one), unless the spec says cpu.
-  absl::StatusOr<runner::DeviceChoice> device = runner::ChooseWorkerDevice("auto");
-  if (device.ok()) device = runner::JobDevice(*device, spec->device);
-  if (!device.ok()) {
-    err << "align-worker train: " << device.status().message() << "\n";
+  runner::DeviceChoice device;
+  absl::StatusOr<runner::DeviceChoice> worker = runner::ChooseWorkerDevice("auto");
+  if (worker.ok()) {
+    // The trainer places the models by the spec: it names the chosen device.
+    spec = runner::SpecOnJobDevice(*worker, *spec, &device);
+  }
+  if (!worker.ok() || !spec.ok()) {
+    err << "align-worker train: " << (worker.ok() ? spec.status() : worker.status()).message() << "\n";
     return {2};
   }
-  absl::StatusOr<std::unique_ptr<engine::Communicator>> connected = runner::MakeRankCommunicator(*device);
+  absl::StatusOr<std::unique_ptr<engine::Communicator>> connected = runner::MakeRankCommunicator(device);
   if (!connected.ok()) {
     err << "align-worker train: " << connected.status().message() << "\n";
     return {1};
   }
   std::unique_ptr<engine::Communicator> comm = std::move(*connected);
-  spec->device = device->name();  // the trainer places the models by the spec: the same device
   const bool lead = comm->rank() == 0;
   engine::TrainerHooks hooks;
   if (lead) {
@@ -58,18 +62,8 @@ TrainExit RunTrain(const TrainOptions& options, std::ostream& out, std::ostream&
     };
     hooks.on_checkpoint = [&](int64_t step, const std::string& dir) { out << "checkpoint " << dir << "\n"; };
   }
-  std::unique_ptr<engine::Trainer> created;
-  const absl::Status setup = runner::CatchTorchErrors(
-      [&]() -> absl::Status {
-        absl::StatusOr<std::unique_ptr<engine::Trainer>> made =
-            engine::CreateTrainer(*spec, *comm, nullptr, std::move(hooks));
-        if (!made.ok()) return made.status();
-        created = std::move(*made);
-        return absl::OkStatus();
-      },
-      "setting up the trainer failed: ");
   absl::StatusOr<std::unique_ptr<engine::Trainer>> trainer =
-      setup.ok() ? absl::StatusOr<std::unique_ptr<engine::Trainer>>(std::move(created)) : setup;
+      runner::SetUpTrainer(*spec, *comm, nullptr, std::move(hooks));
   if (!trainer.ok()) {
     err << "align-worker train: " << trainer.status().message() << "\n";
     return {2};
