@@ -15,206 +15,34 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "common/file_util.h"
+#include "common/job_spec_sections.h"
+#include "common/spec_fields.h"
 #include "common/status_macros.h"
 #include "yaml-cpp/yaml.h"
 
 namespace align {
 namespace {
 
-template <typename E>
-using NameTable = std::vector<std::pair<absl::string_view, E>>;
+using spec_fields::Fields;
+using spec_fields::NamesOf;
+using spec_fields::NameTable;
+using spec_sections::kDifficulties;
+using spec_sections::kShardDtypes;
 
-const NameTable<JobType> kJobTypes = {{"train", JobType::kTrain}, {"prepare", JobType::kPrepare}};
+const NameTable<JobType> kJobTypes = {{"train", JobType::kTrain},
+                                      {"prepare", JobType::kPrepare},
+                                      {"generate", JobType::kGenerate},
+                                      {"score", JobType::kScore},
+                                      {"pairs", JobType::kPairs}};
 const NameTable<OptimizerName> kOptimizers = {{"adamw", OptimizerName::kAdamW},
                                               {"adafactor", OptimizerName::kAdafactor}};
 const NameTable<LrSchedule> kSchedules = {{"constant_with_warmup", LrSchedule::kConstantWithWarmup},
                                           {"cosine", LrSchedule::kCosine}};
 const NameTable<Precision> kPrecisions = {{"fp32", Precision::kFp32}, {"bf16", Precision::kBf16}};
-const NameTable<CurriculumDifficulty> kDifficulties = {{"rank_gap", CurriculumDifficulty::kRankGap},
-                                                       {"score_gap", CurriculumDifficulty::kScoreGap}};
 const NameTable<PrepareFormat> kPrepareFormats = {{"jsonl", PrepareFormat::kJsonl},
                                                   {"webdataset", PrepareFormat::kWebDataset}};
 const NameTable<LatentMode> kLatentModes = {{"mean", LatentMode::kMean}, {"sample", LatentMode::kSample}};
-const NameTable<ShardDtype> kShardDtypes = {
-    {"f32", ShardDtype::kF32}, {"f16", ShardDtype::kF16}, {"bf16", ShardDtype::kBf16}};
 const NameTable<absl::string_view> kDevices = {{"auto", "auto"}, {"cpu", "cpu"}, {"cuda", "cuda"}};
-
-template <typename E>
-std::string NamesOf(const NameTable<E>& table) {
-  std::vector<absl::string_view> names;
-  for (const auto& [name, value] : table) names.push_back(name);
-  return absl::StrJoin(names, ", ");
-}
-
-std::string LineOf(const YAML::Node& node) {
-  const YAML::Mark mark = node.Mark();
-  if (mark.is_null()) return "";
-  return absl::StrCat(" (line ", mark.line + 1, ")");
-}
-
-// One YAML mapping of the spec. The constructor rejects duplicate and unknown
-// keys up front, so a misspelled option is reported as such rather than as a
-// missing required field; getters leave the default in place when a key is absent.
-class Fields {
- public:
-  static absl::StatusOr<Fields> Of(const YAML::Node& node, std::string path,
-                                   const std::vector<std::string>& known) {
-    const std::string where = path.empty() ? "job spec" : path;
-    if (!node.IsMap()) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": expected a mapping of fields", LineOf(node)));
-    }
-    Fields fields(std::move(path));
-    std::vector<std::string> unknown;
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      if (!it->first.IsScalar()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, ": field names must be plain strings", LineOf(it->first)));
-      }
-      const std::string key = it->first.Scalar();
-      if (fields.entries_.count(key) != 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(fields.Path(key), ": duplicate field", LineOf(it->first)));
-      }
-      fields.entries_.emplace(key, Entry{it->first, it->second});
-      if (std::find(known.begin(), known.end(), key) == known.end()) {
-        unknown.push_back(fields.Path(key) + LineOf(it->first));
-      }
-    }
-    if (!unknown.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown field", unknown.size() > 1 ? "s " : " ",
-                                                     absl::StrJoin(unknown, ", "), " (", where,
-                                                     " accepts: ", absl::StrJoin(known, ", "), ")"));
-    }
-    return fields;
-  }
-
-  bool Has(const std::string& key) const { return entries_.count(key) != 0; }
-
-  std::string Path(const std::string& key) const {
-    return path_.empty() ? key : absl::StrCat(path_, ".", key);
-  }
-
-  absl::Status Error(const std::string& key, absl::string_view message) const {
-    auto it = entries_.find(key);
-    return absl::InvalidArgumentError(
-        absl::StrCat(Path(key), ": ", message, it == entries_.end() ? "" : LineOf(it->second.key)));
-  }
-
-  absl::Status Require(const std::string& key, absl::string_view why = "") const {
-    if (Has(key)) return absl::OkStatus();
-    return Error(key, why.empty() ? "required field is missing" : why);
-  }
-
-  absl::Status Check(const std::string& key, bool ok, absl::string_view message) const {
-    return ok ? absl::OkStatus() : Error(key, message);
-  }
-
-  absl::Status String(const std::string& key, std::string* out) const {
-    ASSIGN_OR_RETURN(const YAML::Node* node, Scalar(key));
-    if (node == nullptr) return absl::OkStatus();
-    *out = node->Scalar();
-    return absl::OkStatus();
-  }
-
-  absl::Status Int(const std::string& key, int64_t* out) const {
-    ASSIGN_OR_RETURN(absl::string_view text, NumberText(key));
-    if (text.empty()) return absl::OkStatus();
-    if (!absl::SimpleAtoi(text, out)) {
-      return Error(key, absl::StrCat("expected an integer, got \"", text, "\""));
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status UInt64(const std::string& key, uint64_t* out) const {
-    ASSIGN_OR_RETURN(absl::string_view text, NumberText(key));
-    if (text.empty()) return absl::OkStatus();
-    if (!absl::SimpleAtoi(text, out)) {
-      return Error(key, absl::StrCat("expected an integer in [0, 2^64), got \"", text, "\""));
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status Double(const std::string& key, double* out) const {
-    ASSIGN_OR_RETURN(absl::string_view text, NumberText(key));
-    if (text.empty()) return absl::OkStatus();
-    double value = 0;
-    if (!absl::SimpleAtod(text, &value) || !std::isfinite(value)) {
-      return Error(key, absl::StrCat("expected a finite number, got \"", text, "\""));
-    }
-    *out = value;
-    return absl::OkStatus();
-  }
-
-  absl::Status Bool(const std::string& key, bool* out) const {
-    ASSIGN_OR_RETURN(const YAML::Node* node, Scalar(key));
-    if (node == nullptr) return absl::OkStatus();
-    const std::string text = absl::AsciiStrToLower(node->Scalar());
-    if (node->Tag() != "!" && (text == "true" || text == "false")) {
-      *out = text == "true";
-      return absl::OkStatus();
-    }
-    return Error(key, absl::StrCat("expected true or false, got \"", node->Scalar(), "\""));
-  }
-
-  template <typename E>
-  absl::Status Enum(const std::string& key, const NameTable<E>& table, E* out) const {
-    std::string text;
-    if (!Has(key)) return absl::OkStatus();
-    RETURN_IF_ERROR(String(key, &text));
-    for (const auto& [name, value] : table) {
-      if (name == text) {
-        *out = value;
-        return absl::OkStatus();
-      }
-    }
-    return Error(key, absl::StrCat("\"", text, "\" is not one of ", NamesOf(table)));
-  }
-
-  // A nested mapping; nullopt when absent or null (the section keeps its defaults).
-  absl::StatusOr<std::optional<Fields>> Section(const std::string& key,
-                                                const std::vector<std::string>& known) const {
-    auto it = entries_.find(key);
-    if (it == entries_.end() || it->second.value.IsNull()) return std::optional<Fields>();
-    if (!it->second.value.IsMap()) {
-      return Error(key, "expected a mapping of fields, e.g. {name: value, ...}");
-    }
-    ASSIGN_OR_RETURN(Fields fields, Of(it->second.value, Path(key), known));
-    return std::optional<Fields>(std::move(fields));
-  }
-
- private:
-  struct Entry {
-    YAML::Node key;
-    YAML::Node value;
-  };
-
-  explicit Fields(std::string path) : path_(std::move(path)) {}
-
-  // nullptr when absent; an error when present but not a single value.
-  absl::StatusOr<const YAML::Node*> Scalar(const std::string& key) const {
-    auto it = entries_.find(key);
-    if (it == entries_.end()) return nullptr;
-    const YAML::Node& value = it->second.value;
-    if (value.IsNull()) return Error(key, "has no value");
-    if (!value.IsScalar()) return Error(key, "expected a single value, not a list or mapping");
-    return &value;
-  }
-
-  // Empty when absent. Quoted scalars are strings in YAML, so `lr: "1e-5"` is
-  // rejected rather than silently converted: the user may have meant something else.
-  absl::StatusOr<absl::string_view> NumberText(const std::string& key) const {
-    ASSIGN_OR_RETURN(const YAML::Node* node, Scalar(key));
-    if (node == nullptr) return absl::string_view();
-    if (node->Tag() == "!") {
-      return Error(key, absl::StrCat("expected a number, got the string \"", node->Scalar(), "\""));
-    }
-    if (node->Scalar().empty()) return Error(key, "has no value");
-    return absl::string_view(node->Scalar());
-  }
-
-  std::string path_;
-  std::map<std::string, Entry> entries_;
-};
 
 bool ValidName(const std::string& name) {
   if (name.empty() || name.size() > 128) return false;
@@ -359,9 +187,9 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
                            {"name", "type", "model", "dataset", "output", "loss", "optim", "batch", "steps",
                             "seed", "precision", "gradient_checkpointing", "checkpoint_every", "eval_every",
                             "max_bad_steps", "device", "allow_tf32", "progress_timeout_s", "curriculum",
-                            "prepare"}));
+                            "prepare", "generate", "score", "pairs"}));
   JobSpec spec;
-  for (const char* key : {"name", "type", "model", "dataset", "output"}) {
+  for (const char* key : {"name", "type", "output"}) {
     RETURN_IF_ERROR(f.Require(key));
   }
   RETURN_IF_ERROR(f.String("name", &spec.name));
@@ -369,10 +197,24 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
                           "must be 1 to 128 characters of letters, digits, '-', '_' and '.' "
                           "(it is shown in job listings, logs and the dataset's provenance)"));
   RETURN_IF_ERROR(f.Enum("type", kJobTypes, &spec.type));
-  RETURN_IF_ERROR(f.String("model", &spec.model));
-  RETURN_IF_ERROR(f.Check("model", !spec.model.empty(), "must not be empty"));
-  RETURN_IF_ERROR(f.String("dataset", &spec.dataset));
-  RETURN_IF_ERROR(f.Check("dataset", !spec.dataset.empty(), "must not be empty"));
+  const std::string type_name = JobTypeName(spec.type);
+  // A path a type never reads is an error rather than ignored: a score job
+  // given `model:` was most likely meant to name its reward model.
+  const auto path_field = [&](const std::string& key, bool used, absl::string_view meaning,
+                              std::string* out) -> absl::Status {
+    if (!used) {
+      return f.Check(key, !f.Has(key), absl::StrCat("does not apply to type ", type_name));
+    }
+    RETURN_IF_ERROR(f.Require(key, absl::StrCat("required for type ", type_name, " (", meaning, ")")));
+    RETURN_IF_ERROR(f.String(key, out));
+    return f.Check(key, !out->empty(), "must not be empty");
+  };
+  const bool reads_model =
+      spec.type == JobType::kTrain || spec.type == JobType::kPrepare || spec.type == JobType::kGenerate;
+  const bool has_dataset =
+      spec.type == JobType::kTrain || spec.type == JobType::kPrepare || spec.type == JobType::kPairs;
+  RETURN_IF_ERROR(path_field("model", reads_model, "a diffusers model folder", &spec.model));
+  RETURN_IF_ERROR(path_field("dataset", has_dataset, "a prepared dataset directory", &spec.dataset));
   RETURN_IF_ERROR(f.String("output", &spec.output));
   RETURN_IF_ERROR(f.Check("output", !spec.output.empty(), "must not be empty"));
 
@@ -432,9 +274,15 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
     RETURN_IF_ERROR(ParseCurriculum(*curriculum, &*spec.curriculum));
   }
 
-  // The prepare options are the job for type prepare, and meaningless otherwise.
-  RETURN_IF_ERROR(f.Check("prepare", spec.type == JobType::kPrepare || !f.Has("prepare"),
-                          "only applies to type prepare"));
+  // A type's own section is the job for that type, and meaningless otherwise.
+  for (const auto& [section, section_type] : NameTable<JobType>{{"prepare", JobType::kPrepare},
+                                                                {"generate", JobType::kGenerate},
+                                                                {"score", JobType::kScore},
+                                                                {"pairs", JobType::kPairs}}) {
+    const std::string key(section);
+    RETURN_IF_ERROR(f.Check(key, spec.type == section_type || !f.Has(key),
+                            absl::StrCat("only applies to type ", JobTypeName(section_type))));
+  }
   if (spec.type == JobType::kPrepare) {
     RETURN_IF_ERROR(f.Require("prepare", "required for type prepare (e.g. {input: pairs.jsonl})"));
     ASSIGN_OR_RETURN(auto prepare,
@@ -444,6 +292,27 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
     if (!prepare) return f.Error("prepare", "has no value (expected e.g. {input: pairs.jsonl})");
     spec.prepare.emplace();
     RETURN_IF_ERROR(ParsePrepare(*prepare, &*spec.prepare));
+  }
+  if (spec.type == JobType::kGenerate) {
+    RETURN_IF_ERROR(f.Require("generate", "required for type generate (e.g. {prompts: prompts.txt})"));
+    ASSIGN_OR_RETURN(auto generate, f.Section("generate", spec_sections::kGenerateFields));
+    if (!generate) return f.Error("generate", "has no value (expected e.g. {prompts: prompts.txt})");
+    spec.generate.emplace();
+    RETURN_IF_ERROR(spec_sections::ParseGenerate(*generate, &*spec.generate));
+  }
+  if (spec.type == JobType::kScore) {
+    RETURN_IF_ERROR(f.Require("score", "required for type score (e.g. {images: gen/, reward: pickscore, ...})"));
+    ASSIGN_OR_RETURN(auto score, f.Section("score", spec_sections::kScoreFields));
+    if (!score) return f.Error("score", "has no value (expected e.g. {images: gen/, reward: pickscore, ...})");
+    spec.score.emplace();
+    RETURN_IF_ERROR(spec_sections::ParseScore(*score, &*spec.score));
+  }
+  if (spec.type == JobType::kPairs) {
+    RETURN_IF_ERROR(f.Require("pairs", "required for type pairs (e.g. {generated: gen/, scores: scores/})"));
+    ASSIGN_OR_RETURN(auto pairs, f.Section("pairs", spec_sections::kPairsFields));
+    if (!pairs) return f.Error("pairs", "has no value (expected e.g. {generated: gen/, scores: scores/})");
+    spec.pairs.emplace();
+    RETURN_IF_ERROR(spec_sections::ParsePairs(*pairs, &*spec.pairs));
   }
   return spec;
 }
@@ -493,6 +362,15 @@ JobSpec ResolveJobPaths(JobSpec spec, const std::string& base_dir) {
   spec.dataset = ResolveJobPath(spec.dataset, base_dir);
   spec.output = ResolveJobPath(spec.output, base_dir);
   if (spec.prepare) spec.prepare->input = ResolveJobPath(spec.prepare->input, base_dir);
+  if (spec.generate) spec.generate->prompts = ResolveJobPath(spec.generate->prompts, base_dir);
+  if (spec.score) {
+    spec.score->images = ResolveJobPath(spec.score->images, base_dir);
+    spec.score->reward_model = ResolveJobPath(spec.score->reward_model, base_dir);
+  }
+  if (spec.pairs) {
+    spec.pairs->generated = ResolveJobPath(spec.pairs->generated, base_dir);
+    spec.pairs->scores = ResolveJobPath(spec.pairs->scores, base_dir);
+  }
   return spec;
 }
 

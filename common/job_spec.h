@@ -9,10 +9,13 @@
 
 #include "absl/status/statusor.h"
 #include "common/loss_spec.h"
+#include "common/reward_name.h"
 
 namespace align {
 
-enum class JobType { kTrain, kPrepare };
+// train and prepare; generate, score and pairs are Curriculum DPO's pipeline
+// (docs/curriculum.md): candidates, their rewards, pairs ordered by difficulty.
+enum class JobType { kTrain, kPrepare, kGenerate, kScore, kPairs };
 enum class OptimizerName { kAdamW, kAdafactor };
 enum class LrSchedule { kConstantWithWarmup, kCosine };
 enum class Precision { kFp32, kBf16 };
@@ -34,6 +37,12 @@ inline constexpr int64_t kMaxPairsPerShard = 65536;
 inline constexpr int64_t kMaxPrepareBatch = 1024;
 inline constexpr int64_t kMaxHeldout = 10'000'000;
 inline constexpr double kMaxProgressTimeoutSeconds = 7 * 24 * 3600.0;
+inline constexpr int64_t kMaxSamplesPerPrompt = 1024;
+inline constexpr int64_t kMaxInferenceSteps = 1000;
+inline constexpr int64_t kMaxImageSide = 4096;
+inline constexpr int64_t kMaxImagesPerChunk = 4096;
+inline constexpr int64_t kMaxImageBatch = 256;
+inline constexpr int64_t kMaxPairsPerPrompt = 1'000'000;
 }  // namespace spec_limits
 
 struct OptimSpec {
@@ -59,9 +68,9 @@ struct CurriculumSpec {
   CurriculumDifficulty difficulty = CurriculumDifficulty::kRankGap;
 };
 
+enum class ShardDtype { kF32, kF16, kBf16 };
 enum class PrepareFormat { kJsonl, kWebDataset };
 enum class LatentMode { kMean, kSample };
-enum class ShardDtype { kF32, kF16, kBf16 };
 
 // `type: prepare`: turns preference pairs (images + caption) into a prepared
 // dataset (docs/data-preparation.md). The dataset is written to JobSpec::dataset;
@@ -79,6 +88,64 @@ struct PrepareSpec {
   int64_t pairs_per_shard = 256;
   double max_error_ratio = 0.05;  // failed items / (items - ties) above which the job fails
   int64_t batch_size = 8;         // pairs per encoder forward
+  ShardDtype dtype = ShardDtype::kF32;
+};
+
+// How images are sampled (docs/sampling.md): shared by every job that
+// generates. The sampler itself is the model folder's scheduler/.
+struct SamplingSpec {
+  std::string negative_prompt;  // "" with SDXL: zero embeddings, as the pipeline does
+  int64_t inference_steps = 30;
+  double guidance_scale = 5.0;  // <= 1: no classifier-free guidance
+  int64_t height = 1024;
+  int64_t width = 1024;
+  int64_t batch_size = 4;  // images per denoising batch (with CFG the UNet sees twice as many)
+};
+
+enum class ImageFileFormat { kPng, kJpeg };
+
+// `type: generate`: prompts x samples_per_prompt images, their final latents
+// and the prompts' text conditioning, written under JobSpec::output
+// (docs/curriculum.md). JobSpec::model is the diffusers folder sampled from.
+struct GenerateSpec {
+  std::string prompts;  // a .txt file (one prompt per line) or .jsonl ({"prompt": ...})
+  int64_t samples_per_prompt = 4;
+  SamplingSpec sampling;
+  int64_t prompts_per_chunk = 8;  // the unit of work, of resumption and of progress
+  ImageFileFormat image_format = ImageFileFormat::kPng;
+  int64_t jpeg_quality = 95;
+};
+
+// `type: score`: a reward model over an image set -> one score per image,
+// written under JobSpec::output as scores.jsonl.
+struct ScoreSpec {
+  // A generate job's output directory (its index.jsonl), or a .jsonl file of
+  // {"image": path, "prompt": text} records (paths relative to the file).
+  std::string images;
+  RewardName reward = RewardName::kPickScore;
+  std::string reward_model;  // the reward's folder (docs/reward-models.md)
+  int64_t images_per_chunk = 64;
+  int64_t batch_size = 16;
+};
+
+enum class StageBinning { kEqualCount, kEqualWidth };
+
+// `type: pairs`: per prompt, candidates ranked by score, paired, each pair
+// with its difficulty; written to JobSpec::dataset as a prepared dataset that
+// reuses the generated latents (docs/curriculum.md).
+struct PairsSpec {
+  std::string generated;  // the generate job's output directory
+  std::string scores;     // the score job's output directory
+  CurriculumDifficulty difficulty = CurriculumDifficulty::kRankGap;
+  // Score gaps at or below this are near-ties and make no pair.
+  double tie_threshold = 0;
+  int64_t max_pairs_per_prompt = 0;  // 0: every pair; else the easiest ones
+  // > 1: each pair's difficulty becomes its stage, 0 (easiest) ... stages - 1,
+  // from bins of equal count or of equal width over the gap.
+  int64_t stages = 1;
+  StageBinning binning = StageBinning::kEqualCount;
+  double heldout_fraction = 0;  // of the prompts, drawn from the seed
+  int64_t pairs_per_shard = 256;
   ShardDtype dtype = ShardDtype::kF32;
 };
 
@@ -107,7 +174,10 @@ struct JobSpec {
   // IEEE matmuls); true turns both to TF32, false both to IEEE fp32.
   std::optional<bool> allow_tf32;
   std::optional<CurriculumSpec> curriculum;
-  std::optional<PrepareSpec> prepare;  // present iff type == kPrepare
+  std::optional<PrepareSpec> prepare;    // present iff type == kPrepare
+  std::optional<GenerateSpec> generate;  // present iff type == kGenerate
+  std::optional<ScoreSpec> score;        // present iff type == kScore
+  std::optional<PairsSpec> pairs;        // present iff type == kPairs
 };
 
 absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text);
@@ -118,7 +188,7 @@ absl::StatusOr<JobSpec> LoadJobSpec(const std::string& path);
 // Relative paths in a submitted spec are relative to the submitter's working
 // directory (`base_dir`); absolute paths and an empty base_dir are left as is.
 std::string ResolveJobPath(const std::string& path, const std::string& base_dir);
-// model, dataset, output and prepare.input, resolved.
+// model, dataset, output and every section's paths, resolved.
 JobSpec ResolveJobPaths(JobSpec spec, const std::string& base_dir);
 
 

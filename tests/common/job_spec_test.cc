@@ -216,7 +216,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"zero steps", With("steps", "steps: 0"), {"steps", "> 0"}},
         BadCase{"missing loss", With("loss", ""), {"loss"}},
         BadCase{"bad name", With("name", "name: a b/c"), {"name"}},
-        BadCase{"bad type", With("type", "type: generate"), {"type", "train"}},
+        BadCase{"bad type", With("type", "type: sample"), {"type", "train", "generate"}},
         BadCase{"steps as string", With("steps", "steps: \"10\""), {"steps", "number"}},
         BadCase{"steps as word", With("steps", "steps: ten"), {"steps", "integer"}},
         BadCase{"steps as float", With("steps", "steps: 1.5"), {"steps", "integer"}},
