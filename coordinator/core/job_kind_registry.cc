@@ -6,7 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/core/log.h"
+#include "coordinator/core/generate_job_kind.h"
+#include "coordinator/core/pairs_job_kind.h"
 #include "coordinator/core/prepare_job_kind.h"
+#include "coordinator/core/score_job_kind.h"
 #include "coordinator/core/train_job_kind.h"
 
 namespace align::coordinator {
@@ -34,7 +37,9 @@ namespace {
 
 JobKindRegistry* MakeBuiltInJobKinds() {
   auto* registry = new JobKindRegistry();
-  std::unique_ptr<JobKind> kinds[] = {std::make_unique<TrainJobKind>(), std::make_unique<PrepareJobKind>()};
+  std::unique_ptr<JobKind> kinds[] = {std::make_unique<TrainJobKind>(), std::make_unique<PrepareJobKind>(),
+                                      std::make_unique<GenerateJobKind>(), std::make_unique<ScoreJobKind>(),
+                                      std::make_unique<PairsJobKind>()};
   for (std::unique_ptr<JobKind>& kind : kinds) {
     const std::string name = kind->name();
     if (absl::Status registered = registry->Register(std::move(kind)); !registered.ok()) {

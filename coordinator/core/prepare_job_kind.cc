@@ -10,6 +10,8 @@
 #include "common/prepare/chunk_record.h"
 #include "common/prepare/prepare_report.h"
 #include "common/status_macros.h"
+#include "coordinator/core/chunked_job_run.h"
+#include "coordinator/core/chunked_work.h"
 #include "coordinator/core/log.h"
 #include "coordinator/core/storage_checks.h"
 #include "coordinator/core/prepare_work.h"
@@ -30,39 +32,25 @@ std::string FailedItemsEvent(const prepare::ChunkRecord& record) {
                       " items failed: ", listed, record.problems.size() > shown ? "; ..." : "");
 }
 
-class PrepareJobRun : public JobRun {
+// PrepareWork (its chunk ledger, records and report) as the ChunkedWork the
+// shared chunked JobRun drives.
+class PrepareChunkedWork : public ChunkedWork {
  public:
-  PrepareJobRun(std::string job_id, std::unique_ptr<PrepareWork> work, int world_size)
-      : JobRun(std::move(job_id)), work_(std::move(work)), world_size_(world_size) {}
+  PrepareChunkedWork(std::string job_id, std::unique_ptr<PrepareWork> work)
+      : job_id_(std::move(job_id)), work_(std::move(work)) {}
 
-  int64_t total_steps() const override { return work_->total_chunks(); }
-  int64_t start_step() const override { return work_->done_chunks(); }
-
-  RunUpdate Start(const RankSinks& sinks) override {
-    RunUpdate update;
-    const std::vector<std::vector<int64_t>> parts = work_->SplitPending(world_size_);
-    for (int rank = 0; rank < static_cast<int>(sinks.size()) && rank < world_size_; ++rank) {
-      if (!sinks[rank]) continue;
-      sinks[rank]->Enqueue(PrepareChunksOut{job_id(), parts[rank], work_->total_chunks()});
-      ++update.messages_queued;
-    }
-    update.planned_size = PlannedSize{work_->total_chunks(), work_->done_chunks()};
-    update.events.push_back({"planned", absl::StrCat(work_->total_chunks(), " chunks, ", work_->done_chunks(),
-                                                     " already done, split over ", world_size_, " ranks")});
-    return update;
-  }
-
-  // Its work went out at Start; reported steps change nothing.
-  RunUpdate Progressed(const RankSinks& /*sinks*/, int64_t /*reported_step*/, bool /*stopping*/) override { return {}; }
+  int64_t total_chunks() const override { return work_->total_chunks(); }
+  int64_t done_chunks() const override { return work_->done_chunks(); }
+  std::vector<std::vector<int64_t>> SplitPending(int parts) const override { return work_->SplitPending(parts); }
+  std::string Describe() const override { return absl::StrCat(work_->total_chunks(), " chunks"); }
 
   absl::StatusOr<WorkProgress> ChunkDone(int rank, int64_t position, int64_t pairs, int64_t failed_items) override {
     // The record on shared storage is the truth; the message's counts are
     // only checked against it.
     ASSIGN_OR_RETURN(const prepare::ChunkRecord record, work_->MarkDone(position));
     if (record.pairs != pairs || static_cast<int64_t>(record.problems.size()) != failed_items) {
-      LogLine(absl::StrCat(job_id(), ": rank ", rank, " reported ", pairs, " pairs / ", failed_items,
-                           " failed items for chunk ", position, ", its record says ", record.pairs, " / ",
-                           record.problems.size()));
+      LogLine(absl::StrCat(job_id_, ": rank ", rank, " reported ", pairs, " pairs / ", failed_items, " failed items for chunk ",
+                           position, ", its record says ", record.pairs, " / ", record.problems.size()));
     }
     const PrepareWork::Totals totals = work_->totals();
     WorkProgress progress;
@@ -73,7 +61,7 @@ class PrepareJobRun : public JobRun {
     return progress;
   }
 
-  FinishedJob Finish(const JobCompletion& /*completion*/) override {
+  FinishedJob Finish() override {
     FinishedJob finished;
     finished.final_step = work_->total_chunks();
     absl::StatusOr<prepare::PrepareReport> report = work_->Finish();
@@ -95,10 +83,8 @@ class PrepareJobRun : public JobRun {
   }
 
  private:
-  // Shared storage is read outside the Scheduler's lock (ChunkDone);
-  // PrepareWork guards its own counts.
+  const std::string job_id_;
   const std::unique_ptr<PrepareWork> work_;
-  const int world_size_;
 };
 
 }  // namespace
@@ -106,7 +92,8 @@ class PrepareJobRun : public JobRun {
 absl::StatusOr<std::unique_ptr<JobRun>> PrepareJobKind::Plan(JobToPlan job) const {
   ASSIGN_OR_RETURN(std::unique_ptr<PrepareWork> work,
                    PrepareWork::Create(ResolveJobPaths(std::move(job.spec), job.base_dir)));
-  return std::make_unique<PrepareJobRun>(std::move(job.job_id), std::move(work), job.world_size);
+  auto chunked = std::make_unique<PrepareChunkedWork>(job.job_id, std::move(work));
+  return MakeChunkedJobRun(std::move(job.job_id), std::move(chunked), job.world_size);
 }
 
 absl::Status PrepareJobKind::CheckSubmitted(const JobSpec& resolved) const {

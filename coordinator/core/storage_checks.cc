@@ -10,6 +10,7 @@
 #include "common/dataset/manifest.h"
 #include "common/diffusers/dataset_fit.h"
 #include "common/diffusers/model_folder.h"
+#include "common/status_macros.h"
 #include "common/prepare/webdataset_input.h"
 
 namespace align::coordinator {
@@ -48,6 +49,31 @@ absl::Status CheckEncoderModel(const std::string& model) {
                                             " (a prepare job needs the diffusers layout's vae/, text_encoder*/ "
                                             "and tokenizer*/)"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status CheckSamplingModel(const std::string& model) {
+  using diffusers::Component;
+  RETURN_IF_ERROR(CheckTrainModel(model).status());
+  absl::Status files = diffusers::ModelFolder(model).CheckFiles(
+      {Component::kVae, Component::kScheduler, Component::kTextEncoder, Component::kTokenizer});
+  if (!files.ok()) {
+    return FieldError("model", absl::StrCat(files.message(),
+                                            " (sampling needs the diffusers layout's unet/, vae/, scheduler/, "
+                                            "text_encoder/ and tokenizer/)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckReadableFile(const std::string& path, const std::string& field) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return FieldError(field, absl::StrCat(path, " is not a readable file"));
+  return absl::OkStatus();
+}
+
+absl::Status CheckDirectory(const std::string& path, const std::string& field) {
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) return FieldError(field, absl::StrCat(path, " is not a directory"));
   return absl::OkStatus();
 }
 

@@ -18,6 +18,13 @@ namespace align::coordinator {
 absl::StatusOr<diffusers::UNetConfig> CheckTrainModel(const std::string& model);
 // `model` has what an encoding job loads: vae/, text_encoder*/, tokenizer*/.
 absl::Status CheckEncoderModel(const std::string& model);
+// `model` has what sampling loads: unet/ (its config parses), vae/,
+// scheduler/, text_encoder/ and tokenizer/ (the second pair is optional: SD 1.5/2.x).
+absl::Status CheckSamplingModel(const std::string& model);
+// `path` (the spec field `field`) is a readable file.
+absl::Status CheckReadableFile(const std::string& path, const std::string& field);
+// `path` (the spec field `field`) is a directory.
+absl::Status CheckDirectory(const std::string& path, const std::string& field);
 // A prepare job's input exists: the JSONL file, or the WebDataset shards.
 absl::Status CheckPrepareInput(const PrepareSpec& prepare);
 // `dataset` is a prepared dataset with training pairs that fit `unet`, and

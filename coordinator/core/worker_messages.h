@@ -37,8 +37,10 @@ struct PlanChunkOut {
   std::vector<StepPlanOut> steps;
 };
 
-// A rank's share of a prepare job: positions in the job's work plan.
-struct PrepareChunksOut {
+// A rank's share of a chunked job (prepare, generate, score, pairs):
+// positions in the job's work plan. On the wire: align.v1.PrepareChunks, named
+// for the first kind that had chunks.
+struct WorkChunksOut {
   std::string job_id;
   std::vector<int64_t> positions;
   int64_t total_chunks = 0;
@@ -66,7 +68,7 @@ struct RejectionOut {
 };
 
 using OutboundMessage =
-    std::variant<AssignmentOut, PlanChunkOut, PrepareChunksOut, StageBoundaryOut, StopOrderOut, RejectionOut>;
+    std::variant<AssignmentOut, PlanChunkOut, WorkChunksOut, StageBoundaryOut, StopOrderOut, RejectionOut>;
 
 // One rank's open session, as the scheduler sees it. Enqueue is cheap and
 // never blocks on the network (the scheduler calls it under its lock, which

@@ -55,7 +55,7 @@ void ToProto(const OutboundMessage& message, v1::CoordinatorMessage* out) {
               batch->mutable_stream_positions()->Add(micro.positions.begin(), micro.positions.end());
             }
           }
-        } else if constexpr (std::is_same_v<T, PrepareChunksOut>) {
+        } else if constexpr (std::is_same_v<T, WorkChunksOut>) {
           v1::PrepareChunks* chunks = out->mutable_prepare_chunks();
           chunks->set_job_id(m.job_id);
           chunks->mutable_positions()->Add(m.positions.begin(), m.positions.end());

@@ -27,12 +27,12 @@ void JobMailbox::AddPlanChunk(const std::string& job_id, std::vector<PlannedStep
   arrived_.notify_all();
 }
 
-void JobMailbox::AddPrepareChunks(const std::string& job_id, std::vector<int64_t> positions) {
+void JobMailbox::AddWorkChunks(const std::string& job_id, std::vector<int64_t> positions) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = jobs_.find(job_id);
     if (it == jobs_.end()) return;
-    it->second.prepare_chunks = std::move(positions);
+    it->second.work_chunks = std::move(positions);
   }
   arrived_.notify_all();
 }
@@ -120,11 +120,11 @@ int64_t JobMailbox::StageOf(const std::string& job_id, int64_t step) const {
   return std::prev(stage)->second;
 }
 
-std::optional<std::vector<int64_t>> JobMailbox::WaitForPrepareChunks(const std::string& job_id) {
+std::optional<std::vector<int64_t>> JobMailbox::WaitForWorkChunks(const std::string& job_id) {
   std::unique_lock<std::mutex> lock(mu_);
   auto chunks = [&]() -> const std::optional<std::vector<int64_t>>* {
     auto it = jobs_.find(job_id);
-    return it == jobs_.end() ? nullptr : &it->second.prepare_chunks;
+    return it == jobs_.end() ? nullptr : &it->second.work_chunks;
   };
   arrived_.wait(lock, [&] { return lost_ || stops_.count(job_id) > 0 || (chunks() != nullptr && chunks()->has_value()); });
   if (chunks() == nullptr) return std::nullopt;

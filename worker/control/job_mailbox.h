@@ -45,7 +45,7 @@ class JobMailbox {
   void AddAssignment(Assignment assignment);
   // Plans of a job this rank no longer holds are dropped.
   void AddPlanChunk(const std::string& job_id, std::vector<PlannedStep> steps);
-  void AddPrepareChunks(const std::string& job_id, std::vector<int64_t> positions);
+  void AddWorkChunks(const std::string& job_id, std::vector<int64_t> positions);
   void AddStageBoundary(const std::string& job_id, int64_t start_step, int stage);
   void AddStopOrder(const std::string& job_id);
   // The session ended: every wait returns. The first reason is kept.
@@ -65,7 +65,7 @@ class JobMailbox {
   int64_t StageOf(const std::string& job_id, int64_t step) const;
   // A prepare job's chunk positions for this rank; nullopt when the session
   // is lost or the job was told to stop first.
-  std::optional<std::vector<int64_t>> WaitForPrepareChunks(const std::string& job_id);
+  std::optional<std::vector<int64_t>> WaitForWorkChunks(const std::string& job_id);
   bool StopRequested(const std::string& job_id) const;
   // Forgets the job's plans and its stop order: the coordinator may hand the
   // same job to this group again right after.
@@ -75,7 +75,7 @@ class JobMailbox {
   struct JobPlans {
     std::map<int64_t, std::vector<plan::MicroBatchPlan>> steps;
     std::map<int64_t, int> stages;                       // start step -> stage
-    std::optional<std::vector<int64_t>> prepare_chunks;  // a prepare job's share, once it is here
+    std::optional<std::vector<int64_t>> work_chunks;  // a chunked job's share, once it is here
   };
 
   bool HasPlanLocked(const std::string& job_id, int64_t step) const;

@@ -56,8 +56,8 @@ struct JobTicket {
   int attempt = 1;
   // This rank's pairs, streamed by the coordinator (RemotePlanSource).
   std::function<std::unique_ptr<engine::PlanSource>()> make_plan;
-  // A prepare job: this rank's chunk positions, as the coordinator split them.
-  std::vector<int64_t> prepare_chunks;
+  // A chunked job (prepare, generate, score, pairs): this rank's chunk positions, as the coordinator split them.
+  std::vector<int64_t> work_chunks;
   int rank = 0;
   int world_size = 1;
   JobReporter* reporter = nullptr;

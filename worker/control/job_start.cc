@@ -27,7 +27,7 @@ bool WaitForStartOnThisRank(JobMailbox& mailbox, const WorkerJobKinds& kinds, Jo
     return true;
   }
   start.kind = *kind;
-  return start.kind->WaitForWork(mailbox, start.assignment, *start.spec, &start.prepare_chunks);
+  return start.kind->WaitForWork(mailbox, start.assignment, *start.spec, &start.work_chunks);
 }
 
 }  // namespace

@@ -24,7 +24,7 @@ struct JobStart {
   // error, rather than the group.
   absl::StatusOr<JobSpec> spec;
   const WorkerJobKind* kind = nullptr;  // set when spec is ok
-  std::vector<int64_t> prepare_chunks;  // a prepare job's positions for this rank
+  std::vector<int64_t> work_chunks;  // a chunked job's positions for this rank (prepare, generate, ...)
 };
 
 // The spec of an assignment, parsed and with its paths resolved.

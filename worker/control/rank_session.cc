@@ -110,7 +110,7 @@ struct RankSession::Impl {
         break;
       }
       case v1::CoordinatorMessage::kPrepareChunks:
-        mailbox.AddPrepareChunks(message.prepare_chunks().job_id(),
+        mailbox.AddWorkChunks(message.prepare_chunks().job_id(),
                                  std::vector<int64_t>(message.prepare_chunks().positions().begin(),
                                                       message.prepare_chunks().positions().end()));
         break;

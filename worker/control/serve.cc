@@ -99,7 +99,7 @@ JobOutcome RunJob(MpiGroup& group, RankSession& session, const JobStart& start, 
     ticket.make_plan = [mailbox, job_id = assignment.job_id] {
       return std::make_unique<RemotePlanSource>(mailbox, job_id);
     };
-    ticket.prepare_chunks = start.prepare_chunks;
+    ticket.work_chunks = start.work_chunks;
     ticket.rank = group.rank();
     ticket.world_size = group.size();
     ticket.reporter = &reporter;

@@ -20,7 +20,7 @@ class PrepareRunner : public control::PreparedJob {
  public:
   PrepareRunner(JobSpec spec, const control::JobTicket& ticket)
       : spec_(std::move(spec)),
-        chunks_(ticket.prepare_chunks.begin(), ticket.prepare_chunks.end()),
+        chunks_(ticket.work_chunks.begin(), ticket.work_chunks.end()),
         rank_(ticket.rank),
         world_(ticket.world_size),
         reporter_(ticket.reporter) {}
@@ -63,7 +63,7 @@ class PrepareRunner : public control::PreparedJob {
 
 bool PrepareWorkerKind::WaitForWork(control::JobMailbox& mailbox, const control::Assignment& assignment,
                                     const JobSpec& /*spec*/, std::vector<int64_t>* work_units) const {
-  std::optional<std::vector<int64_t>> chunks = mailbox.WaitForPrepareChunks(assignment.job_id);
+  std::optional<std::vector<int64_t>> chunks = mailbox.WaitForWorkChunks(assignment.job_id);
   if (chunks) *work_units = std::move(*chunks);
   return chunks.has_value() || mailbox.StopRequested(assignment.job_id);
 }

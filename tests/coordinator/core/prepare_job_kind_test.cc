@@ -82,7 +82,7 @@ TEST_F(PrepareJobKindTest, EachRankGetsAContiguousShareAndTheJobItsSize) {
   EXPECT_EQ(started.messages_queued, 2);
   const std::vector<std::vector<int64_t>> expected = {{0, 1}, {2, 3}};
   for (int rank = 0; rank < 2; ++rank) {
-    const auto shares = group.ranks[rank]->Queued<PrepareChunksOut>();
+    const auto shares = group.ranks[rank]->Queued<WorkChunksOut>();
     ASSERT_EQ(shares.size(), 1u);
     EXPECT_EQ(shares[0].job_id, "job-000003");
     EXPECT_EQ(shares[0].positions, expected[rank]);
@@ -111,8 +111,8 @@ TEST_F(PrepareJobKindTest, AResumedJobSplitsOnlyTheUnfinishedChunks) {
   EXPECT_EQ(run->start_step(), 2);
   RecordingGroup group(2);
   const RunUpdate started = run->Start(group.sinks);
-  EXPECT_EQ(group.ranks[0]->Queued<PrepareChunksOut>()[0].positions, (std::vector<int64_t>{2}));
-  EXPECT_EQ(group.ranks[1]->Queued<PrepareChunksOut>()[0].positions, (std::vector<int64_t>{3}));
+  EXPECT_EQ(group.ranks[0]->Queued<WorkChunksOut>()[0].positions, (std::vector<int64_t>{2}));
+  EXPECT_EQ(group.ranks[1]->Queued<WorkChunksOut>()[0].positions, (std::vector<int64_t>{3}));
   EXPECT_EQ(started.planned_size->steps_done, 2);
 }
 

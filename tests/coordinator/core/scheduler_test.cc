@@ -740,7 +740,7 @@ TEST_F(SchedulerTest, PrepareJobsAreSplitOverRanksAndFinishedByTheCoordinator) {
   const std::vector<std::vector<int64_t>> expected = {{0, 1}, {2, 3}};  // 10 items in chunks of 3: 4 chunks
   for (int rank = 0; rank < 2; ++rank) {
     ASSERT_EQ(sinks[rank]->Sent<AssignmentOut>().size(), 1u);
-    auto chunks = sinks[rank]->Sent<PrepareChunksOut>();
+    auto chunks = sinks[rank]->Sent<WorkChunksOut>();
     ASSERT_EQ(chunks.size(), 1u);
     EXPECT_EQ(chunks[0].positions, expected[rank]);
     EXPECT_EQ(chunks[0].total_chunks, 4);

@@ -203,7 +203,7 @@ TEST(JobMailbox, ASecondJobsChunksStayItsOwn) {
   std::future<bool> a_waits = std::async(std::launch::async, [&] { return mailbox.WaitForPlan("job-a", 0); });
   mailbox.AddPlanChunk("job-b", {StepOf(0, {7})});
   mailbox.AddStageBoundary("job-b", 0, 1);
-  mailbox.AddPrepareChunks("job-b", {3, 4});
+  mailbox.AddWorkChunks("job-b", {3, 4});
   EXPECT_TRUE(StillWaiting(a_waits));
   EXPECT_EQ(mailbox.StageOf("job-a", 0), 0);
   EXPECT_EQ(mailbox.StageOf("job-b", 0), 1);
@@ -224,7 +224,7 @@ TEST(JobMailbox, ASecondJobsChunksStayItsOwn) {
   mailbox.FinishJob("job-b");
   mailbox.MarkLost("gone");
   EXPECT_TRUE(mailbox.WaitForPlan("job-a", 0));
-  EXPECT_FALSE(mailbox.WaitForPrepareChunks("job-b").has_value());
+  EXPECT_FALSE(mailbox.WaitForWorkChunks("job-b").has_value());
 }
 
 TEST(JobMailbox, StageBoundariesHoldUntilTheNext) {
@@ -243,9 +243,9 @@ TEST(JobMailbox, PrepareChunksReleaseTheirWait) {
   JobMailbox mailbox;
   mailbox.AddAssignment(AssignmentOf("prep"));
   std::future<std::optional<std::vector<int64_t>>> waiting =
-      std::async(std::launch::async, [&] { return mailbox.WaitForPrepareChunks("prep"); });
+      std::async(std::launch::async, [&] { return mailbox.WaitForWorkChunks("prep"); });
   EXPECT_TRUE(StillWaiting(waiting));
-  mailbox.AddPrepareChunks("prep", {0, 2, 4});
+  mailbox.AddWorkChunks("prep", {0, 2, 4});
   std::optional<std::vector<int64_t>> chunks = waiting.get();
   ASSERT_TRUE(chunks.has_value());
   EXPECT_THAT(*chunks, ElementsAre(0, 2, 4));
@@ -256,9 +256,9 @@ TEST(JobMailbox, StopOrderAndLossReleaseThePrepareChunksWait) {
   mailbox.AddAssignment(AssignmentOf("prep"));
   mailbox.AddAssignment(AssignmentOf("prep-2"));
   std::future<std::optional<std::vector<int64_t>>> stopped =
-      std::async(std::launch::async, [&] { return mailbox.WaitForPrepareChunks("prep"); });
+      std::async(std::launch::async, [&] { return mailbox.WaitForWorkChunks("prep"); });
   std::future<std::optional<std::vector<int64_t>>> lost =
-      std::async(std::launch::async, [&] { return mailbox.WaitForPrepareChunks("prep-2"); });
+      std::async(std::launch::async, [&] { return mailbox.WaitForWorkChunks("prep-2"); });
   EXPECT_TRUE(StillWaiting(stopped));
   mailbox.AddStopOrder("prep");
   EXPECT_FALSE(stopped.get().has_value());

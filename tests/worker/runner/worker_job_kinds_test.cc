@@ -86,7 +86,7 @@ TEST(WorkerJobKinds, APrepareJobBeginsWithItsShareOfTheChunks) {
   std::future<bool> ready =
       std::async(std::launch::async, [&] { return kind.WaitForWork(mailbox, AssignmentOf("job-p"), {}, &units); });
   EXPECT_TRUE(StillWaiting(ready));
-  mailbox.AddPrepareChunks("job-p", {4, 1, 7});
+  mailbox.AddWorkChunks("job-p", {4, 1, 7});
   EXPECT_TRUE(ready.get());
   EXPECT_THAT(units, ElementsAre(4, 1, 7));
 }

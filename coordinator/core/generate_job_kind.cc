@@ -1,0 +1,90 @@
+#include "coordinator/core/generate_job_kind.h"
+
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/curriculum/generate_layout.h"
+#include "common/run_fingerprint.h"
+#include "common/status_macros.h"
+#include "coordinator/core/chunked_job_run.h"
+#include "coordinator/core/chunked_work.h"
+#include "coordinator/core/storage_checks.h"
+
+namespace align::coordinator {
+namespace {
+
+class GenerateWork : public ChunkedWork {
+ public:
+  explicit GenerateWork(curriculum::GenerateLayout layout)
+      : layout_(std::move(layout)), ledger_(layout_.num_chunks()) {}
+
+  int64_t total_chunks() const override { return ledger_.size(); }
+  int64_t done_chunks() const override { return ledger_.done(); }
+  std::vector<std::vector<int64_t>> SplitPending(int parts) const override { return ledger_.SplitPending(parts); }
+  std::string Describe() const override {
+    return absl::StrCat(layout_.prompts.size(), " prompts x ", layout_.samples_per_prompt, " samples in ",
+                        ledger_.size(), " chunks");
+  }
+
+  // Chunks finished by an earlier attempt.
+  void CountFinished() {
+    for (int64_t chunk = 0; chunk < ledger_.size(); ++chunk) {
+      if (curriculum::FinishedGenerateChunk(layout_, chunk)) ledger_.MarkDone(chunk);
+    }
+  }
+
+  absl::StatusOr<WorkProgress> ChunkDone(int /*rank*/, int64_t position, int64_t /*items*/,
+                                         int64_t /*failed_items*/) override {
+    RETURN_IF_ERROR(ledger_.CheckPosition(position));
+    if (!curriculum::FinishedGenerateChunk(layout_, position)) {
+      return absl::FailedPreconditionError(absl::StrCat("chunk ", position, " was reported done, but ",
+                                                        layout_.RecordPath(position),
+                                                        " or its latents are not there (is the storage shared?)"));
+    }
+    ledger_.MarkDone(position);
+    WorkProgress progress;
+    progress.steps_done = ledger_.done();
+    return progress;
+  }
+
+  FinishedJob Finish() override {
+    FinishedJob finished;
+    finished.final_step = ledger_.size();
+    if (absl::Status index = curriculum::WriteGenerateIndex(layout_); !index.ok()) {
+      finished.result = {false, absl::StrCat("cannot write the index: ", index.message())};
+      return finished;
+    }
+    const int64_t images = static_cast<int64_t>(layout_.prompts.size()) * layout_.samples_per_prompt;
+    finished.result = {true, absl::StrCat("generated ", images, " images for ", layout_.prompts.size(),
+                                          " prompts; index ", layout_.output, "/", curriculum::kGenerateIndexFile)};
+    return finished;
+  }
+
+ private:
+  const curriculum::GenerateLayout layout_;
+  ChunkLedger ledger_;
+};
+
+}  // namespace
+
+absl::Status GenerateJobKind::CheckSubmitted(const JobSpec& resolved) const {
+  RETURN_IF_ERROR(CheckSamplingModel(resolved.model));
+  return CheckReadableFile(resolved.generate->prompts, "generate.prompts");
+}
+
+absl::StatusOr<std::unique_ptr<JobRun>> GenerateJobKind::Plan(JobToPlan job) const {
+  const JobSpec spec = ResolveJobPaths(std::move(job.spec), job.base_dir);
+  ASSIGN_OR_RETURN(curriculum::GenerateLayout layout, curriculum::LayOutGenerateJob(spec));
+  RETURN_IF_ERROR(CheckOrWriteRunFingerprint(
+      layout.state_dir(), layout.fingerprint, "generate",
+      {{"prompts", layout.prompts.size()}, {"samples_per_prompt", layout.samples_per_prompt},
+       {"chunks", layout.num_chunks()}}));
+  auto work = std::make_unique<GenerateWork>(std::move(layout));
+  work->CountFinished();
+  return MakeChunkedJobRun(std::move(job.job_id), std::move(work), job.world_size);
+}
+
+}  // namespace align::coordinator

@@ -1,0 +1,110 @@
+#include "coordinator/core/score_job_kind.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/curriculum/score_layout.h"
+#include "common/reward_name.h"
+#include "common/run_fingerprint.h"
+#include "common/status_macros.h"
+#include "coordinator/core/chunked_job_run.h"
+#include "coordinator/core/chunked_work.h"
+#include "coordinator/core/storage_checks.h"
+
+namespace align::coordinator {
+namespace {
+
+class ScoreWork : public ChunkedWork {
+ public:
+  explicit ScoreWork(curriculum::ScoreLayout layout) : layout_(std::move(layout)), ledger_(layout_.num_chunks()) {}
+
+  int64_t total_chunks() const override { return ledger_.size(); }
+  int64_t done_chunks() const override { return ledger_.done(); }
+  std::vector<std::vector<int64_t>> SplitPending(int parts) const override { return ledger_.SplitPending(parts); }
+  std::string Describe() const override {
+    return absl::StrCat(layout_.items.size(), " images scored by ", RewardNameText(layout_.reward), " in ",
+                        ledger_.size(), " chunks");
+  }
+
+  void CountFinished() {
+    for (int64_t chunk = 0; chunk < ledger_.size(); ++chunk) {
+      if (curriculum::FinishedScoreChunk(layout_, chunk)) ledger_.MarkDone(chunk);
+    }
+  }
+
+  absl::StatusOr<WorkProgress> ChunkDone(int /*rank*/, int64_t position, int64_t /*items*/,
+                                         int64_t /*failed_items*/) override {
+    RETURN_IF_ERROR(ledger_.CheckPosition(position));
+    if (!curriculum::FinishedScoreChunk(layout_, position)) {
+      return absl::FailedPreconditionError(absl::StrCat("chunk ", position, " was reported done, but ",
+                                                        layout_.RecordPath(position),
+                                                        " is not there (is the storage shared?)"));
+    }
+    ledger_.MarkDone(position);
+    WorkProgress progress;
+    progress.steps_done = ledger_.done();
+    return progress;
+  }
+
+  FinishedJob Finish() override {
+    FinishedJob finished;
+    finished.final_step = ledger_.size();
+    if (absl::Status written = curriculum::WriteScores(layout_); !written.ok()) {
+      finished.result = {false, absl::StrCat("cannot write the scores: ", written.message())};
+      return finished;
+    }
+    double sum = 0, lo = std::numeric_limits<double>::infinity(), hi = -lo;
+    int64_t n = 0;
+    for (int64_t chunk = 0; chunk < ledger_.size(); ++chunk) {
+      if (std::optional<curriculum::ScoreChunkRecord> record = curriculum::FinishedScoreChunk(layout_, chunk)) {
+        for (double s : record->scores) {
+          sum += s;
+          lo = std::min(lo, s);
+          hi = std::max(hi, s);
+          ++n;
+        }
+      }
+    }
+    const std::string summary = absl::StrFormat("%d images, %s mean %.6g (min %.6g, max %.6g)", n,
+                                                RewardNameText(layout_.reward), n > 0 ? sum / n : 0.0, lo, hi);
+    finished.events.push_back({"report", summary});
+    finished.result = {true, absl::StrCat("scored ", summary, "; scores ", layout_.output, "/",
+                                          curriculum::kScoresFile)};
+    return finished;
+  }
+
+ private:
+  const curriculum::ScoreLayout layout_;
+  ChunkLedger ledger_;
+};
+
+}  // namespace
+
+absl::Status ScoreJobKind::CheckSubmitted(const JobSpec& resolved) const {
+  RETURN_IF_ERROR(CheckDirectory(resolved.score->reward_model, "score.reward_model"));
+  std::error_code ec;
+  if (std::filesystem::is_directory(resolved.score->images, ec)) {
+    return CheckReadableFile(absl::StrCat(resolved.score->images, "/index.jsonl"), "score.images");
+  }
+  return CheckReadableFile(resolved.score->images, "score.images");
+}
+
+absl::StatusOr<std::unique_ptr<JobRun>> ScoreJobKind::Plan(JobToPlan job) const {
+  const JobSpec spec = ResolveJobPaths(std::move(job.spec), job.base_dir);
+  ASSIGN_OR_RETURN(curriculum::ScoreLayout layout, curriculum::LayOutScoreJob(spec));
+  RETURN_IF_ERROR(CheckOrWriteRunFingerprint(layout.state_dir(), layout.fingerprint, "score",
+                                             {{"images", layout.items.size()}, {"chunks", layout.num_chunks()}}));
+  auto work = std::make_unique<ScoreWork>(std::move(layout));
+  work->CountFinished();
+  return MakeChunkedJobRun(std::move(job.job_id), std::move(work), job.world_size);
+}
+
+}  // namespace align::coordinator
