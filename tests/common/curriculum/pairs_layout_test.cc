@@ -20,9 +20,9 @@
 #include "common/dataset/reader.h"
 #include "common/job_spec.h"
 #include "common/run_fingerprint.h"
-#include "common/safetensors/writer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/generated_chunk.h"
 #include "tests/support/temp_dir.h"
 
 namespace align::curriculum {
@@ -31,7 +31,9 @@ namespace {
 using ::testing::HasSubstr;
 using ::align::testing::TempDir;
 
-constexpr int64_t kTokens = 5, kDim = 3, kPooled = 2;
+constexpr int64_t kTokens = ::align::testing::kGeneratedTokens;
+constexpr int64_t kDim = ::align::testing::kGeneratedDim;
+constexpr int64_t kPooled = ::align::testing::kGeneratedPooled;
 
 void WriteText(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
@@ -41,38 +43,9 @@ JobSpec Parse(const std::string& yaml) {
   return spec.ok() ? *spec : JobSpec{};
 }
 
-// What a generate rank writes for `chunk`: latents whose every value is the
-// sample id, prompt embeddings whose every value is the prompt index.
 void GenerateChunk(const GenerateLayout& layout, int64_t chunk) {
-  GenerateChunkRecord record;
-  record.chunk = chunk;
-  record.fingerprint = absl::StrFormat("%016x", layout.fingerprint);
-  record.latents = layout.LatentsFile(chunk);
-  std::vector<float> latents, embeds, pooled, time_ids;
-  std::vector<int64_t> sample_ids, prompt_indices;
-  for (int64_t p = layout.FirstPrompt(chunk); p < layout.EndPrompt(chunk); ++p) {
-    prompt_indices.push_back(p);
-    embeds.insert(embeds.end(), kTokens * kDim, static_cast<float>(p));
-    pooled.insert(pooled.end(), kPooled, static_cast<float>(p) + 0.5f);
-    time_ids.insert(time_ids.end(), {64, 48, 0, 0, 64, 48});
-    for (int64_t s = 0; s < layout.samples_per_prompt; ++s) {
-      const int64_t id = layout.SampleId(p, s);
-      record.images.push_back({p, s, id, layout.ImageFile(p, s), static_cast<int64_t>(sample_ids.size())});
-      sample_ids.push_back(id);
-      latents.insert(latents.end(), 4 * 2 * 2, static_cast<float>(id));
-    }
-  }
-  const auto n = static_cast<int64_t>(sample_ids.size()), np = static_cast<int64_t>(prompt_indices.size());
-  safetensors::Writer w;
-  ASSERT_TRUE(w.Add("latents", safetensors::DType::kF32, {n, 4, 2, 2}, latents.data(), latents.size() * 4).ok());
-  ASSERT_TRUE(w.Add("sample_ids", safetensors::DType::kI64, {n}, sample_ids.data(), n * 8).ok());
-  ASSERT_TRUE(w.Add("prompt_indices", safetensors::DType::kI64, {np}, prompt_indices.data(), np * 8).ok());
-  ASSERT_TRUE(w.Add("prompt_embeds", safetensors::DType::kF32, {np, kTokens, kDim}, embeds.data(), embeds.size() * 4).ok());
-  ASSERT_TRUE(w.Add("pooled_prompt_embeds", safetensors::DType::kF32, {np, kPooled}, pooled.data(), pooled.size() * 4).ok());
-  ASSERT_TRUE(w.Add("time_ids", safetensors::DType::kF32, {np, 6}, time_ids.data(), time_ids.size() * 4).ok());
-  std::filesystem::create_directories(layout.output + "/latents");
-  ASSERT_TRUE(w.WriteFile(layout.output + "/" + record.latents).ok());
-  ASSERT_TRUE(WriteGenerateChunkRecord(layout, record).ok());
+  const absl::Status written = ::align::testing::WriteGeneratedChunk(layout, chunk);
+  ASSERT_TRUE(written.ok()) << written;
 }
 
 TEST(PromptListTest, TextAndJsonlAndTheirErrors) {
