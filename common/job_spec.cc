@@ -39,6 +39,8 @@ const NameTable<OptimizerName> kOptimizers = {{"adamw", OptimizerName::kAdamW},
 const NameTable<LrSchedule> kSchedules = {{"constant_with_warmup", LrSchedule::kConstantWithWarmup},
                                           {"cosine", LrSchedule::kCosine}};
 const NameTable<Precision> kPrecisions = {{"fp32", Precision::kFp32}, {"bf16", Precision::kBf16}};
+const NameTable<CurriculumPools> kCurriculumPools = {{"equal_count", CurriculumPools::kEqualCount},
+                                                      {"levels", CurriculumPools::kLevels}};
 const NameTable<PrepareFormat> kPrepareFormats = {{"jsonl", PrepareFormat::kJsonl},
                                                   {"webdataset", PrepareFormat::kWebDataset}};
 const NameTable<LatentMode> kLatentModes = {{"mean", LatentMode::kMean}, {"sample", LatentMode::kSample}};
@@ -140,6 +142,7 @@ absl::Status ParseCurriculum(const Fields& f, CurriculumSpec* curriculum) {
   RETURN_IF_ERROR(f.Check("steps_per_stage", curriculum->steps_per_stage <= spec_limits::kMaxSteps,
                           absl::StrCat("must be <= ", spec_limits::kMaxSteps)));
   RETURN_IF_ERROR(f.Enum("difficulty", kDifficulties, &curriculum->difficulty));
+  RETURN_IF_ERROR(f.Enum("pools", kCurriculumPools, &curriculum->pools));
   return absl::OkStatus();
 }
 
@@ -268,7 +271,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
     spec.allow_tf32 = allow_tf32;
   }
 
-  ASSIGN_OR_RETURN(auto curriculum, f.Section("curriculum", {"stages", "steps_per_stage", "difficulty"}));
+  ASSIGN_OR_RETURN(auto curriculum, f.Section("curriculum", {"stages", "steps_per_stage", "difficulty", "pools"}));
   if (curriculum) {
     spec.curriculum.emplace();
     RETURN_IF_ERROR(ParseCurriculum(*curriculum, &*spec.curriculum));

@@ -20,6 +20,9 @@ enum class OptimizerName { kAdamW, kAdafactor };
 enum class LrSchedule { kConstantWithWarmup, kCosine };
 enum class Precision { kFp32, kBf16 };
 enum class CurriculumDifficulty { kRankGap, kScoreGap };
+// How a curriculum's stages grow: by equal counts of the sorted pairs, or by
+// the dataset's difficulty levels (a pairs job's stages).
+enum class CurriculumPools { kEqualCount, kLevels };
 
 // Upper bounds on every spec number that becomes memory or time in the coordinator or a
 // worker (plans, batches, shards). A spec beyond one is refused at submit with the bound in
@@ -66,6 +69,7 @@ struct CurriculumSpec {
   int64_t stages = 1;
   int64_t steps_per_stage = 0;
   CurriculumDifficulty difficulty = CurriculumDifficulty::kRankGap;
+  CurriculumPools pools = CurriculumPools::kEqualCount;
 };
 
 enum class ShardDtype { kF32, kF16, kBf16 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <set>
 #include <stdexcept>
 
 #include "common/random.h"
@@ -23,14 +24,38 @@ CurriculumPlan::CurriculumPlan(const CurriculumConfig& config, const std::vector
   std::iota(order_.begin(), order_.end(), 0);
   std::stable_sort(order_.begin(), order_.end(),
                    [&](int64_t a, int64_t b) { return difficulty[a] < difficulty[b]; });
+  if (config.pools_by_level) {
+    const std::set<float> levels(difficulty.begin(), difficulty.end());
+    if (static_cast<int64_t>(levels.size()) > config.stages) {
+      throw std::invalid_argument("CurriculumPlan: more difficulty levels than stages");
+    }
+    // Stage k: every pair up to the k-th lowest level; stages past the last
+    // level hold every pair.
+    int64_t end = 0;
+    auto level = levels.begin();
+    for (int64_t stage = 0; stage < config.stages; ++stage) {
+      if (level != levels.end()) {
+        while (end < base.num_pairs && difficulty[order_[end]] <= *level) ++end;
+        ++level;
+      } else {
+        end = base.num_pairs;
+      }
+      pool_ends_.push_back(end);
+    }
+  }
 }
 
 int64_t CurriculumPlan::StageOf(int64_t step) const {
   return std::min(std::max<int64_t>(step, 0) / config_.steps_per_stage, config_.stages - 1);
 }
 
+int64_t DifficultyLevels(const std::vector<float>& difficulty) {
+  return static_cast<int64_t>(std::set<float>(difficulty.begin(), difficulty.end()).size());
+}
+
 int64_t CurriculumPlan::PoolSize(int64_t stage) const {
   const int64_t n = config_.base.num_pairs;
+  if (!pool_ends_.empty()) return pool_ends_[std::min(std::max<int64_t>(stage, 0), config_.stages - 1)];
   const int64_t k = std::min(std::max<int64_t>(stage, 0), config_.stages - 1) + 1;
   return std::max<int64_t>(1, (k * n + config_.stages - 1) / config_.stages);
 }

@@ -27,12 +27,20 @@ struct CurriculumConfig {
   PairPlanConfig base;  // num_pairs must equal difficulty.size()
   int64_t stages = 1;
   int64_t steps_per_stage = 1;
+  // Stage k's pool is the pairs whose difficulty is among the k + 1 lowest
+  // distinct values (a dataset whose difficulty is a stage number) instead of
+  // an equal share of the sorted pairs.
+  bool pools_by_level = false;
 };
+
+// The number of distinct difficulty values (pools_by_level needs at most `stages`).
+int64_t DifficultyLevels(const std::vector<float>& difficulty);
 
 class CurriculumPlan : public StepPlanner {
  public:
-  // Throws std::invalid_argument for non-positive sizes or a difficulty
-  // vector that does not match num_pairs.
+  // Throws std::invalid_argument for non-positive sizes, a difficulty
+  // vector that does not match num_pairs, or more levels than stages with
+  // pools_by_level.
   CurriculumPlan(const CurriculumConfig& config, const std::vector<float>& difficulty);
 
   const PairPlanConfig& config() const override { return config_.base; }
@@ -53,6 +61,7 @@ class CurriculumPlan : public StepPlanner {
 
   CurriculumConfig config_;
   std::vector<int64_t> order_;
+  std::vector<int64_t> pool_ends_;  // by stage, with pools_by_level
   mutable std::mutex mu_;
   mutable std::map<std::pair<int64_t, int64_t>, std::vector<int64_t>> epochs_;  // small cache
 };

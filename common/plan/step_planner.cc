@@ -35,6 +35,13 @@ absl::StatusOr<std::unique_ptr<StepPlanner>> MakeStepPlanner(const JobSpec& spec
     return absl::InvalidArgumentError(absl::StrCat("curriculum.difficulty: ", difficulty.status().message()));
   }
   CurriculumConfig curriculum{config, spec.curriculum->stages, spec.curriculum->steps_per_stage};
+  curriculum.pools_by_level = spec.curriculum->pools == CurriculumPools::kLevels;
+  if (curriculum.pools_by_level && DifficultyLevels(*difficulty) > curriculum.stages) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "curriculum.pools: levels needs at most ", curriculum.stages, " distinct difficulty values (one per stage); ",
+        dataset_dir, " has ", DifficultyLevels(*difficulty),
+        " (a pairs job with pairs.stages = curriculum.stages writes one level per stage)"));
+  }
   return std::unique_ptr<StepPlanner>(new CurriculumPlan(curriculum, *difficulty));
 }
 

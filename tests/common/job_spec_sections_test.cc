@@ -134,6 +134,17 @@ TEST(PairsSpecTest, DefaultsAndBounds) {
               HasSubstr("dataset: required for type pairs"));
 }
 
+TEST(SectionsTest, CurriculumPoolsByLevel) {
+  absl::StatusOr<JobSpec> spec =
+      ParseJobSpec("name: t\ntype: train\nmodel: m\ndataset: d\noutput: o\nsteps: 9\nloss: {type: sft}\n"
+                   "curriculum: {stages: 3, steps_per_stage: 3, pools: levels}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->curriculum->pools, CurriculumPools::kLevels);
+  EXPECT_THAT(ErrorOf("name: t\ntype: train\nmodel: m\ndataset: d\noutput: o\nsteps: 9\nloss: {type: sft}\n"
+                      "curriculum: {stages: 3, steps_per_stage: 3, pools: bins}\n"),
+              HasSubstr("curriculum.pools: \"bins\" is not one of equal_count, levels"));
+}
+
 TEST(SectionsTest, ASectionOnlyAppliesToItsType) {
   EXPECT_THAT(ErrorOf("name: t\ntype: train\nmodel: m\ndataset: d\noutput: o\nsteps: 1\nloss: {type: sft}\n"
                       "generate: {prompts: p.txt}\n"),

@@ -63,6 +63,23 @@ TEST(CurriculumPlanTest, PoolsAreCumulativeAndEasiestFirst) {
   }
 }
 
+TEST(CurriculumPlanTest, PoolsByLevelFollowTheDatasetsStages) {
+  // Stage labels of unequal sizes (equal-width bins): 2 pairs at level 0, 5 at 1, 3 at 2.
+  const std::vector<float> d = {1, 2, 0, 1, 1, 2, 1, 0, 2, 1};
+  CurriculumConfig config{{10, 1, 1, 1, 3}, /*stages=*/4, /*steps_per_stage=*/2};
+  config.pools_by_level = true;
+  CurriculumPlan plan(config, d);
+  EXPECT_EQ(plan.PoolSize(0), 2);
+  EXPECT_EQ(plan.PoolSize(1), 7);
+  EXPECT_EQ(plan.PoolSize(2), 10);
+  EXPECT_EQ(plan.PoolSize(3), 10);  // past the last level: every pair
+  const std::vector<int64_t> first = plan.EpochOrder(0, 0);
+  EXPECT_EQ(std::set<int64_t>(first.begin(), first.end()), (std::set<int64_t>{2, 7}));
+  EXPECT_EQ(DifficultyLevels(d), 3);
+  config.stages = 2;
+  EXPECT_THROW(CurriculumPlan(config, d), std::invalid_argument);
+}
+
 TEST(CurriculumPlanTest, EveryPoolPairExactlyOncePerEpochOfAStage) {
   const int64_t n = 60;
   // pairs_per_step = 2 x 3 x 2 = 12; pools 20, 40, 60: epochs end mid-step.
