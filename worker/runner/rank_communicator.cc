@@ -3,13 +3,13 @@
 #include <torch/torch.h>
 
 #include "absl/status/status.h"
+#include "worker/runner/torch_device.h"
 #include "worker/runner/torch_errors.h"
 
 namespace align::runner {
 
 absl::StatusOr<std::unique_ptr<engine::Communicator>> MakeRankCommunicator(const DeviceChoice& device) {
-  const torch::Device torch_device =
-      device.kind == DeviceKind::kCuda ? torch::Device(torch::kCUDA, device.index) : torch::Device(torch::kCPU);
+  const torch::Device torch_device = TorchDevice(device);
   std::unique_ptr<engine::Communicator> comm;
   const absl::Status connected = CatchTorchErrors(
       [&] {
