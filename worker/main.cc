@@ -12,6 +12,7 @@
 #include "worker/runner/device_choice.h"
 #include "worker/runner/job_runner.h"
 #include "worker/sampling/verify_sampler.h"
+#include "worker/sampling/verify_sampling.h"
 #include "worker/tools/prepare_command.h"
 #include "worker/tools/train_command.h"
 #include "worker/tools/verify_model.h"
@@ -88,9 +89,22 @@ int main(int argc, char** argv) {
   verify_sampler_cmd->add_option("--steps", verify_sampler.steps, "Replay only the first N steps (default: all)")
       ->check(CLI::PositiveNumber);
 
+  align::sampling::VerifySamplingOptions verify_sampling;
+  CLI::App* verify_sampling_cmd = app.add_subcommand(
+      "verify-sampling",
+      "Run the denoising loop (unet/ + scheduler/) on a reference run's conditioning and noise and report the error");
+  verify_sampling_cmd->add_option("--model", verify_sampling.model_dir, "Folder with unet/ and scheduler/")
+      ->required()->check(CLI::ExistingDirectory);
+  verify_sampling_cmd->add_option("--io", verify_sampling.io_path,
+                                  "io.safetensors of the reference run (pipeline.json beside it may give steps/guidance)")
+      ->required()->check(CLI::ExistingFile);
+  verify_sampling_cmd->add_option("--device", verify_sampling.device, "cpu | cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+
   CLI11_PARSE(app, argc, argv);
   if (verify_cmd->parsed()) return align::tools::RunVerifyModel(verify, std::cout, std::cerr);
   if (verify_sampler_cmd->parsed()) return align::sampling::RunVerifySampler(verify_sampler, std::cout, std::cerr);
+  if (verify_sampling_cmd->parsed()) return align::sampling::RunVerifySampling(verify_sampling, std::cout, std::cerr);
   if (prepare_cmd->parsed()) {
     return WithMpi(argc, argv, [&] { return RankExit{align::tools::RunPrepare(prepare, std::cout, std::cerr)}; });
   }

@@ -78,6 +78,7 @@ std::string MergesPath(const std::string& tokenizer_dir) { return Join(tokenizer
 std::string ModelFolder::Dir(Component component) const { return Join(root_, ComponentName(component)); }
 
 std::string ModelFolder::UNetConfigPath() const { return ConfigPath(Dir(Component::kUNet)); }
+std::string ModelFolder::ModelIndexPath() const { return Join(root_, kModelIndexFile); }
 
 std::string ModelFolder::SchedulerConfigPath() const {
   return diffusers::SchedulerConfigPath(Dir(Component::kScheduler));

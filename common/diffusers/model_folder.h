@@ -9,6 +9,8 @@
 //   tokenizer_2/     vocab.json + merges.txt
 //   scheduler/       scheduler_config.json
 //   image_encoder/   config.json + model[.fp16].safetensors (IP-Adapter pipelines)
+//   model_index.json the pipeline's class, components and options (e.g.
+//                    force_zeros_for_empty_prompt); optional here
 // Weights above the shard size are shards plus an index named for the base
 // (common/safetensors/sharded_weights.h). Every path into such a folder is
 // made here, so the layout is spelled in one place. Free of LibTorch.
@@ -42,6 +44,8 @@ inline constexpr absl::string_view kConfigFile = "config.json";
 inline constexpr absl::string_view kSchedulerConfigFile = "scheduler_config.json";
 inline constexpr absl::string_view kVocabFile = "vocab.json";
 inline constexpr absl::string_view kMergesFile = "merges.txt";
+// In the root: the pipeline's class, components and options.
+inline constexpr absl::string_view kModelIndexFile = "model_index.json";
 
 // Weights base names: diffusers' models (unet/, vae/) and transformers' (the
 // text and image encoders).
@@ -74,6 +78,7 @@ class ModelFolder {
   std::string Dir(Component component) const;
   std::string UNetConfigPath() const;       // root/unet/config.json
   std::string SchedulerConfigPath() const;  // root/scheduler/scheduler_config.json
+  std::string ModelIndexPath() const;       // root/model_index.json
 
   // OK when the root is a directory holding every RequiredFiles() of
   // `components`; otherwise NotFound naming the root or the first missing

@@ -48,7 +48,6 @@ void ExpectDefaults(ConfigReader& r) {
   r.ExpectOneOf("resnet_skip_time_act", {false, nullptr});
   r.Expect("resnet_time_scale_shift", "default");
   r.Expect("reverse_transformer_layers_per_block", nullptr);
-  r.Expect("time_cond_proj_dim", nullptr);
   r.Expect("time_embedding_act_fn", nullptr);
   r.Expect("time_embedding_type", "positional");
   r.Expect("timestep_post_act", nullptr);
@@ -90,6 +89,10 @@ absl::Status Validate(const UNetConfig& c) {
   if (c.downsample_padding < 0 || c.downsample_padding > 1) {
     return absl::InvalidArgumentError(absl::StrCat("downsample_padding = ", c.downsample_padding,
                                                    " is not supported (0 or 1)"));
+  }
+  if (c.time_cond_proj_dim < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("time_cond_proj_dim = ", c.time_cond_proj_dim, " must be positive (or null)"));
   }
   if (c.text_time_embedding && (c.addition_time_embed_dim <= 0 || c.pooled_text_dim() <= 0)) {
     return absl::InvalidArgumentError(
@@ -134,6 +137,7 @@ absl::StatusOr<UNetConfig> ParseUNetConfig(const std::string& json_text) {
   c.conv_in_kernel = r.Int("conv_in_kernel", 3);
   c.conv_out_kernel = r.Int("conv_out_kernel", 3);
   c.time_embedding_dim = r.Int("time_embedding_dim", 0);
+  c.time_cond_proj_dim = r.Int("time_cond_proj_dim", 0);
   const std::string addition = r.String("addition_embed_type", "");
   if (addition == "text_time") {
     c.text_time_embedding = true;

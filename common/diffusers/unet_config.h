@@ -38,6 +38,10 @@ struct UNetConfig {
   int64_t conv_in_kernel = 3;
   int64_t conv_out_kernel = 3;
   int64_t time_embedding_dim = 0;  // 0: block_out_channels[0] * 4
+  // Latent consistency models embed the guidance scale: a [B, time_cond_proj_dim]
+  // `timestep_cond` goes through time_embedding.cond_proj into the timestep
+  // embedding. 0: no such input.
+  int64_t time_cond_proj_dim = 0;
   // addition_embed_type "text_time" (SDXL): pooled text + micro-conditioning.
   bool text_time_embedding = false;
   int64_t addition_time_embed_dim = 0;

@@ -1,14 +1,10 @@
 #pragma once
-// 8-bit RGB PNG encoding through libpng, into memory.
+// Charts are written as PNG by the imaging library's encoder.
 
-#include <string>
-
-#include "absl/status/statusor.h"
-#include "common/imaging/rgb_image.h"
+#include "common/imaging/encode_image.h"
 
 namespace align::plot {
 
-// The PNG file's bytes; an error (never a crash) if libpng refuses the image.
-absl::StatusOr<std::string> EncodePng(const imaging::RgbImage& image);
+using imaging::EncodePng;
 
 }  // namespace align::plot

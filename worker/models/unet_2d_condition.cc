@@ -43,7 +43,7 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(const diffusers::UNetConfig& 
 
   conv_in = register_module(
       "conv_in", Conv2d(c.in_channels, ch0, c.conv_in_kernel, 1, (c.conv_in_kernel - 1) / 2, options));
-  time_embedding = register_module("time_embedding", TimestepEmbedding(ch0, temb, options));
+  time_embedding = register_module("time_embedding", TimestepEmbedding(ch0, temb, options, c.time_cond_proj_dim));
   if (c.text_time_embedding) {
     add_embedding = register_module(
         "add_embedding", TimestepEmbedding(c.projection_class_embeddings_input_dim, temb, options));
@@ -103,7 +103,18 @@ torch::Tensor UNet2DConditionModelImpl::TimeEmbedding(const UNetInputs& in, int6
               batch, "], got ", timesteps.sizes());
   torch::Tensor t_emb =
       SinusoidalEmbedding(timesteps, c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift);
-  torch::Tensor emb = time_embedding(t_emb.to(dtype));
+  torch::Tensor condition;
+  if (c.time_cond_proj_dim > 0) {
+    TORCH_CHECK(in.timestep_cond.defined(), "this UNet (time_cond_proj_dim ", c.time_cond_proj_dim,
+                ") needs timestep_cond");
+    TORCH_CHECK(in.timestep_cond.dim() == 2 && in.timestep_cond.size(0) == batch &&
+                    in.timestep_cond.size(1) == c.time_cond_proj_dim,
+                "timestep_cond must be [", batch, ", ", c.time_cond_proj_dim, "], got ", in.timestep_cond.sizes());
+    condition = in.timestep_cond.to(dtype);
+  } else {
+    TORCH_CHECK(!in.timestep_cond.defined(), "timestep_cond given, but this UNet has no time_cond_proj_dim");
+  }
+  torch::Tensor emb = time_embedding(t_emb.to(dtype), condition);
   if (!c.text_time_embedding) return emb;
 
   TORCH_CHECK(in.text_embeds.defined() && in.time_ids.defined(),

@@ -20,6 +20,7 @@ struct UNetInputs {
   torch::Tensor encoder_hidden_states;  // [B, tokens, cross_attention_dim]
   torch::Tensor text_embeds;            // [B, pooled_text_dim] (text_time only)
   torch::Tensor time_ids;               // [B, 6] (text_time only)
+  torch::Tensor timestep_cond;          // [B, time_cond_proj_dim] (LCM UNets only)
 };
 
 class UNet2DConditionModelImpl : public torch::nn::Module {

@@ -34,15 +34,8 @@ void FillNormal(uint64_t seed, int64_t pair_id, uint64_t role, float* out, int64
 
 }  // namespace
 
-PairEncoder::PairEncoder(torch::Device device, models::AutoencoderKL vae, models::ClipTokenizer tokenizer_1,
-                         models::ClipTokenizer tokenizer_2, models::ClipTextModel text_encoder_1,
-                         models::ClipTextModel text_encoder_2)
-    : device_(device),
-      vae_(std::move(vae)),
-      tokenizer_1_(std::move(tokenizer_1)),
-      tokenizer_2_(std::move(tokenizer_2)),
-      text_encoder_1_(std::move(text_encoder_1)),
-      text_encoder_2_(std::move(text_encoder_2)) {}
+PairEncoder::PairEncoder(torch::Device device, models::AutoencoderKL vae, models::TextConditioner text)
+    : device_(device), vae_(std::move(vae)), text_(std::move(text)) {}
 
 absl::StatusOr<std::unique_ptr<PairEncoder>> PairEncoder::Load(const std::string& model_dir, torch::Device device) {
   // fp32 throughout: the reference keeps SDXL's VAE in fp32 (its fp16 overflows),
@@ -55,29 +48,11 @@ absl::StatusOr<std::unique_ptr<PairEncoder>> PairEncoder::Load(const std::string
     return absl::InvalidArgumentError(
         absl::StrCat(model.Dir(Component::kVae), " has a shift_factor: not an SDXL VAE (unsupported)"));
   }
-  ASSIGN_OR_RETURN(models::ClipTokenizer tokenizer_1,
-                   models::ClipTokenizer::Load(model.Dir(Component::kTokenizer), models::ClipTokenizer::kEndOfText));
-  ASSIGN_OR_RETURN(models::ClipTokenizer tokenizer_2, models::ClipTokenizer::Load(model.Dir(Component::kTokenizer2), "!"));
-  ASSIGN_OR_RETURN(models::ClipTextModel text_encoder_1,
-                   models::LoadClipTextModel(model.Dir(Component::kTextEncoder), options));
-  ASSIGN_OR_RETURN(models::ClipTextModel text_encoder_2,
-                   models::LoadClipTextModel(model.Dir(Component::kTextEncoder2), options));
-  for (const auto* te : {&text_encoder_1, &text_encoder_2}) {
-    if ((*te)->config().max_position_embeddings < kTokens) {
-      return absl::InvalidArgumentError(absl::StrCat("text encoder in ", model_dir, " has max_position_embeddings ",
-                                                     (*te)->config().max_position_embeddings, " < ", kTokens));
-    }
-  }
-  if (!text_encoder_2->with_projection()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(model_dir, "/text_encoder_2 has no text_projection (SDXL's second encoder has one)"));
-  }
+  // Prepared datasets are SDXL's: both encoders, pooled included.
+  RETURN_IF_ERROR(model.CheckFiles({Component::kTokenizer2, Component::kTextEncoder2}));
+  ASSIGN_OR_RETURN(models::TextConditioner text, models::TextConditioner::Load(model_dir, options));
   vae->eval();
-  text_encoder_1->eval();
-  text_encoder_2->eval();
-  return std::unique_ptr<PairEncoder>(new PairEncoder(device, std::move(vae), std::move(tokenizer_1),
-                                                      std::move(tokenizer_2), std::move(text_encoder_1),
-                                                      std::move(text_encoder_2)));
+  return std::unique_ptr<PairEncoder>(new PairEncoder(device, std::move(vae), std::move(text)));
 }
 
 absl::StatusOr<data::PairShape> PairEncoder::ShapeFor(int64_t resolution) const {
@@ -90,25 +65,12 @@ absl::StatusOr<data::PairShape> PairEncoder::ShapeFor(int64_t resolution) const 
   shape.latent_channels = vae_->config().latent_channels;
   shape.latent_height = shape.latent_width = resolution / factor;
   shape.tokens = kTokens;
-  shape.context_dim = text_encoder_1_->config().hidden_size + text_encoder_2_->config().hidden_size;
-  shape.pooled_dim = text_encoder_2_->config().projection_dim;
+  shape.context_dim = text_.context_dim();
+  shape.pooled_dim = text_.pooled_dim();
   return shape;
 }
 
-bool PairEncoder::Truncates(const std::string& caption) const {
-  return static_cast<int64_t>(tokenizer_1_.Tokenize(caption).size()) > kTokens - 2;
-}
-
-torch::Tensor PairEncoder::Tokens(const models::ClipTokenizer& tokenizer,
-                                  const std::vector<std::string>& captions) const {
-  torch::Tensor ids = torch::empty({static_cast<int64_t>(captions.size()), kTokens}, torch::kInt64);
-  int64_t* data = ids.data_ptr<int64_t>();
-  for (size_t i = 0; i < captions.size(); ++i) {
-    const std::vector<int64_t> row = tokenizer.Encode(captions[i], kTokens);
-    std::copy(row.begin(), row.end(), data + i * kTokens);
-  }
-  return ids.to(device_);
-}
+bool PairEncoder::Truncates(const std::string& caption) const { return text_.Truncates(caption); }
 
 EncodedBatch PairEncoder::Encode(const std::vector<std::string>& captions, const std::vector<float>& pixels_w,
                                  const std::vector<float>& pixels_l, int64_t resolution, LatentMode latent,
@@ -149,13 +111,12 @@ EncodedBatch PairEncoder::Encode(const std::vector<std::string>& captions, const
   z = (z * vae_->scaling_factor()).to(torch::kCPU).contiguous();
   const auto t1 = std::chrono::steady_clock::now();
 
-  models::ClipTextOutput out_1 = text_encoder_1_->forward(Tokens(tokenizer_1_, captions));
-  models::ClipTextOutput out_2 = text_encoder_2_->forward(Tokens(tokenizer_2_, captions));
+  const models::TextConditioning text = text_.Encode(captions);
   EncodedBatch batch;
   batch.latents_w = z.slice(0, 0, b).contiguous();
   batch.latents_l = z.slice(0, b, 2 * b).contiguous();
-  batch.prompt_embeds = torch::cat({out_1.penultimate(), out_2.penultimate()}, -1).to(torch::kCPU).contiguous();
-  batch.pooled = out_2.pooled().to(torch::kCPU).contiguous();
+  batch.prompt_embeds = text.prompt_embeds.to(torch::kCPU).contiguous();
+  batch.pooled = text.pooled.to(torch::kCPU).contiguous();
   batch.vae_seconds = std::chrono::duration<double>(t1 - t0).count();
   batch.text_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   return batch;

@@ -1,12 +1,10 @@
 #pragma once
-// The models of a prepare job: SDXL's VAE and its two CLIP text encoders with
-// their tokenizers, loaded from a diffusers folder, turning conditioned pixels
-// and captions into what a prepared dataset stores. As the reference SDXL
-// training scripts: the VAE runs in fp32; latents = mean (or a sample) of
-// encode(x).latent_dist times scaling_factor; prompt_embeds = concat(penultimate
-// hidden states of text_encoder, of text_encoder_2) on the feature axis;
-// pooled = text_encoder_2's projected output; tokenizer pads with
-// <|endoftext|>, tokenizer_2 with "!", both to 77 tokens with truncation.
+// The models of a prepare job: SDXL's VAE and its text conditioning (two CLIP
+// text encoders with their tokenizers, models::TextConditioner), loaded from a
+// diffusers folder, turning conditioned pixels and captions into what a
+// prepared dataset stores. As the reference SDXL training scripts: the VAE
+// runs in fp32; latents = mean (or a sample) of encode(x).latent_dist times
+// scaling_factor; prompt_embeds and pooled as SDXL's pipeline computes them.
 
 #include <cstdint>
 #include <memory>
@@ -19,8 +17,7 @@
 #include "common/dataset/manifest.h"
 #include "common/job_spec.h"
 #include "worker/models/autoencoder_kl.h"
-#include "worker/models/clip_text_model.h"
-#include "worker/models/clip_tokenizer.h"
+#include "worker/models/text_conditioner.h"
 
 namespace align::prepare {
 
@@ -34,7 +31,7 @@ struct EncodedBatch {
 
 class PairEncoder {
  public:
-  static constexpr int kTokens = 77;  // CLIP's model_max_length
+  static constexpr int kTokens = models::TextConditioner::kTokens;
 
   // Reads vae/, text_encoder/, text_encoder_2/, tokenizer/, tokenizer_2/ under `model_dir`.
   static absl::StatusOr<std::unique_ptr<PairEncoder>> Load(const std::string& model_dir, torch::Device device);
@@ -55,15 +52,11 @@ class PairEncoder {
   bool Truncates(const std::string& caption) const;
 
  private:
-  PairEncoder(torch::Device device, models::AutoencoderKL vae, models::ClipTokenizer tokenizer_1,
-              models::ClipTokenizer tokenizer_2, models::ClipTextModel text_encoder_1,
-              models::ClipTextModel text_encoder_2);
-  torch::Tensor Tokens(const models::ClipTokenizer& tokenizer, const std::vector<std::string>& captions) const;
+  PairEncoder(torch::Device device, models::AutoencoderKL vae, models::TextConditioner text);
 
   torch::Device device_;
   models::AutoencoderKL vae_;
-  models::ClipTokenizer tokenizer_1_, tokenizer_2_;
-  models::ClipTextModel text_encoder_1_, text_encoder_2_;
+  models::TextConditioner text_;
 };
 
 }  // namespace align::prepare

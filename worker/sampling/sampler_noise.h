@@ -16,4 +16,9 @@ namespace align::sampling {
 torch::Tensor DrawSamplerNoise(uint64_t seed, int64_t step_index, int64_t first_sample_index,
                                torch::IntArrayRef shape);
 
+// The initial latents' noise of sample `sample_id` (before init_noise_sigma):
+// standard normals of `shape` (one sample's, [C, h, w]) from the stream keyed
+// (seed, kNoise, initial-noise tag, sample_id), apart from every step's.
+torch::Tensor DrawInitialNoise(uint64_t seed, int64_t sample_id, torch::IntArrayRef shape);
+
 }  // namespace align::sampling

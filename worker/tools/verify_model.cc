@@ -71,6 +71,9 @@ absl::Status VerifyUNet(const VerifyModelOptions& opts, const TensorMap& io, tor
     ASSIGN_OR_RETURN(inputs.text_embeds, as_input("text_embeds"));
     ASSIGN_OR_RETURN(inputs.time_ids, as_input("time_ids"));
   }
+  if (unet->config().time_cond_proj_dim > 0) {
+    ASSIGN_OR_RETURN(inputs.timestep_cond, as_input("timestep_cond"));
+  }
   ASSIGN_OR_RETURN(torch::Tensor expected_out, Require(io, "out"));
 
   torch::Tensor out;

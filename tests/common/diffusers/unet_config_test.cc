@@ -46,6 +46,16 @@ TEST(UNetConfigTest, ReadsSdxlBase) {
   EXPECT_EQ(config->cross_attention_dim, 2048);
 }
 
+TEST(UNetConfigTest, ReadsTheLcmUNetsGuidanceConditioning) {
+  auto lcm = LoadUNetConfig(std::string(ALIGN_GOLDEN_DIR) + "/tiny-sdxl-lcm/unet/config.json");
+  ASSERT_TRUE(lcm.ok()) << lcm.status();
+  EXPECT_EQ(lcm->time_cond_proj_dim, 16);
+  auto plain = ParseUNetConfig(TinyConfig().dump());
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->time_cond_proj_dim, 0);  // null: no timestep_cond input
+  EXPECT_FALSE(ParseWith("time_cond_proj_dim", -1).ok());
+}
+
 TEST(UNetConfigTest, NumAttentionHeadsWinsOverAttentionHeadDim) {
   nlohmann::json j = TinyConfig();
   j["num_attention_heads"] = {4, 4, 8};
@@ -87,7 +97,7 @@ INSTANTIATE_TEST_SUITE_P(
         Rejected{"act_fn", "gelu", "act_fn"},
         Rejected{"addition_embed_type", "text", "addition_embed_type"},
         Rejected{"resnet_time_scale_shift", "scale_shift", "resnet_time_scale_shift"},
-        Rejected{"time_cond_proj_dim", 256, "time_cond_proj_dim"},
+        Rejected{"timestep_post_act", "silu", "timestep_post_act"},
         Rejected{"only_cross_attention", true, "only_cross_attention"},
         Rejected{"dual_cross_attention", true, "dual_cross_attention"},
         Rejected{"mid_block_type", "UNetMidBlock2DSimpleCrossAttn", "mid_block_type"},

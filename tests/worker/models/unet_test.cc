@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -14,6 +15,7 @@
 
 #include "common/file_util.h"
 #include "nlohmann/json.hpp"
+#include "worker/models/embeddings.h"
 #include "worker/models/layers.h"
 #include "worker/models/unet_io.h"
 #include "worker/models/weights_io.h"
@@ -219,6 +221,66 @@ TEST(UNetTest, SdxlBaseHasExactlyTheReferenceParameterCount) {
   EXPECT_TRUE(params.contains("up_blocks.2.resnets.2.conv_shortcut.weight"));
   EXPECT_FALSE(params.contains("up_blocks.2.upsamplers.0.conv.weight"));
   EXPECT_TRUE(params["conv_in.weight"].is_meta());
+}
+
+// The SD 1.5 family: one text encoder's states, no added conditioning, 1x1
+// conv projections, the cross-attention blocks first.
+TEST(UNetTest, MatchesDiffusersOnTheSd15Fixture) {
+  const std::string dir = std::string(ALIGN_GOLDEN_DIR) + "/tiny-sd15";
+  auto io = ReadTensors(dir + "/io.safetensors");
+  ASSERT_TRUE(io.ok()) << io.status();
+  auto unet = LoadUNet(dir + "/unet", torch::TensorOptions().dtype(torch::kFloat));
+  ASSERT_TRUE(unet.ok()) << unet.status();
+  EXPECT_FALSE((*unet)->config().text_time_embedding);
+  torch::NoGradGuard no_grad;
+  UNetInputs in;
+  in.sample = io->at("sample");
+  in.timestep = io->at("timestep");
+  in.encoder_hidden_states = io->at("encoder_hidden_states");
+  EXPECT_LT(tools::MaxRelativeError((*unet)->forward(in), io->at("out")), 1e-4);
+}
+
+// Latent consistency UNets: timestep_cond enters the timestep embedding through cond_proj.
+TEST(UNetTest, MatchesDiffusersOnTheLcmFixture) {
+  const std::string dir = std::string(ALIGN_GOLDEN_DIR) + "/tiny-sdxl-lcm";
+  auto io = ReadTensors(dir + "/io.safetensors");
+  ASSERT_TRUE(io.ok()) << io.status();
+  auto unet = LoadUNet(dir + "/unet", torch::TensorOptions().dtype(torch::kFloat));
+  ASSERT_TRUE(unet.ok()) << unet.status();
+  ASSERT_EQ((*unet)->config().time_cond_proj_dim, 16);
+  torch::NoGradGuard no_grad;
+  UNetInputs in = InputsFrom(*io);
+  in.timestep_cond = io->at("timestep_cond");
+  const torch::Tensor out = (*unet)->forward(in);
+  EXPECT_LT(tools::MaxRelativeError(out, io->at("out")), 1e-4);
+  // The condition matters, and is required.
+  UNetInputs zero_cond = in;
+  zero_cond.timestep_cond = torch::zeros_like(in.timestep_cond);
+  EXPECT_GT(tools::MaxRelativeError((*unet)->forward(zero_cond), io->at("out")), 1e-3);
+  in.timestep_cond = torch::Tensor();
+  EXPECT_THROW((*unet)->forward(in), c10::Error);
+  // A UNet without cond_proj refuses one.
+  UNetInputs plain = InputsFrom(Io());
+  plain.timestep_cond = io->at("timestep_cond");
+  EXPECT_THROW(LoadTiny()->forward(plain), c10::Error);
+}
+
+TEST(GuidanceScaleEmbeddingTest, MatchesTheLcmPipeline) {
+  auto io = ReadTensors(std::string(ALIGN_GOLDEN_DIR) + "/guidance-embedding/io.safetensors");
+  ASSERT_TRUE(io.ok()) << io.status();
+  // The angles reach 1000 * w radians (7000 here), where one float32 ulp of
+  // the angle (from a one-ulp difference in exp between vector libraries)
+  // moves sin/cos by ~5e-4: the bound is two ulps of each row's largest angle.
+  const torch::Tensor w = io->at("w");
+  const torch::Tensor bound = (w.abs() * 1000.0 * 2.0 * std::ldexp(1.0, -23)).unsqueeze(1) + 1e-6;
+  for (const int64_t dim : {16, 256}) {
+    const torch::Tensor expected = io->at("embedding_" + std::to_string(dim));
+    const torch::Tensor got = GuidanceScaleEmbedding(w, dim);
+    ASSERT_EQ(got.sizes(), expected.sizes());
+    EXPECT_TRUE(((got - expected).abs() <= bound).all().item<bool>())
+        << dim << ": " << ((got - expected).abs() - bound).max().item<double>();
+  }
+  EXPECT_EQ(GuidanceScaleEmbedding(io->at("w"), 17).sizes(), (std::vector<int64_t>{4, 17}));
 }
 
 TEST(VerifyModelTest, PassesOnTheFixtureAndFailsOnAPerturbedWeight) {

@@ -2,19 +2,21 @@
 // encoder touches after setjmp lives behind pointers set before it (locals
 // changed after setjmp are indeterminate once it returns through longjmp).
 
-#include "common/plot/png_encode.h"
+#include "common/imaging/encode_image.h"
 
 #include <png.h>
 
 #include <csetjmp>
 #include <cstdio>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
-namespace align::plot {
+namespace align::imaging {
 namespace {
 
 struct Sink {
@@ -38,7 +40,7 @@ void Flush(png_structp) {}
 
 }  // namespace
 
-absl::StatusOr<std::string> EncodePng(const imaging::RgbImage& image) {
+absl::StatusOr<std::string> EncodePng(const RgbImage& image) {
   if (image.width < 1 || image.height < 1 ||
       image.pixels.size() != static_cast<size_t>(image.width) * image.height * 3) {
     return absl::InvalidArgumentError(
@@ -69,4 +71,4 @@ absl::StatusOr<std::string> EncodePng(const imaging::RgbImage& image) {
   return std::move(sink->bytes);
 }
 
-}  // namespace align::plot
+}  // namespace align::imaging
