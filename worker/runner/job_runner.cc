@@ -4,6 +4,7 @@
 
 #include "common/status_macros.h"
 #include "worker/engine/cpu_threads.h"
+#include "worker/runner/generate_runner.h"
 #include "worker/runner/pairs_runner.h"
 #include "worker/runner/prepare_runner.h"
 #include "worker/runner/train_runner.h"
@@ -15,6 +16,7 @@ absl::StatusOr<control::WorkerJobKinds> BuiltInWorkerJobKinds(const DeviceChoice
   control::WorkerJobKinds kinds;
   RETURN_IF_ERROR(kinds.Register(std::make_unique<TrainWorkerKind>(device)));
   RETURN_IF_ERROR(kinds.Register(std::make_unique<PrepareWorkerKind>(device)));
+  RETURN_IF_ERROR(kinds.Register(MakeGenerateWorkerKind(device)));
   RETURN_IF_ERROR(kinds.Register(MakePairsWorkerKind()));
   return kinds;
 }

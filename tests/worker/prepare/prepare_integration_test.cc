@@ -37,14 +37,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "common/dataset/float16.h"
 #include "common/dataset/reader.h"
 #include "common/file_util.h"
-#include "common/safetensors/reader.h"
-#include "common/safetensors/writer.h"
 #include "gmock/gmock.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/test_pairs.h"
+#include "tests/support/tiny_models.h"
 
 namespace align {
 namespace {
@@ -121,30 +119,6 @@ class Background {
 };
 
 // text_encoder_2 with projection_dim 32: the golden 24 rows, then 8 more.
-void WriteWideTextEncoder2(const fs::path& dir) {
-  fs::create_directories(dir);
-  nlohmann::json config = nlohmann::json::parse(Slurp(kGolden + "/tiny-clip/text_encoder_2/config.json"));
-  config["projection_dim"] = 32;
-  std::ofstream(dir / "config.json") << config.dump(2);
-  auto file = safetensors::File::Open(kGolden + "/tiny-clip/text_encoder_2/model.safetensors");
-  ASSERT_TRUE(file.ok()) << file.status();
-  safetensors::Writer out;
-  for (const safetensors::TensorInfo& info : (*file)->tensors()) {
-    auto view = (*file)->Get(info.name);
-    if (info.name != "text_projection.weight") {
-      ASSERT_TRUE(out.Add(info.name, info.dtype, info.shape, view->data, info.nbytes()).ok());
-      continue;
-    }
-    ASSERT_EQ(info.shape, (std::vector<int64_t>{24, 32}));
-    std::vector<float> w(24 * 32), wide(32 * 32);
-    ASSERT_TRUE(data::ConvertToFloat(info.dtype, view->data, 24 * 32, w.data()).ok());
-    std::copy(w.begin(), w.end(), wide.begin());
-    for (int i = 24 * 32; i < 32 * 32; ++i) wide[i] = w[i % (24 * 32)] * 0.5f;
-    ASSERT_TRUE(out.Add(info.name, safetensors::DType::kF32, {32, 32}, wide.data(), wide.size() * 4).ok());
-  }
-  ASSERT_TRUE(out.WriteFile((dir / "model.safetensors").string()).ok());
-}
-
 class PrepareIntegrationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -162,7 +136,7 @@ class PrepareIntegrationTest : public ::testing::Test {
       fs::create_directory_symlink(kGolden + "/tokenizer/tokenizer", m / "tokenizer_2");
     }
     fs::create_directory_symlink(kGolden + "/tiny-clip/text_encoder_2", root_ / "golden-model" / "text_encoder_2");
-    WriteWideTextEncoder2(root_ / "model" / "text_encoder_2");
+    ASSERT_TRUE(testing::WriteWideTextEncoder2(kGolden, (root_ / "model" / "text_encoder_2").string()).ok());
 
     testing::TestPairsOptions jsonl;
     jsonl.items = 60;

@@ -1,0 +1,23 @@
+#pragma once
+// Model folders in diffusers layout for tests that run whole pipelines on
+// the CPU, assembled from the golden fixtures (symlinks) plus what the
+// fixtures lack. tiny-clip's second text encoder projects its pooled output
+// to 24 features while tiny-sdxl's UNet takes 32: WriteWideTextEncoder2 writes
+// it with a 32-wide projection (the fixture's 24 rows, then 8 more derived
+// from them), deterministic and free of LibTorch.
+
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace align::testing {
+
+// `dir`/config.json and model.safetensors: tiny-clip's text_encoder_2 with projection_dim 32.
+absl::Status WriteWideTextEncoder2(const std::string& golden_dir, const std::string& dir);
+
+// A tiny SDXL folder that samples and encodes: tiny-sdxl's unet/ and
+// scheduler/, tiny-vae's vae/, tiny-clip's text_encoder/, the wide
+// text_encoder_2/, the tokenizer fixture as tokenizer/ and tokenizer_2/.
+absl::Status WriteTinySdxlModel(const std::string& golden_dir, const std::string& dir);
+
+}  // namespace align::testing
