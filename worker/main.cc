@@ -8,6 +8,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
+#include "common/imaging/verify_preprocess.h"
 #include "worker/control/serve.h"
 #include "worker/runner/device_choice.h"
 #include "worker/runner/job_runner.h"
@@ -88,7 +89,18 @@ int main(int argc, char** argv) {
   verify_sampler_cmd->add_option("--steps", verify_sampler.steps, "Replay only the first N steps (default: all)")
       ->check(CLI::PositiveNumber);
 
+  // CLIP preprocessing and the reward models.
+  std::string verify_preprocess_dir;
+  CLI::App* verify_preprocess_cmd = app.add_subcommand(
+      "verify-preprocess",
+      "Run CLIP image preprocessing on a reference folder (preprocessor_config.json + io.safetensors) and report the error");
+  verify_preprocess_cmd->add_option("--dir", verify_preprocess_dir, "Reference folder")
+      ->required()->check(CLI::ExistingDirectory);
+
   CLI11_PARSE(app, argc, argv);
+  if (verify_preprocess_cmd->parsed()) {
+    return align::imaging::RunVerifyPreprocess(verify_preprocess_dir, std::cout, std::cerr);
+  }
   if (verify_cmd->parsed()) return align::tools::RunVerifyModel(verify, std::cout, std::cerr);
   if (verify_sampler_cmd->parsed()) return align::sampling::RunVerifySampler(verify_sampler, std::cout, std::cerr);
   if (prepare_cmd->parsed()) {
