@@ -1,5 +1,7 @@
 #include "worker/models/clip_vision_model.h"
 
+#include <memory>
+
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"

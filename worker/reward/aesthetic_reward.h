@@ -11,6 +11,7 @@
 // with preprocessor_config.json, plus `aesthetic_head.safetensors` holding the
 // published state dict's names (layers.0.weight, layers.0.bias, ...).
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>

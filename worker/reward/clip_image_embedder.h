@@ -4,6 +4,7 @@
 // cosine). Reads a CLIPModel folder (its text half is not loaded) or a
 // CLIPVisionModelWithProjection folder, plus its preprocessor_config.json.
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>

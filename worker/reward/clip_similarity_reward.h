@@ -3,7 +3,8 @@
 // (clip_model.h), each a function of the cosine between the projected image
 // and text embeddings:
 //   pickscore: exp(logit_scale) * cos   (PickScore_v1; its logit_scale is ~100)
-//   clipscore: 100 * max(cos, 0)        (torchmetrics' CLIPScore)
+//   clipscore: 100 * max(cos, 0)        (torchmetrics' CLIPScore of one pair; it
+//                                        clamps the mean of a batch)
 //   hpsv2:     cos                      (HPSv2's img_score.score: the diagonal
 //                                        of image_features @ text_features.T,
 //                                        both L2-normalised, no scale)
