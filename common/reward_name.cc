@@ -1,5 +1,7 @@
 #include "common/reward_name.h"
 
+#include <string>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
@@ -14,20 +16,21 @@ const std::vector<std::pair<absl::string_view, RewardName>>& RewardNames() {
   return *names;
 }
 
-std::string RewardNameText(RewardName reward) {
-  for (const auto& [name, value] : RewardNames()) {
-    if (value == reward) return std::string(name);
+std::string_view RewardNameString(RewardName name) {
+  for (const auto& [text, value] : RewardNames()) {
+    if (value == name) return std::string_view(text.data(), text.size());
   }
   return "unknown";
 }
 
-absl::StatusOr<RewardName> ParseRewardName(absl::string_view text) {
+absl::StatusOr<RewardName> ParseRewardName(std::string_view text) {
   std::string known;
   for (const auto& [name, value] : RewardNames()) {
-    if (name == text) return value;
+    if (std::string_view(name.data(), name.size()) == text) return value;
     absl::StrAppend(&known, known.empty() ? "" : ", ", name);
   }
-  return absl::InvalidArgumentError(absl::StrCat("\"", text, "\" is not one of ", known));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown reward \"", absl::string_view(text.data(), text.size()), "\" (known: ", known, ")"));
 }
 
 }  // namespace align

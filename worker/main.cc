@@ -8,7 +8,9 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
+#include "common/imaging/verify_preprocess.h"
 #include "worker/control/serve.h"
+#include "worker/reward/openclip_convert.h"
 #include "worker/runner/device_choice.h"
 #include "worker/runner/job_runner.h"
 #include "worker/sampling/verify_sampler.h"
@@ -100,8 +102,38 @@ int main(int argc, char** argv) {
       ->required()->check(CLI::ExistingFile);
   verify_sampling_cmd->add_option("--device", verify_sampling.device, "cpu | cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}));
+  // CLIP preprocessing and the reward models.
+  std::string verify_preprocess_dir;
+  CLI::App* verify_preprocess_cmd = app.add_subcommand(
+      "verify-preprocess",
+      "Run CLIP image preprocessing on a reference folder (preprocessor_config.json + io.safetensors) and report the error");
+  verify_preprocess_cmd->add_option("--dir", verify_preprocess_dir, "Reference folder")
+      ->required()->check(CLI::ExistingDirectory);
+  align::reward::OpenClipConvertOptions convert_openclip;
+  CLI::App* convert_openclip_cmd = app.add_subcommand(
+      "convert-openclip", "Convert an OpenCLIP state dict (e.g. HPSv2) into a transformers CLIPModel folder");
+  convert_openclip_cmd->add_option("--in", convert_openclip.in_path, "open_clip state dict (.safetensors)")
+      ->required()->check(CLI::ExistingFile);
+  convert_openclip_cmd->add_option("--config", convert_openclip.config_path,
+                                   "open_clip model config JSON (e.g. model_configs/ViT-H-14.json)")
+      ->required()->check(CLI::ExistingFile);
+  convert_openclip_cmd->add_option("--out", convert_openclip.out_dir, "Output folder")->required();
+  convert_openclip_cmd->add_option("--tokenizer", convert_openclip.tokenizer_dir,
+                                   "Folder with vocab.json + merges.txt to copy into the output")
+      ->check(CLI::ExistingDirectory);
 
   CLI11_PARSE(app, argc, argv);
+  if (verify_preprocess_cmd->parsed()) {
+    return align::imaging::RunVerifyPreprocess(verify_preprocess_dir, std::cout, std::cerr);
+  }
+  if (convert_openclip_cmd->parsed()) {
+    const absl::Status converted = align::reward::ConvertOpenClip(convert_openclip);
+    if (!converted.ok()) {
+      std::cerr << "convert-openclip: " << converted.message() << "\n";
+      return 2;
+    }
+    return 0;
+  }
   if (verify_cmd->parsed()) return align::tools::RunVerifyModel(verify, std::cout, std::cerr);
   if (verify_sampler_cmd->parsed()) return align::sampling::RunVerifySampler(verify_sampler, std::cout, std::cerr);
   if (verify_sampling_cmd->parsed()) return align::sampling::RunVerifySampling(verify_sampling, std::cout, std::cerr);

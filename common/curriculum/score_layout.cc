@@ -166,7 +166,7 @@ absl::Status WriteScores(const ScoreLayout& layout) {
     for (size_t i = 0; i < record->scores.size(); ++i) {
       nlohmann::json row = RowOf(layout.items[layout.FirstItem(chunk) + i]);
       row["score"] = record->scores[i];
-      row["reward"] = RewardNameText(layout.reward);
+      row["reward"] = std::string(RewardNameString(layout.reward));
       absl::StrAppend(&lines, row.dump(), "\n");
     }
   }

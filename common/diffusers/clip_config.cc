@@ -5,34 +5,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/config_reader.h"
+#include "common/diffusers/pretrained_config_keys.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
 
 namespace align::diffusers {
 namespace {
-
-// PretrainedConfig's generic fields (older transformers versions wrote them
-// all) and CLIPTextConfig's bookkeeping: none changes what the text encoder
-// computes. Keys starting with '_' (_name_or_path, ...) are metadata anyway.
-constexpr const char* kIgnored[] = {
-    // token ids other than the pooling one; weight initialisation; storage dtype
-    "bos_token_id", "pad_token_id", "sep_token_id", "decoder_start_token_id", "initializer_range",
-    "initializer_factor", "dtype", "torch_dtype", "transformers_version", "use_bfloat16",
-    // outputs and export switches of the Python API
-    "output_hidden_states", "output_attentions", "return_dict", "torchscript", "use_cache",
-    // chunking the feed-forward computes the same values
-    "chunk_size_feed_forward",
-    // heads and labels for other tasks; CLIP's text model has no LM head or cross-attention
-    "tie_word_embeddings", "is_decoder", "is_encoder_decoder", "add_cross_attention",
-    "tie_encoder_decoder", "cross_attention_hidden_size", "id2label", "label2id", "problem_type",
-    "finetuning_task", "tokenizer_class", "prefix", "task_specific_params", "tf_legacy_loss",
-    // text generation settings
-    "max_length", "min_length", "do_sample", "early_stopping", "num_beams", "num_beam_groups",
-    "diversity_penalty", "temperature", "top_k", "top_p", "typical_p", "repetition_penalty",
-    "length_penalty", "no_repeat_ngram_size", "encoder_no_repeat_ngram_size", "bad_words_ids",
-    "num_return_sequences", "output_scores", "return_dict_in_generate", "forced_bos_token_id",
-    "forced_eos_token_id", "remove_invalid_values", "exponential_decay_length_penalty",
-    "suppress_tokens", "begin_suppress_tokens"};
 
 absl::Status Validate(const ClipTextConfig& c) {
   for (const auto& [name, value] :
@@ -92,7 +70,7 @@ absl::StatusOr<ClipTextConfig> ParseClipTextConfig(const std::string& json_text,
   r.ExpectOneOf("dropout", {0, 0.0});
   // Pruned heads would change parameter shapes per layer.
   r.ExpectOneOf("pruned_heads", {nlohmann::json::object(), nullptr});
-  for (const char* key : kIgnored) r.Ignore(key);
+  IgnorePretrainedConfigKeys(r);
   RETURN_IF_ERROR(r.Finish());
   absl::Status valid = Validate(c);
   if (!valid.ok()) return absl::InvalidArgumentError(absl::StrCat(what, ": ", valid.message()));

@@ -30,7 +30,7 @@ class ScoreWork : public ChunkedWork {
   int64_t done_chunks() const override { return ledger_.done(); }
   std::vector<std::vector<int64_t>> SplitPending(int parts) const override { return ledger_.SplitPending(parts); }
   std::string Describe() const override {
-    return absl::StrCat(layout_.items.size(), " images scored by ", RewardNameText(layout_.reward), " in ",
+    return absl::StrCat(layout_.items.size(), " images scored by ", std::string(RewardNameString(layout_.reward)), " in ",
                         ledger_.size(), " chunks");
   }
 
@@ -74,7 +74,7 @@ class ScoreWork : public ChunkedWork {
       }
     }
     const std::string summary = absl::StrFormat("%d images, %s mean %.6g (min %.6g, max %.6g)", n,
-                                                RewardNameText(layout_.reward), n > 0 ? sum / n : 0.0, lo, hi);
+                                                std::string(RewardNameString(layout_.reward)), n > 0 ? sum / n : 0.0, lo, hi);
     finished.events.push_back({"report", summary});
     finished.result = {true, absl::StrCat("scored ", summary, "; scores ", layout_.output, "/",
                                           curriculum::kScoresFile)};

@@ -14,11 +14,6 @@
 namespace align::models {
 namespace {
 
-// softmax(q k^T / sqrt(head_dim) + causal mask) v over [B, heads, T, head_dim].
-torch::Tensor CausalAttention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
-  return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0, /*is_causal=*/true);
-}
-
 const char kPrefix[] = "text_model.";
 
 
@@ -44,58 +39,23 @@ torch::Tensor ClipTextEmbeddingsImpl::forward(const torch::Tensor& input_ids) {
   return token_embedding(input_ids) + position_embedding(positions);
 }
 
-ClipAttentionImpl::ClipAttentionImpl(const diffusers::ClipTextConfig& config, const torch::TensorOptions& options)
-    : heads_(config.num_attention_heads) {
-  const int64_t d = config.hidden_size;
-  k_proj = register_module("k_proj", Linear(d, d, true, options));
-  v_proj = register_module("v_proj", Linear(d, d, true, options));
-  q_proj = register_module("q_proj", Linear(d, d, true, options));
-  out_proj = register_module("out_proj", Linear(d, d, true, options));
-}
-
-torch::Tensor ClipAttentionImpl::forward(const torch::Tensor& x) {
-  const int64_t batch = x.size(0), tokens = x.size(1), hidden = x.size(2);
-  auto split_heads = [&](const torch::Tensor& t) {
-    return t.view({batch, tokens, heads_, hidden / heads_}).transpose(1, 2);
-  };
-  torch::Tensor attended = CausalAttention(split_heads(q_proj(x)), split_heads(k_proj(x)), split_heads(v_proj(x)));
-  return out_proj(attended.transpose(1, 2).reshape({batch, tokens, hidden}));
-}
-
-ClipMlpImpl::ClipMlpImpl(const diffusers::ClipTextConfig& config, const torch::TensorOptions& options)
-    : act_(config.hidden_act) {
-  fc1 = register_module("fc1", Linear(config.hidden_size, config.intermediate_size, true, options));
-  fc2 = register_module("fc2", Linear(config.intermediate_size, config.hidden_size, true, options));
-}
-
-torch::Tensor ClipMlpImpl::forward(const torch::Tensor& x) {
-  torch::Tensor h = fc1(x);
-  h = act_ == diffusers::ClipActivation::kQuickGelu ? h * torch::sigmoid(1.702 * h) : torch::gelu(h);
-  return fc2(h);
-}
-
-ClipEncoderLayerImpl::ClipEncoderLayerImpl(const diffusers::ClipTextConfig& config, const torch::TensorOptions& options) {
-  self_attn = register_module("self_attn", ClipAttention(config, options));
-  layer_norm1 = register_module("layer_norm1", LayerNorm(config.hidden_size, config.layer_norm_eps, options));
-  mlp = register_module("mlp", ClipMlp(config, options));
-  layer_norm2 = register_module("layer_norm2", LayerNorm(config.hidden_size, config.layer_norm_eps, options));
-}
-
-torch::Tensor ClipEncoderLayerImpl::forward(const torch::Tensor& x) {
-  torch::Tensor h = x + self_attn(layer_norm1(x));
-  return h + mlp(layer_norm2(h));
+ClipEncoderShape TextEncoderShape(const diffusers::ClipTextConfig& config) {
+  ClipEncoderShape shape;
+  shape.hidden_size = config.hidden_size;
+  shape.intermediate_size = config.intermediate_size;
+  shape.num_attention_heads = config.num_attention_heads;
+  shape.num_hidden_layers = config.num_hidden_layers;
+  shape.hidden_act = config.hidden_act;
+  shape.layer_norm_eps = config.layer_norm_eps;
+  shape.causal = true;
+  return shape;
 }
 
 ClipTextModelImpl::ClipTextModelImpl(const diffusers::ClipTextConfig& config, bool with_projection,
                                      const torch::TensorOptions& options)
     : config_(config) {
   embeddings = register_module("embeddings", ClipTextEmbeddings(config, options));
-  auto encoder = register_module("encoder", std::make_shared<torch::nn::Module>());
-  auto list = encoder->register_module("layers", torch::nn::ModuleList());
-  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
-    layers_.push_back(ClipEncoderLayer(config, options));
-    list->push_back(layers_.back());
-  }
+  encoder = register_module("encoder", ClipEncoder(TextEncoderShape(config), options));
   final_layer_norm =
       register_module("final_layer_norm", LayerNorm(config.hidden_size, config.layer_norm_eps, options));
   if (with_projection) {
@@ -112,13 +72,8 @@ ClipTextOutput ClipTextModelImpl::forward(const torch::Tensor& input_ids_in) {
   const torch::Tensor ids = input_ids_in.to(device, torch::kLong);
 
   ClipTextOutput out;
-  torch::Tensor h = embeddings(ids);
-  out.hidden_states.push_back(h);
-  for (ClipEncoderLayer& layer : layers_) {
-    h = layer(h);
-    out.hidden_states.push_back(h);
-  }
-  out.last_hidden_state = final_layer_norm(h);
+  out.hidden_states = encoder(embeddings(ids));
+  out.last_hidden_state = final_layer_norm(out.hidden_states.back());
 
   // Pool at the first position holding the end-of-text id (transformers:
   // argmax(ids == eos_token_id), 0 when absent), or, for the legacy

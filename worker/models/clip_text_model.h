@@ -1,7 +1,7 @@
 #pragma once
 // transformers' CLIPTextModel / CLIPTextModelWithProjection, SDXL's two text
-// encoders: token + position embeddings, pre-LayerNorm transformer layers with
-// causal self-attention and a quick_gelu or gelu MLP, final_layer_norm, pooling
+// encoders: token + position embeddings, the CLIP encoder (clip_encoder.h) with
+// causal self-attention, final_layer_norm, pooling
 // at the end-of-text token, and (with projection) text_projection.
 //
 // Parameters are named as transformers 5 writes them (`embeddings.*`,
@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "common/safetensors/sharded_weights.h"
 #include "common/diffusers/clip_config.h"
+#include "worker/models/clip_encoder.h"
 #include "worker/models/layers.h"
 
 namespace align::models {
@@ -46,41 +47,8 @@ class ClipTextEmbeddingsImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ClipTextEmbeddings);
 
-class ClipAttentionImpl : public torch::nn::Module {
- public:
-  ClipAttentionImpl(const diffusers::ClipTextConfig& config, const torch::TensorOptions& options);
-  // Causal multi-head self-attention over x [B, T, hidden].
-  torch::Tensor forward(const torch::Tensor& x);
-
- private:
-  Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
-  int64_t heads_;
-};
-TORCH_MODULE(ClipAttention);
-
-class ClipMlpImpl : public torch::nn::Module {
- public:
-  ClipMlpImpl(const diffusers::ClipTextConfig& config, const torch::TensorOptions& options);
-  torch::Tensor forward(const torch::Tensor& x);
-
- private:
-  Linear fc1{nullptr}, fc2{nullptr};
-  diffusers::ClipActivation act_;
-};
-TORCH_MODULE(ClipMlp);
-
-class ClipEncoderLayerImpl : public torch::nn::Module {
- public:
-  ClipEncoderLayerImpl(const diffusers::ClipTextConfig& config, const torch::TensorOptions& options);
-  torch::Tensor forward(const torch::Tensor& x);
-
- private:
-  ClipAttention self_attn{nullptr};
-  LayerNorm layer_norm1{nullptr};
-  ClipMlp mlp{nullptr};
-  LayerNorm layer_norm2{nullptr};
-};
-TORCH_MODULE(ClipEncoderLayer);
+// The encoder a text config describes (causal).
+ClipEncoderShape TextEncoderShape(const diffusers::ClipTextConfig& config);
 
 struct ClipTextOutput {
   // The embeddings, then each layer's output: num_hidden_layers + 1 entries,
@@ -110,7 +78,7 @@ class ClipTextModelImpl : public torch::nn::Module {
   diffusers::ClipTextConfig config_;
   // Registered as "embeddings", "encoder" (holding "layers"), "final_layer_norm".
   ClipTextEmbeddings embeddings{nullptr};
-  std::vector<ClipEncoderLayer> layers_;  // encoder.layers.N
+  ClipEncoder encoder{nullptr};  // causal
   LayerNorm final_layer_norm{nullptr};
   Linear text_projection{nullptr};
 };

@@ -16,6 +16,7 @@
 #include "worker/models/unet_io.h"
 #include "worker/models/weights_io.h"
 #include "worker/tools/verify_clip.h"
+#include "worker/tools/verify_clip_vision.h"
 #include "worker/tools/verify_vae.h"
 #include "worker/tools/max_relative_error.h"
 
@@ -140,13 +141,15 @@ int RunVerifyModel(const VerifyModelOptions& opts, std::ostream& out, std::ostre
     }
     if (status.ok()) status = VerifyClip(opts.model_dir, *io, device, dtype, report, components);
     if (status.ok()) status = VerifyVae(opts.model_dir, *io, device, dtype, report, components);
+    if (status.ok()) status = VerifyClipVision(opts.model_dir, *io, device, dtype, report, components);
   } catch (const c10::Error& e) {
     status = absl::InvalidArgumentError(e.what_without_backtrace());
   }
   if (status.ok() && components.empty()) {
     status = absl::InvalidArgumentError(
         "io file holds no inputs of a known component (unet: sample; text encoders: input_ids with "
-        "<encoder>.penultimate/.last/.pooled; vae: image or latent)");
+        "<encoder>.penultimate/.last/.pooled; vae: image or latent; image_encoder: pixel_values with "
+        "image_encoder.*; clip: input_ids and pixel_values with clip.*)");
   }
   if (!status.ok()) {
     err << "verify-model: " << status.message() << "\n";
