@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/curriculum/generate_layout.h"
+#include "common/curriculum/prompt_list.h"
 #include "common/run_fingerprint.h"
 #include "common/status_macros.h"
 #include "coordinator/core/chunked_job_run.h"
@@ -72,7 +73,14 @@ class GenerateWork : public ChunkedWork {
 
 absl::Status GenerateJobKind::CheckSubmitted(const JobSpec& resolved) const {
   RETURN_IF_ERROR(CheckSamplingModel(resolved.model));
-  return CheckReadableFile(resolved.generate->prompts, "generate.prompts");
+  RETURN_IF_ERROR(CheckReadableFile(resolved.generate->prompts, "generate.prompts"));
+  // Read once here too, so an empty or malformed prompt file is refused at
+  // submit rather than when a group takes the job.
+  absl::StatusOr<std::vector<std::string>> prompts = curriculum::ReadPrompts(resolved.generate->prompts);
+  if (!prompts.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("generate.prompts: ", prompts.status().message()));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<JobRun>> GenerateJobKind::Plan(JobToPlan job) const {

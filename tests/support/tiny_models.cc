@@ -62,4 +62,25 @@ absl::Status WriteTinySdxlModel(const std::string& golden_dir, const std::string
   return WriteWideTextEncoder2(golden_dir, dir + "/text_encoder_2");
 }
 
+absl::Status WriteTinyClipRewardModel(const std::string& golden_dir, const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+  const std::pair<const char*, const char*> links[] = {
+      {"tiny-clip-vision/clip/config.json", "config.json"},
+      {"tiny-clip-vision/clip/model.safetensors", "model.safetensors"},
+      {"clip-preprocess/preprocessor_config.json", "preprocessor_config.json"},
+      {"tokenizer/tokenizer", "tokenizer"}};
+  for (const auto& [target, name] : links) {
+    const fs::path from = fs::absolute(fs::path(golden_dir) / target);
+    if (fs::is_directory(from, ec)) {
+      fs::create_directory_symlink(from, fs::path(dir) / name, ec);
+    } else {
+      fs::create_symlink(from, fs::path(dir) / name, ec);
+    }
+    if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot link ", dir, "/", name, ": ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace align::testing

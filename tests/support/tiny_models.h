@@ -20,4 +20,9 @@ absl::Status WriteWideTextEncoder2(const std::string& golden_dir, const std::str
 // text_encoder_2/, the tokenizer fixture as tokenizer/ and tokenizer_2/.
 absl::Status WriteTinySdxlModel(const std::string& golden_dir, const std::string& dir);
 
+// A tiny PickScore-layout reward folder (a CLIPModel as transformers saves
+// it, with the processor's files): tiny-clip-vision's clip/ weights and
+// config, clip-preprocess's preprocessor_config.json, the tokenizer fixture.
+absl::Status WriteTinyClipRewardModel(const std::string& golden_dir, const std::string& dir);
+
 }  // namespace align::testing

@@ -7,6 +7,7 @@
 #include "worker/runner/generate_runner.h"
 #include "worker/runner/pairs_runner.h"
 #include "worker/runner/prepare_runner.h"
+#include "worker/runner/score_runner.h"
 #include "worker/runner/train_runner.h"
 
 namespace align::runner {
@@ -17,6 +18,7 @@ absl::StatusOr<control::WorkerJobKinds> BuiltInWorkerJobKinds(const DeviceChoice
   RETURN_IF_ERROR(kinds.Register(std::make_unique<TrainWorkerKind>(device)));
   RETURN_IF_ERROR(kinds.Register(std::make_unique<PrepareWorkerKind>(device)));
   RETURN_IF_ERROR(kinds.Register(MakeGenerateWorkerKind(device)));
+  RETURN_IF_ERROR(kinds.Register(MakeScoreWorkerKind(device)));
   RETURN_IF_ERROR(kinds.Register(MakePairsWorkerKind()));
   return kinds;
 }
