@@ -170,6 +170,21 @@ class Fields {
     return Error(key, absl::StrCat("\"", text, "\" is not one of ", NamesOf(table)));
   }
 
+  // A list of single values; empty when absent or null.
+  absl::StatusOr<std::vector<std::string>> StringList(const std::string& key) const {
+    auto it = entries_.find(key);
+    std::vector<std::string> values;
+    if (it == entries_.end() || it->second.value.IsNull()) return values;
+    if (!it->second.value.IsSequence()) return Error(key, "expected a list, e.g. [a, b]");
+    for (const YAML::Node& item : it->second.value) {
+      if (!item.IsScalar()) {
+        return Error(key, "expected a list of single values, not of lists or mappings");
+      }
+      values.push_back(item.Scalar());
+    }
+    return values;
+  }
+
   // A nested mapping; nullopt when absent or null (the section keeps its defaults).
   absl::StatusOr<std::optional<Fields>> Section(const std::string& key,
                                                 const std::vector<std::string>& known) const {
@@ -359,7 +374,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
                            {"name", "type", "model", "dataset", "output", "loss", "optim", "batch", "steps",
                             "seed", "precision", "gradient_checkpointing", "checkpoint_every", "eval_every",
                             "max_bad_steps", "device", "allow_tf32", "progress_timeout_s", "curriculum",
-                            "prepare"}));
+                            "prepare", "after"}));
   JobSpec spec;
   for (const char* key : {"name", "type", "model", "dataset", "output"}) {
     RETURN_IF_ERROR(f.Require(key));
@@ -375,6 +390,19 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
   RETURN_IF_ERROR(f.Check("dataset", !spec.dataset.empty(), "must not be empty"));
   RETURN_IF_ERROR(f.String("output", &spec.output));
   RETURN_IF_ERROR(f.Check("output", !spec.output.empty(), "must not be empty"));
+  // Which jobs run first. Names are resolved against the other documents of
+  // the submission (job_chain.h); here only their form is checked.
+  ASSIGN_OR_RETURN(spec.after, f.StringList("after"));
+  RETURN_IF_ERROR(f.Check("after", static_cast<int64_t>(spec.after.size()) <= spec_limits::kMaxAfter,
+                          absl::StrCat("at most ", spec_limits::kMaxAfter, " jobs")));
+  for (size_t i = 0; i < spec.after.size(); ++i) {
+    RETURN_IF_ERROR(f.Check("after", ValidName(spec.after[i]),
+                            absl::StrCat("entry ", i + 1, " must be a job name or id (1 to 128 letters, digits, "
+                                         "'-', '_' and '.')")));
+    RETURN_IF_ERROR(f.Check("after", spec.after[i] != spec.name, "a job cannot wait for itself"));
+    RETURN_IF_ERROR(f.Check("after", std::count(spec.after.begin(), spec.after.begin() + i, spec.after[i]) == 0,
+                            absl::StrCat("\"", spec.after[i], "\" is listed twice")));
+  }
 
   if (spec.type == JobType::kTrain) {
     RETURN_IF_ERROR(f.Require("steps", "required for type train"));

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/loss_spec.h"
@@ -34,6 +35,8 @@ inline constexpr int64_t kMaxPairsPerShard = 65536;
 inline constexpr int64_t kMaxPrepareBatch = 1024;
 inline constexpr int64_t kMaxHeldout = 10'000'000;
 inline constexpr double kMaxProgressTimeoutSeconds = 7 * 24 * 3600.0;
+// Entries of `after:`: the jobs one job waits for.
+inline constexpr int64_t kMaxAfter = 64;
 }  // namespace spec_limits
 
 struct OptimSpec {
@@ -84,6 +87,9 @@ struct PrepareSpec {
 
 struct JobSpec {
   std::string name;
+  // Jobs this one waits for: names of other documents of the same submission,
+  // or ids of existing jobs ("job-000042"); docs/job-spec.md, "Job chains".
+  std::vector<std::string> after;
   JobType type = JobType::kTrain;
   std::string model;
   std::string dataset;
