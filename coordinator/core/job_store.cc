@@ -204,9 +204,10 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::CreateJobs(const NewSubmission&
         }
         RETURN_IF_ERROR(dependency.status());
         if (dependency->state == JobState::kFailed || dependency->state == JobState::kCancelled) {
-          return absl::FailedPreconditionError(absl::StrCat("job \"", job.name, "\": after: ", FormatJobId(after),
-                                                            " has already ", JobStateName(dependency->state),
-                                                            ", so the job could never run"));
+          return absl::FailedPreconditionError(
+              absl::StrCat("job \"", job.name, "\": after: ", FormatJobId(after),
+                           dependency->state == JobState::kCancelled ? " was cancelled" : " has failed",
+                           ", so the job could never run"));
         }
       }
     }
