@@ -242,19 +242,21 @@ class ChainParser {
       absl::StatusOr<std::vector<Reference>> found = ReferencesIn(value.Scalar());
       if (!found.ok()) return Error(i, absl::StrCat(LineOf(value), found.status().message()));
       for (const Reference& reference : *found) {
+        // What the user wrote inside ${...} may hold anything: escaped in messages.
+        const std::string text = EscapeControlCharacters(reference.text);
         auto target = index_.find(reference.name);
         if (target == index_.end()) {
-          return Error(i, absl::StrCat(LineOf(value), reference.text, ": no job \"", reference.name,
+          return Error(i, absl::StrCat(LineOf(value), text, ": no job \"", EscapeControlCharacters(reference.name),
                                        "\" in this submission (jobs: ", Names(), ")"));
         }
         const std::vector<std::string>& fields = ReferenceFields();
         if (std::find(fields.begin(), fields.end(), reference.field) == fields.end()) {
-          return Error(i, absl::StrCat(LineOf(value), reference.text, ": \"", reference.field,
+          return Error(i, absl::StrCat(LineOf(value), text, ": \"", EscapeControlCharacters(reference.field),
                                        "\" is not a field a reference can name (", absl::StrJoin(fields, ", "),
                                        ")"));
         }
         if (target->second == i) {
-          return Error(i, absl::StrCat(LineOf(value), reference.text, ": a job cannot refer to its own paths"));
+          return Error(i, absl::StrCat(LineOf(value), text, ": a job cannot refer to its own paths"));
         }
         waits_for_[i].insert(target->second);
         references_[i].emplace(reference.name, reference.field);
@@ -363,7 +365,8 @@ std::string ChainDocumentLabel(size_t index, const std::string& name) {
 
 bool IsJobIdForm(absl::string_view text) {
   return absl::ConsumePrefix(&text, "job-") && !text.empty() &&
-         std::all_of(text.begin(), text.end(), [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); });
+         std::all_of(text.begin(), text.end(),
+                     [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); });
 }
 
 }  // namespace align

@@ -76,7 +76,8 @@ std::string ProgressSummary(const v1::Job& job) {
 std::string AfterSummary(const v1::Job& job) {
   std::vector<std::string> entries;
   for (const v1::JobDependency& dependency : job.after()) {
-    entries.push_back(absl::StrCat(EscapeControlCharacters(dependency.job_id()), " (", StateName(dependency.state()), ")"));
+    entries.push_back(
+        absl::StrCat(EscapeControlCharacters(dependency.job_id()), " (", StateName(dependency.state()), ")"));
   }
   return absl::StrJoin(entries, ", ");
 }

@@ -267,8 +267,8 @@ absl::StatusOr<Scheduler::PlannedJob> Scheduler::PlanJob(const JobRecord& job, i
   if (!plan.spec.after.empty() && options_.check_released_paths) {
     // Its inputs may be what the jobs it waited for wrote: they exist now.
     if (absl::Status inputs = kind->CheckSubmitted(ResolveJobPaths(plan.spec, job.base_dir)); !inputs.ok()) {
-      return absl::Status(inputs.code(),
-                          absl::StrCat("its inputs, checked once the jobs it waited for had succeeded: ", inputs.message()));
+      return absl::Status(inputs.code(), absl::StrCat("its inputs, checked once the jobs it waited for had succeeded: ",
+                                                      inputs.message()));
     }
   }
   plan.job_id = FormatJobId(job.id);

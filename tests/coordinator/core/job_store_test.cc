@@ -530,7 +530,8 @@ TEST_F(JobStoreTest, CancellingAMemberCancelsOnlyItAndTheJobsThatWaitForIt) {
   late.after_existing = {2};
   absl::StatusOr<JobRecord> refused = store_->CreateJob(late);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("job-000002 was cancelled, so the job could never run"));
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("job-000002 was cancelled, so the job could never run"));
   NewJob dangling = MakeJob("dangling");
   dangling.after_existing = {99};
   refused = store_->CreateJob(dangling);
