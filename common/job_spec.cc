@@ -190,7 +190,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
                            {"name", "type", "model", "dataset", "output", "loss", "optim", "batch", "steps",
                             "seed", "precision", "gradient_checkpointing", "checkpoint_every", "eval_every",
                             "max_bad_steps", "device", "allow_tf32", "progress_timeout_s", "curriculum",
-                            "prepare", "generate", "score", "pairs"}));
+                            "prepare", "generate", "score", "pairs", "after"}));
   JobSpec spec;
   for (const char* key : {"name", "type", "output"}) {
     RETURN_IF_ERROR(f.Require(key));
@@ -220,6 +220,19 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
   RETURN_IF_ERROR(path_field("dataset", has_dataset, "a prepared dataset directory", &spec.dataset));
   RETURN_IF_ERROR(f.String("output", &spec.output));
   RETURN_IF_ERROR(f.Check("output", !spec.output.empty(), "must not be empty"));
+  // Which jobs run first. Names are resolved against the other documents of
+  // the submission (job_chain.h); here only their form is checked.
+  ASSIGN_OR_RETURN(spec.after, f.StringList("after"));
+  RETURN_IF_ERROR(f.Check("after", static_cast<int64_t>(spec.after.size()) <= spec_limits::kMaxAfter,
+                          absl::StrCat("at most ", spec_limits::kMaxAfter, " jobs")));
+  for (size_t i = 0; i < spec.after.size(); ++i) {
+    RETURN_IF_ERROR(f.Check("after", ValidName(spec.after[i]),
+                            absl::StrCat("entry ", i + 1, " must be a job name or id (1 to 128 letters, digits, "
+                                         "'-', '_' and '.')")));
+    RETURN_IF_ERROR(f.Check("after", spec.after[i] != spec.name, "a job cannot wait for itself"));
+    RETURN_IF_ERROR(f.Check("after", std::count(spec.after.begin(), spec.after.begin() + i, spec.after[i]) == 0,
+                            absl::StrCat("\"", spec.after[i], "\" is listed twice")));
+  }
 
   if (spec.type == JobType::kTrain) {
     RETURN_IF_ERROR(f.Require("steps", "required for type train"));

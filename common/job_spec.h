@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/loss_spec.h"
@@ -46,6 +47,8 @@ inline constexpr int64_t kMaxImageSide = 4096;
 inline constexpr int64_t kMaxImagesPerChunk = 4096;
 inline constexpr int64_t kMaxImageBatch = 256;
 inline constexpr int64_t kMaxPairsPerPrompt = 1'000'000;
+// Entries of `after:`: the jobs one job waits for.
+inline constexpr int64_t kMaxAfter = 64;
 }  // namespace spec_limits
 
 struct OptimSpec {
@@ -155,6 +158,9 @@ struct PairsSpec {
 
 struct JobSpec {
   std::string name;
+  // Jobs this one waits for: names of other documents of the same submission,
+  // or ids of existing jobs ("job-000042"); docs/job-spec.md, "Job chains".
+  std::vector<std::string> after;
   JobType type = JobType::kTrain;
   std::string model;
   std::string dataset;

@@ -156,6 +156,21 @@ class Fields {
     return Error(key, absl::StrCat("\"", text, "\" is not one of ", NamesOf(table)));
   }
 
+  // A list of single values; empty when absent or null.
+  absl::StatusOr<std::vector<std::string>> StringList(const std::string& key) const {
+    auto it = entries_.find(key);
+    std::vector<std::string> values;
+    if (it == entries_.end() || it->second.value.IsNull()) return values;
+    if (!it->second.value.IsSequence()) return Error(key, "expected a list, e.g. [a, b]");
+    for (const YAML::Node& item : it->second.value) {
+      if (!item.IsScalar()) {
+        return Error(key, "expected a list of single values, not of lists or mappings");
+      }
+      values.push_back(item.Scalar());
+    }
+    return values;
+  }
+
   // A nested mapping; nullopt when absent or null (the section keeps its defaults).
   absl::StatusOr<std::optional<Fields>> Section(const std::string& key,
                                                 const std::vector<std::string>& known) const {

@@ -3,9 +3,12 @@
 #include <cmath>
 #include <cstdint>
 #include <map>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "common/printable_text.h"
 #include "google/protobuf/util/json_util.h"
@@ -70,13 +73,35 @@ std::string ProgressSummary(const v1::Job& job) {
   return line;
 }
 
+std::string AfterSummary(const v1::Job& job) {
+  std::vector<std::string> entries;
+  for (const v1::JobDependency& dependency : job.after()) {
+    entries.push_back(
+        absl::StrCat(EscapeControlCharacters(dependency.job_id()), " (", StateName(dependency.state()), ")"));
+  }
+  return absl::StrJoin(entries, ", ");
+}
+
+bool IsWaiting(const v1::Job& job) {
+  if (job.state() != v1::JOB_STATE_QUEUED) return false;
+  for (const v1::JobDependency& dependency : job.after()) {
+    if (dependency.state() != v1::JOB_STATE_SUCCEEDED) return true;
+  }
+  return false;
+}
+
 std::string ProgressLine(const v1::Job& job) {
+  if (IsWaiting(job)) {
+    return absl::StrFormat("%s %-11s waiting, after %s", job.id(), StateName(job.state()), AfterSummary(job));
+  }
   return absl::StrFormat("%s %-11s %s", job.id(), StateName(job.state()), ProgressSummary(job));
 }
 
 std::string JobDetails(const v1::Job& job) {
   std::string text = absl::StrCat(job.id(), "  ", EscapeControlCharacters(job.name()), " (", EscapeControlCharacters(job.type()), ")\n");
-  absl::StrAppend(&text, "state:       ", StateName(job.state()), "\n");
+  absl::StrAppend(&text, "state:       ", StateName(job.state()),
+                  IsWaiting(job) ? " (waiting: a job it runs after has not succeeded yet)" : "", "\n");
+  if (job.after_size() > 0) absl::StrAppend(&text, "after:       ", AfterSummary(job), "\n");
   absl::StrAppend(&text, "progress:    ", ProgressSummary(job), "\n");
   absl::StrAppend(&text, "created:     ", FormatTime(job.created_at(), job.has_created_at()), "\n");
   absl::StrAppend(&text, "started:     ", FormatTime(job.started_at(), job.has_started_at()), "\n");

@@ -21,7 +21,12 @@ std::string FormatSeconds(double seconds);
 std::string FormatTime(const google::protobuf::Timestamp& time, bool set);
 // "step 120/2000 (6.0%)  3.5 pairs/s  ETA 9m12s  loss 0.6931  acc 0.512"
 std::string ProgressSummary(const v1::Job& job);
-// "job-000001 running  step 120/2000 (6.0%)  3.5 pairs/s  ETA 9m12s  loss 0.6931  acc 0.512"
+// "job-000041 (succeeded), job-000042 (running)": the jobs it waits for; empty when none.
+std::string AfterSummary(const v1::Job& job);
+// Queued, but held until the jobs it waits for have succeeded.
+bool IsWaiting(const v1::Job& job);
+// "job-000001 running  step 120/2000 (6.0%)  3.5 pairs/s  ETA 9m12s  loss 0.6931  acc 0.512";
+// a waiting job: "job-000002 queued      waiting, after job-000001 (running)".
 std::string ProgressLine(const v1::Job& job);
 // Several lines: every field a user may want, for `status`.
 std::string JobDetails(const v1::Job& job);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/printable_text.h"
@@ -43,9 +44,14 @@ int RunList(const ListOptions& options, const ClientOptions& client_options, std
   if (!status.ok()) return client->ReportError("list", status, err);
   out << absl::StrFormat("%-12s %-11s %-13s %-24s %s\n", "ID", "STATE", "STEP", "CREATED", "NAME");
   for (const v1::Job& job : response.jobs()) {
-    out << absl::StrFormat("%-12s %-11s %-13s %-24s %s\n", job.id(), StateName(job.state()),
+    // A job that waits for others says so after its name: "after: job-000041 (running)".
+    const std::string after = job.after_size() > 0 && !IsFinalState(job.state())
+                                  ? absl::StrCat("  ", IsWaiting(job) ? "waiting, " : "", "after: ", AfterSummary(job))
+                                  : "";
+    out << absl::StrFormat("%-12s %-11s %-13s %-24s %s%s\n", job.id(), StateName(job.state()),
                            absl::StrFormat("%d/%d", job.progress().step(), job.progress().total_steps()),
-                           FormatTime(job.created_at(), job.has_created_at()), EscapeControlCharacters(job.name()));
+                           FormatTime(job.created_at(), job.has_created_at()), EscapeControlCharacters(job.name()),
+                           after);
   }
   return 0;
 }

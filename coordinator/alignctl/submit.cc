@@ -3,6 +3,10 @@
 // then sent with this directory as the base of relative paths. The request
 // carries a submit key, so when the coordinator is unreachable or slow to
 // answer the submit is retried without risk of queueing the job twice.
+// A file of several YAML documents is a chain of jobs (common/job_chain.h):
+// it is checked as one here too, and sent in one SubmitJobs request, so the
+// coordinator queues every job or none; a file of one document goes through
+// SubmitJob, which coordinators older than chains also serve.
 
 #include <unistd.h>
 
@@ -15,12 +19,14 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "common/file_util.h"
-#include "common/job_spec.h"
+#include "common/job_chain.h"
 #include "common/printable_text.h"
 #include "coordinator/alignctl/job_commands.h"
+#include "coordinator/alignctl/job_format.h"
 
 namespace align::alignctl {
 
@@ -58,35 +64,58 @@ int RunSubmit(const SubmitOptions& options, const ClientOptions& client_options,
     }
     spec_yaml = *std::move(text);
   }
-  if (absl::StatusOr<JobSpec> spec = ParseJobSpec(spec_yaml); !spec.ok()) {
-    err << "alignctl submit: " << options.spec_path << ": " << spec.status().message() << "\n";
+  std::error_code ec;
+  const std::string base_dir = std::filesystem::current_path(ec).string();
+  std::vector<std::string> documents = SplitYamlDocuments(spec_yaml);
+  // One document is sent as written, markers and comments around it included.
+  if (documents.size() <= 1) documents = {spec_yaml};
+  if (absl::StatusOr<std::vector<ChainJob>> chain = ParseJobChain(documents, base_dir); !chain.ok()) {
+    err << "alignctl submit: " << options.spec_path << ": " << EscapeControlCharacters(chain.status().message())
+        << "\n";
     return kExitUsage;
   }
   int exit_code = 0;
   std::unique_ptr<CoordinatorClient> client = ConnectOrReport(client_options, "submit", err, &exit_code);
   if (client == nullptr) return exit_code;
 
-  v1::SubmitJobRequest request;
-  request.set_spec_yaml(spec_yaml);
-  std::error_code ec;
-  request.set_base_dir(std::filesystem::current_path(ec).string());
-  request.set_submit_key(options.submit_key.empty() ? RandomSubmitKey() : options.submit_key);
-  v1::SubmitJobResponse response;
+  const std::string submit_key = options.submit_key.empty() ? RandomSubmitKey() : options.submit_key;
+  std::vector<v1::Job> jobs;
   grpc::Status status;
   std::chrono::milliseconds backoff(500);
   for (int attempt = 0;; ++attempt) {
-    status = client->jobs().SubmitJob(client->NewContext(true).get(), request, &response);
+    jobs.clear();
+    if (documents.size() == 1) {
+      v1::SubmitJobRequest request;
+      request.set_spec_yaml(documents.front());
+      request.set_base_dir(base_dir);
+      request.set_submit_key(submit_key);
+      v1::SubmitJobResponse response;
+      status = client->jobs().SubmitJob(client->NewContext(true).get(), request, &response);
+      jobs.push_back(response.job());
+    } else {
+      v1::SubmitJobsRequest request;
+      for (const std::string& document : documents) request.add_spec_yaml(document);
+      request.set_base_dir(base_dir);
+      request.set_submit_key(submit_key);
+      v1::SubmitJobsResponse response;
+      status = client->jobs().SubmitJobs(client->NewContext(true).get(), request, &response);
+      jobs.assign(response.jobs().begin(), response.jobs().end());
+    }
     if (status.ok() || !Retryable(status) || attempt >= options.retries) break;
     err << "alignctl submit: " << status.error_message() << "; retrying in " << backoff.count() << " ms\n";
     std::this_thread::sleep_for(backoff);
     backoff *= 2;
   }
   if (!status.ok()) return client->ReportError("submit", status, err);
-  if (::isatty(STDERR_FILENO)) {
-    err << "queued \"" << EscapeControlCharacters(response.job().name()) << "\" (" << response.job().progress().total_steps()
-        << " steps) as " << response.job_id() << "\n";
+  for (const v1::Job& job : jobs) {
+    if (::isatty(STDERR_FILENO)) {
+      err << "queued \"" << EscapeControlCharacters(job.name()) << "\" (" << job.progress().total_steps()
+          << " steps) as " << job.id();
+      if (job.after_size() > 0) err << ", after " << AfterSummary(job);
+      err << "\n";
+    }
+    out << job.id() << "\n";
   }
-  out << response.job_id() << "\n";
   return 0;
 }
 
@@ -95,7 +124,10 @@ int RunSubmit(const SubmitOptions& options, const ClientOptions& client_options,
 Subcommand AddSubmitCommand(CLI::App& app, std::shared_ptr<ClientOptions> client) {
   auto options = std::make_shared<SubmitOptions>();
   CLI::App* cmd = app.add_subcommand("submit", "Queue a job; prints its id as the last line");
-  cmd->add_option("spec", options->spec_path, "job.yaml (docs/job-spec.md), or - for stdin")->required();
+  cmd->add_option("spec", options->spec_path,
+                  "job.yaml (docs/job-spec.md), or - for stdin; several documents ('---') are a chain of jobs, "
+                  "queued together, one id printed per job")
+      ->required();
   cmd->add_option("--submit-key", options->submit_key,
                   "Idempotency key (default: random): submitting again with the same key and spec returns the "
                   "first job instead of queueing another");

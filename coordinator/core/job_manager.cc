@@ -1,9 +1,13 @@
 #include "coordinator/core/job_manager.h"
 
 #include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/job_chain.h"
 #include "common/job_spec.h"
 #include "common/status_macros.h"
 #include "coordinator/core/job_id.h"
@@ -12,19 +16,52 @@ namespace align::coordinator {
 
 absl::StatusOr<JobRecord> JobManager::Submit(const std::string& spec_yaml, const std::string& base_dir,
                                              const Requester& requester, const std::string& submit_key) {
+  ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, SubmitJobs({spec_yaml}, base_dir, requester, submit_key));
+  return std::move(jobs.front());
+}
+
+absl::StatusOr<std::vector<JobRecord>> JobManager::SubmitJobs(const std::vector<std::string>& spec_yamls,
+                                                              const std::string& base_dir,
+                                                              const Requester& requester,
+                                                              const std::string& submit_key) {
   if (submit_key.size() > 128) return absl::InvalidArgumentError("submit_key: at most 128 characters");
-  ASSIGN_OR_RETURN(JobSpec spec, CheckSubmittedSpec(spec_yaml, base_dir, options_.spec_check, kinds_));
-  ASSIGN_OR_RETURN(const JobKind* kind, kinds_->Find(spec.type));
-  NewJob job;
-  job.name = spec.name;
-  job.type = kind->name();
-  job.spec_yaml = spec_yaml;
-  job.base_dir = base_dir;
-  job.total_steps = kind->SubmittedTotalSteps(spec);
-  job.owner = requester.name;
-  job.submit_key = submit_key;
-  ASSIGN_OR_RETURN(JobRecord created, store_->CreateJob(job));
-  if (options_.on_submitted) options_.on_submitted(created);
+  const bool several = spec_yamls.size() > 1;
+  // Errors name the document when there are several.
+  const auto in_document = [&](size_t index, const std::string& name, const absl::Status& status) {
+    if (!several) return status;
+    return absl::Status(status.code(), absl::StrCat(ChainDocumentLabel(index, name), ": ", status.message()));
+  };
+  for (size_t i = 0; i < spec_yamls.size(); ++i) {
+    RETURN_IF_ERROR(in_document(i, "", CheckSubmittedText(spec_yamls[i], base_dir, options_.spec_check)));
+  }
+  ASSIGN_OR_RETURN(std::vector<ChainJob> chain, ParseJobChain(spec_yamls, base_dir));
+  NewSubmission submission;
+  submission.owner = requester.name;
+  submission.submit_key = submit_key;
+  for (size_t i = 0; i < chain.size(); ++i) {
+    const ChainJob& member = chain[i];
+    RETURN_IF_ERROR(
+        in_document(i, member.spec.name, CheckSubmittedPaths(member.spec, base_dir, options_.spec_check, kinds_)));
+    ASSIGN_OR_RETURN(const JobKind* kind, kinds_->Find(member.spec.type));
+    NewJob job;
+    job.name = member.spec.name;
+    job.type = kind->name();
+    job.spec_yaml = member.spec_yaml;
+    job.base_dir = base_dir;
+    job.total_steps = kind->SubmittedTotalSteps(member.spec);
+    job.after_new = member.after;
+    for (const std::string& after : member.after_jobs) {
+      absl::StatusOr<int64_t> id = ParseJobId(after);
+      if (!id.ok()) return in_document(i, member.spec.name, absl::InvalidArgumentError(absl::StrCat(
+                                                                "after: \"", after, "\" is not a job id")));
+      job.after_existing.push_back(*id);
+    }
+    submission.jobs.push_back(std::move(job));
+  }
+  ASSIGN_OR_RETURN(std::vector<JobRecord> created, store_->CreateJobs(submission));
+  if (options_.on_submitted) {
+    for (const JobRecord& job : created) options_.on_submitted(job);
+  }
   return created;
 }
 

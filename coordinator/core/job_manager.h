@@ -45,6 +45,13 @@ class JobManager {
   // key was used with something else).
   absl::StatusOr<JobRecord> Submit(const std::string& spec_yaml, const std::string& base_dir,
                                    const Requester& requester = {}, const std::string& submit_key = {});
+  // Several jobs at once, all queued or none (job_chain.h: `after:` names,
+  // ${jobs...} references, the jobs' order of running); in the order of
+  // `spec_yamls`. Errors name the document at fault. `submit_key` covers the
+  // whole submission.
+  absl::StatusOr<std::vector<JobRecord>> SubmitJobs(const std::vector<std::string>& spec_yamls,
+                                                    const std::string& base_dir, const Requester& requester = {},
+                                                    const std::string& submit_key = {});
   absl::StatusOr<JobRecord> Get(absl::string_view job_id);
   // max_results 0: the configured limit. Listings leave spec_yaml empty.
   absl::StatusOr<std::vector<JobRecord>> List(const std::vector<JobState>& states, int64_t max_results);

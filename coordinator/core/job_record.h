@@ -6,10 +6,18 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "coordinator/core/job_state.h"
 
 namespace align::coordinator {
+
+// A job another one waits for (its spec's `after:`, resolved), as it is now.
+struct JobDependency {
+  int64_t id = 0;
+  std::string name;
+  JobState state = JobState::kQueued;
+};
 
 struct JobRecord {
   int64_t id = 0;
@@ -37,7 +45,19 @@ struct JobRecord {
   std::map<std::string, double> metrics;  // latest reported values (NaN: non-finite)
   int64_t metrics_step = 0;
   std::string owner;  // the submitting token's name; empty for jobs older than ownership
+  // The jobs it waits for, oldest first: a queued job is not handed to a
+  // worker group until every one of them has succeeded.
+  std::vector<JobDependency> after;
 };
+
+// Queued, but held back: a job it waits for has not succeeded yet.
+inline bool IsWaiting(const JobRecord& job) {
+  if (job.state != JobState::kQueued) return false;
+  for (const JobDependency& dependency : job.after) {
+    if (dependency.state != JobState::kSucceeded) return true;
+  }
+  return false;
+}
 
 struct JobEventRecord {
   int64_t seq = 0;

@@ -98,6 +98,7 @@ absl::StatusOr<JobRecord> JobStore::LoadJob(int64_t id, bool include_spec) {
   if (!found) return absl::NotFoundError(absl::StrCat("no job ", FormatJobId(id)));
   JobRecord job = ReadJobRow(select);
   RETURN_IF_ERROR(LoadMetrics(job));
+  RETURN_IF_ERROR(LoadDependencies(job));
   return job;
 }
 
@@ -117,47 +118,153 @@ absl::Status JobStore::InsertEvent(int64_t id, const std::string& kind, const st
   return insert.Bind(1, id).Bind(2, now_ms_()).Bind(3, kind).Bind(4, message).Run();
 }
 
+absl::Status JobStore::LoadDependencies(JobRecord& job) {
+  ASSIGN_OR_RETURN(Statement select, db_->Prepare("SELECT j.id, j.name, j.state FROM job_dependencies d "
+                                                  "JOIN jobs j ON j.id = d.after_id WHERE d.job_id = ? "
+                                                  "ORDER BY j.id"));
+  select.Bind(1, job.id);
+  job.after.clear();
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) return absl::OkStatus();
+    // The CHECK constraint on the column keeps this parse total.
+    job.after.push_back({select.ColumnInt(0), select.ColumnText(1),
+                         ParseJobState(select.ColumnText(2)).value_or(JobState::kFailed)});
+  }
+}
+
 absl::StatusOr<JobRecord> JobStore::CreateJob(const NewJob& job) {
-  return Mutate<JobRecord>([&]() -> absl::StatusOr<JobRecord> {
-    if (!job.submit_key.empty()) {
-      // A retried submit (its reply was lost) finds the job the first one made.
-      ASSIGN_OR_RETURN(Statement select, db_->Prepare("SELECT id, spec_yaml, base_dir FROM jobs "
-                                                      "WHERE owner = ? AND submit_key = ?"));
-      select.Bind(1, job.owner).Bind(2, job.submit_key);
-      ASSIGN_OR_RETURN(bool found, select.Step());
-      if (found) {
-        const int64_t id = select.ColumnInt(0);
-        if (select.ColumnText(1) != job.spec_yaml || select.ColumnText(2) != job.base_dir) {
-          return absl::AlreadyExistsError(absl::StrCat("submit key \"", job.submit_key, "\" was used for ",
-                                                       FormatJobId(id), " with another spec or base directory"));
+  NewSubmission submission;
+  submission.jobs = {job};
+  submission.owner = job.owner;
+  submission.submit_key = job.submit_key;
+  ASSIGN_OR_RETURN(std::vector<JobRecord> created, CreateJobs(submission));
+  return std::move(created.front());
+}
+
+absl::StatusOr<std::optional<std::vector<JobRecord>>> JobStore::FindSubmitted(const NewSubmission& submission) {
+  std::vector<int64_t> ids;
+  {
+    ASSIGN_OR_RETURN(Statement select,
+                     db_->Prepare("SELECT id, submission_id FROM jobs WHERE owner = ? AND submit_key = ?"));
+    select.Bind(1, submission.owner).Bind(2, submission.submit_key);
+    ASSIGN_OR_RETURN(bool found, select.Step());
+    if (!found) return std::optional<std::vector<JobRecord>>();
+    const std::optional<int64_t> first = select.ColumnOptionalInt(1);
+    if (!first) ids.push_back(select.ColumnInt(0));  // stored before chains: a submission of one
+    if (first) {
+      ASSIGN_OR_RETURN(Statement members, db_->Prepare("SELECT id FROM jobs WHERE submission_id = ? ORDER BY id"));
+      members.Bind(1, *first);
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, members.Step());
+        if (!row) break;
+        ids.push_back(members.ColumnInt(0));
+      }
+    }
+  }
+  std::vector<JobRecord> jobs;
+  bool same = ids.size() == submission.jobs.size();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ASSIGN_OR_RETURN(JobRecord job, LoadJob(ids[i], /*include_spec=*/true));
+    same = same && job.spec_yaml == submission.jobs[i].spec_yaml && job.base_dir == submission.jobs[i].base_dir;
+    jobs.push_back(std::move(job));
+  }
+  if (!same) {
+    std::vector<std::string> names;
+    for (int64_t id : ids) names.push_back(FormatJobId(id));
+    return absl::AlreadyExistsError(absl::StrCat("submit key \"", submission.submit_key, "\" was used for ",
+                                                 absl::StrJoin(names, ", "),
+                                                 " with another spec or base directory"));
+  }
+  return std::optional<std::vector<JobRecord>>(std::move(jobs));
+}
+
+absl::StatusOr<std::vector<JobRecord>> JobStore::CreateJobs(const NewSubmission& submission) {
+  if (submission.jobs.empty()) return absl::InvalidArgumentError("a submission holds at least one job");
+  for (const NewJob& job : submission.jobs) {
+    for (size_t index : job.after_new) {
+      if (index >= submission.jobs.size()) {
+        return absl::InvalidArgumentError(absl::StrCat("job \"", job.name, "\": waits for job ", index,
+                                                       " of a submission of ", submission.jobs.size()));
+      }
+    }
+  }
+  return Mutate<std::vector<JobRecord>>([&]() -> absl::StatusOr<std::vector<JobRecord>> {
+    if (!submission.submit_key.empty()) {
+      // A retried submit (its reply was lost) finds the jobs the first one made.
+      ASSIGN_OR_RETURN(std::optional<std::vector<JobRecord>> earlier, FindSubmitted(submission));
+      if (earlier) return *std::move(earlier);
+    }
+    for (const NewJob& job : submission.jobs) {
+      for (int64_t after : job.after_existing) {
+        absl::StatusOr<JobRecord> dependency = LoadJob(after, /*include_spec=*/false);
+        if (absl::IsNotFound(dependency.status())) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("job \"", job.name, "\": after: there is no job ", FormatJobId(after)));
         }
-        return LoadJob(id, /*include_spec=*/true);
+        RETURN_IF_ERROR(dependency.status());
+        if (dependency->state == JobState::kFailed || dependency->state == JobState::kCancelled) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("job \"", job.name, "\": after: ", FormatJobId(after),
+                           dependency->state == JobState::kCancelled ? " was cancelled" : " has failed",
+                           ", so the job could never run"));
+        }
       }
     }
     const int64_t now = now_ms_();
-    ASSIGN_OR_RETURN(Statement insert,
-                     db_->Prepare("INSERT INTO jobs (name, type, spec_yaml, base_dir, state, total_steps, "
-                                  "created_ms, updated_ms, owner, submit_key) "
-                                  "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)"));
-    insert.Bind(1, job.name)
-        .Bind(2, job.type)
-        .Bind(3, job.spec_yaml)
-        .Bind(4, job.base_dir)
-        .Bind(5, job.total_steps)
-        .Bind(6, now)
-        .Bind(7, now)
-        .Bind(8, job.owner);
-    if (job.submit_key.empty()) {
-      insert.BindNull(9);
-    } else {
-      insert.Bind(9, job.submit_key);
+    std::vector<int64_t> ids;
+    for (size_t i = 0; i < submission.jobs.size(); ++i) {
+      const NewJob& job = submission.jobs[i];
+      ASSIGN_OR_RETURN(Statement insert,
+                       db_->Prepare("INSERT INTO jobs (name, type, spec_yaml, base_dir, state, total_steps, "
+                                    "created_ms, updated_ms, owner, submit_key) "
+                                    "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)"));
+      insert.Bind(1, job.name)
+          .Bind(2, job.type)
+          .Bind(3, job.spec_yaml)
+          .Bind(4, job.base_dir)
+          .Bind(5, job.total_steps)
+          .Bind(6, now)
+          .Bind(7, now)
+          .Bind(8, submission.owner);
+      // The key marks the submission's first job; the others are found through it.
+      if (submission.submit_key.empty() || i > 0) {
+        insert.BindNull(9);
+      } else {
+        insert.Bind(9, submission.submit_key);
+      }
+      RETURN_IF_ERROR(insert.Run());
+      ids.push_back(db_->LastInsertRowId());
     }
-    RETURN_IF_ERROR(insert.Run());
-    const int64_t id = db_->LastInsertRowId();
-    RETURN_IF_ERROR(InsertEvent(id, "submitted",
-                                absl::StrCat("submitted ", job.type, " job \"", job.name, "\"",
-                                             job.type == "prepare" ? "" : absl::StrCat(" (", job.total_steps, " steps)"))));
-    return LoadJob(id, /*include_spec=*/true);
+    for (int64_t id : ids) {
+      ASSIGN_OR_RETURN(Statement update, db_->Prepare("UPDATE jobs SET submission_id = ? WHERE id = ?"));
+      RETURN_IF_ERROR(update.Bind(1, ids.front()).Bind(2, id).Run());
+    }
+    for (size_t i = 0; i < submission.jobs.size(); ++i) {
+      const NewJob& job = submission.jobs[i];
+      std::vector<int64_t> after = job.after_existing;
+      for (size_t index : job.after_new) after.push_back(ids[index]);
+      std::sort(after.begin(), after.end());
+      after.erase(std::unique(after.begin(), after.end()), after.end());
+      std::vector<std::string> after_names;
+      for (int64_t dependency : after) {
+        ASSIGN_OR_RETURN(Statement insert,
+                         db_->Prepare("INSERT INTO job_dependencies (job_id, after_id) VALUES (?, ?)"));
+        RETURN_IF_ERROR(insert.Bind(1, ids[i]).Bind(2, dependency).Run());
+        after_names.push_back(FormatJobId(dependency));
+      }
+      RETURN_IF_ERROR(InsertEvent(
+          ids[i], "submitted",
+          absl::StrCat("submitted ", job.type, " job \"", job.name, "\"",
+                       job.type == "prepare" ? "" : absl::StrCat(" (", job.total_steps, " steps)"),
+                       after_names.empty() ? "" : absl::StrCat("; runs after ", absl::StrJoin(after_names, ", ")))));
+    }
+    std::vector<JobRecord> created;
+    for (int64_t id : ids) {
+      ASSIGN_OR_RETURN(JobRecord job, LoadJob(id, /*include_spec=*/true));
+      created.push_back(std::move(job));
+    }
+    return created;
   });
 }
 
@@ -185,7 +292,10 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::ListJobs(const JobFilter& filte
     }
   }
   std::reverse(jobs.begin(), jobs.end());
-  for (JobRecord& job : jobs) RETURN_IF_ERROR(LoadMetrics(job));
+  for (JobRecord& job : jobs) {
+    RETURN_IF_ERROR(LoadMetrics(job));
+    RETURN_IF_ERROR(LoadDependencies(job));
+  }
   return jobs;
 }
 
@@ -195,20 +305,71 @@ absl::StatusOr<JobRecord> JobStore::TransitionLocked(int64_t id, JobState to, co
   const int64_t now = now_ms_();
   const bool final_state = IsFinal(to);
   const bool sets_error = to == JobState::kFailed || to == JobState::kCancelled;
-  ASSIGN_OR_RETURN(Statement update,
-                   db_->Prepare("UPDATE jobs SET state = ?, updated_ms = ?, revision = revision + 1, "
-                                "finished_ms = CASE WHEN ? THEN ? ELSE finished_ms END, "
-                                "error = CASE WHEN ? THEN ? ELSE error END WHERE id = ?"));
-  RETURN_IF_ERROR(update.Bind(1, JobStateName(to))
-                      .Bind(2, now)
-                      .Bind(3, int64_t{final_state})
-                      .Bind(4, now)
-                      .Bind(5, int64_t{sets_error})
-                      .Bind(6, message)
-                      .Bind(7, id)
-                      .Run());
+  {
+    // Scoped: the statement is cached, and moving the jobs that wait for this
+    // one (UpdateDependentsLocked) runs it again.
+    ASSIGN_OR_RETURN(Statement update,
+                     db_->Prepare("UPDATE jobs SET state = ?, updated_ms = ?, revision = revision + 1, "
+                                  "finished_ms = CASE WHEN ? THEN ? ELSE finished_ms END, "
+                                  "error = CASE WHEN ? THEN ? ELSE error END WHERE id = ?"));
+    RETURN_IF_ERROR(update.Bind(1, JobStateName(to))
+                        .Bind(2, now)
+                        .Bind(3, int64_t{final_state})
+                        .Bind(4, now)
+                        .Bind(5, int64_t{sets_error})
+                        .Bind(6, message)
+                        .Bind(7, id)
+                        .Run());
+  }
   RETURN_IF_ERROR(InsertEvent(id, EventKindFor(job.state, to), message));
-  return LoadJob(id, /*include_spec=*/true);
+  ASSIGN_OR_RETURN(JobRecord moved, LoadJob(id, /*include_spec=*/true));
+  RETURN_IF_ERROR(UpdateDependentsLocked(moved));
+  return moved;
+}
+
+absl::Status JobStore::UpdateDependentsLocked(const JobRecord& job) {
+  std::vector<int64_t> dependents;
+  {
+    // Only queued ones: a job runs once all it waits for have succeeded, and
+    // a succeeded job does not change again.
+    ASSIGN_OR_RETURN(Statement select, db_->Prepare("SELECT d.job_id FROM job_dependencies d "
+                                                    "JOIN jobs j ON j.id = d.job_id "
+                                                    "WHERE d.after_id = ? AND j.state = 'queued' ORDER BY d.job_id"));
+    select.Bind(1, job.id);
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, select.Step());
+      if (!row) break;
+      dependents.push_back(select.ColumnInt(0));
+    }
+  }
+  if (dependents.empty()) return absl::OkStatus();
+  const bool ended_badly = job.state == JobState::kFailed || job.state == JobState::kCancelled;
+  // Bounded: each job of a long chain quotes the one before it.
+  constexpr size_t kMaxQuoted = 300;
+  const std::string cause = job.error.size() > kMaxQuoted ? job.error.substr(0, kMaxQuoted) + "..." : job.error;
+  const std::string message =
+      absl::StrCat("dependency ", FormatJobId(job.id), " (", job.name, ") ",
+                   job.state == JobState::kCancelled ? "was cancelled" : "failed", cause.empty() ? "" : ": ", cause);
+  for (int64_t dependent : dependents) {
+    if (ended_badly) {
+      RETURN_IF_ERROR(TransitionLocked(dependent, job.state, message).status());
+      continue;
+    }
+    ASSIGN_OR_RETURN(Statement touch, db_->Prepare("UPDATE jobs SET revision = revision + 1 WHERE id = ?"));
+    RETURN_IF_ERROR(touch.Bind(1, dependent).Run());
+    if (job.state != JobState::kSucceeded) continue;
+    ASSIGN_OR_RETURN(Statement pending, db_->Prepare("SELECT COUNT(*) FROM job_dependencies d "
+                                                     "JOIN jobs j ON j.id = d.after_id "
+                                                     "WHERE d.job_id = ? AND j.state != 'succeeded'"));
+    pending.Bind(1, dependent);
+    ASSIGN_OR_RETURN(bool row, pending.Step());
+    if (row && pending.ColumnInt(0) == 0) {
+      RETURN_IF_ERROR(InsertEvent(dependent, "ready",
+                                  absl::StrCat("every job it waits for has succeeded (the last: ",
+                                               FormatJobId(job.id), "); it runs when a worker group is free")));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<JobRecord> JobStore::Transition(int64_t id, JobState to, const std::string& message) {
@@ -329,7 +490,9 @@ absl::StatusOr<std::optional<JobRecord>> JobStore::TakeNextQueued(const std::str
     int64_t id = 0;
     {
       ASSIGN_OR_RETURN(Statement select,
-                       db_->Prepare("SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1"));
+                       db_->Prepare("SELECT id FROM jobs WHERE state = 'queued' AND NOT EXISTS ("
+                                    "SELECT 1 FROM job_dependencies d JOIN jobs a ON a.id = d.after_id "
+                                    "WHERE d.job_id = jobs.id AND a.state != 'succeeded') ORDER BY id LIMIT 1"));
       ASSIGN_OR_RETURN(bool row, select.Step());
       if (!row) return std::optional<JobRecord>();
       id = select.ColumnInt(0);
@@ -347,6 +510,7 @@ absl::StatusOr<std::optional<JobRecord>> JobStore::TakeNextQueued(const std::str
         absl::StrCat("started on worker group ", group_id, " (attempt ", job.attempts, ")",
                      job.last_checkpoint_step ? absl::StrCat(", resuming from step ", *job.last_checkpoint_step)
                                               : "")));
+    RETURN_IF_ERROR(UpdateDependentsLocked(job));
     return std::optional<JobRecord>(std::move(job));
   });
 }
@@ -399,6 +563,7 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::RequeueInterrupted() {
       RETURN_IF_ERROR(InsertEvent(id, "requeued",
                                   absl::StrCat("back in the queue; resumes from step ",
                                                job.last_checkpoint_step.value_or(0))));
+      RETURN_IF_ERROR(UpdateDependentsLocked(job));
       jobs.push_back(std::move(job));
     }
     return jobs;

@@ -5,6 +5,7 @@
 // wakes watchers through changes(). A restarted coordinator reopens the file
 // and sees every job. Thread-safe: calls are serialized on one connection.
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -36,6 +37,20 @@ struct NewJob {
   int64_t total_steps = 0;
   std::string owner;       // the submitting token's name
   std::string submit_key;  // non-empty: a second CreateJob with this owner and key returns the first job
+  // What it waits for (JobRecord::after): jobs of the same submission, by
+  // index into NewSubmission::jobs, and existing jobs, by id.
+  std::vector<size_t> after_new;
+  std::vector<int64_t> after_existing;
+};
+
+// The jobs of one submit, stored together or not at all. Their own owner and
+// submit_key fields are not read: these are the submission's.
+struct NewSubmission {
+  std::vector<NewJob> jobs;
+  std::string owner;
+  // Non-empty: a second CreateJobs with this owner and key returns the jobs
+  // the first one created (AlreadyExists when their specs or base_dir differ).
+  std::string submit_key;
 };
 
 struct JobFilter {
@@ -59,15 +74,22 @@ class JobStore : public JobQueue {
  public:
   static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path, JobStoreOptions options = {});
 
-  // A queued job and its "submitted" event.
+  // A queued job and its "submitted" event: a submission of one.
   absl::StatusOr<JobRecord> CreateJob(const NewJob& job);
+  // Queued jobs, in order, with their dependencies, in one transaction.
+  // InvalidArgument when a job waits for a job that does not exist,
+  // FailedPrecondition when it waits for one that has failed or was cancelled
+  // (it could never run).
+  absl::StatusOr<std::vector<JobRecord>> CreateJobs(const NewSubmission& submission);
   // NotFound naming the id when there is no such job.
   absl::StatusOr<JobRecord> GetJob(int64_t id);
   absl::StatusOr<std::vector<JobRecord>> ListJobs(const JobFilter& filter);
   // FailedPrecondition when the job has already ended.
   absl::StatusOr<JobRecord> CancelJob(int64_t id, const std::string& reason);
   // Moves the job to `to` if the state machine allows it and records an event;
-  // `message` becomes the job's error for failed and cancelled.
+  // `message` becomes the job's error for failed and cancelled. Queued jobs
+  // that wait for a job that fails (is cancelled) fail (are cancelled) with
+  // it, transitively, in the same transaction.
   absl::StatusOr<JobRecord> Transition(int64_t id, JobState to, const std::string& message);
   // The latest metrics of a running job (a worker's Progress), or of a
   // succeeded job's final step (steps_done); steps never go backwards (a late
@@ -86,6 +108,7 @@ class JobStore : public JobQueue {
   // scrape stays cheap with many jobs in the store.
   absl::StatusOr<std::vector<JobTiming>> ListStartedJobTimings();
 
+  // Skips queued jobs that wait for a job that has not succeeded.
   absl::StatusOr<std::optional<JobRecord>> TakeNextQueued(const std::string& group_id) override;
   absl::StatusOr<std::vector<JobRecord>> InterruptGroup(const std::string& group_id,
                                                         const std::string& reason) override;
@@ -101,6 +124,15 @@ class JobStore : public JobQueue {
   // Helpers run with mu_ held, inside the caller's transaction where there is one.
   absl::StatusOr<JobRecord> LoadJob(int64_t id, bool include_spec);
   absl::Status LoadMetrics(JobRecord& job);
+  absl::Status LoadDependencies(JobRecord& job);
+  // A retried submit: the jobs the submission with this owner and key
+  // created, nullopt when there is none.
+  absl::StatusOr<std::optional<std::vector<JobRecord>>> FindSubmitted(const NewSubmission& submission);
+  // The queued jobs that wait for `job` learn that it changed: their
+  // revision moves (watchers show the dependency's new state); when it failed
+  // or was cancelled they end the same way; when it succeeded, those now
+  // free to run say so in an event.
+  absl::Status UpdateDependentsLocked(const JobRecord& job);
   absl::Status InsertEvent(int64_t id, const std::string& kind, const std::string& message);
   absl::StatusOr<JobRecord> TransitionLocked(int64_t id, JobState to, const std::string& message);
   // Runs `body` in a transaction and, when it commits, wakes watchers.

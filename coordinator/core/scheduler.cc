@@ -264,6 +264,13 @@ absl::StatusOr<Scheduler::PlannedJob> Scheduler::PlanJob(const JobRecord& job, i
   JobToPlan plan;
   ASSIGN_OR_RETURN(plan.spec, ParseJobSpec(job.spec_yaml));
   ASSIGN_OR_RETURN(const JobKind* kind, kinds_->Find(plan.spec.type));
+  if (!plan.spec.after.empty() && options_.check_released_paths) {
+    // Its inputs may be what the jobs it waited for wrote: they exist now.
+    if (absl::Status inputs = kind->CheckSubmitted(ResolveJobPaths(plan.spec, job.base_dir)); !inputs.ok()) {
+      return absl::Status(inputs.code(), absl::StrCat("its inputs, checked once the jobs it waited for had succeeded: ",
+                                                      inputs.message()));
+    }
+  }
   plan.job_id = FormatJobId(job.id);
   plan.base_dir = job.base_dir;
   plan.resume_step = job.last_checkpoint_step.value_or(0);

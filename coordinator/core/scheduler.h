@@ -75,6 +75,11 @@ struct SchedulerOptions {
   double progress_timeout_steps = 20;
   // Which kind runs each type of job; null: BuiltInJobKinds().
   const JobKindRegistry* kinds = nullptr;
+  // A job that waited for others (`after:`) had only its output checked at
+  // submit; its kind checks its inputs (JobKind::CheckSubmitted) when a group
+  // takes it, and it fails with what is missing. Off where the coordinator
+  // does not see the workers' storage.
+  bool check_released_paths = true;
 };
 
 // What a group is doing, for tests and logs.

@@ -27,6 +27,15 @@ struct SpecCheckOptions {
 absl::StatusOr<JobSpec> CheckSubmittedSpec(const std::string& spec_yaml, const std::string& base_dir,
                                            const SpecCheckOptions& options = {},
                                            const JobKindRegistry* kinds = nullptr);
+// CheckSubmittedSpec in parts, for a submission of several specs: the text's
+// size and base_dir, before it is parsed; then the paths of the parsed spec.
+absl::Status CheckSubmittedText(const std::string& spec_yaml, const std::string& base_dir,
+                                const SpecCheckOptions& options = {});
+// A job that waits for others (`after:`) has only its output directory
+// checked here: its inputs may be what those jobs write, so its kind checks
+// them when it is released (SchedulerOptions::check_released_paths).
+absl::Status CheckSubmittedPaths(const JobSpec& spec, const std::string& base_dir,
+                                 const SpecCheckOptions& options = {}, const JobKindRegistry* kinds = nullptr);
 
 // `path` resolved against `base_dir` when relative.
 std::string ResolveSpecPath(const std::string& path, const std::string& base_dir);

@@ -64,6 +64,20 @@ ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN submit_key TEXT;
 CREATE UNIQUE INDEX jobs_by_submit_key ON jobs (owner, submit_key) WHERE submit_key IS NOT NULL;
 )sql",
+      // 2 -> 3: job chains. A queued job waits for the jobs of its rows in
+      // job_dependencies; submission_id is the first job of the submit that
+      // created it, so a retried submit of several jobs finds them all (NULL
+      // in rows older than chains: a submission of that one job).
+      R"sql(
+CREATE TABLE job_dependencies (
+  job_id INTEGER NOT NULL REFERENCES jobs (id),
+  after_id INTEGER NOT NULL REFERENCES jobs (id),
+  PRIMARY KEY (job_id, after_id)
+) WITHOUT ROWID;
+CREATE INDEX job_dependencies_by_after ON job_dependencies (after_id, job_id);
+ALTER TABLE jobs ADD COLUMN submission_id INTEGER;
+CREATE INDEX jobs_by_submission ON jobs (submission_id) WHERE submission_id IS NOT NULL;
+)sql",
   };
   return migrations;
 }

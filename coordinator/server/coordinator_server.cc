@@ -99,8 +99,10 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(cons
       std::make_unique<WorkerRegistry>(options.worker_lease, [store_ptr] { return store_ptr->NowMs(); });
   server->metrics_ = std::make_unique<CoordinatorMetrics>(server->store_.get());
   server->training_metrics_ = std::make_unique<TrainingMetrics>(server->metrics_->registry());
+  SchedulerOptions scheduler_options = options.scheduler;
+  scheduler_options.check_released_paths = scheduler_options.check_released_paths && options.check_spec_paths;
   server->scheduler_ = std::make_unique<Scheduler>(server->store_.get(), server->registry_.get(),
-                                                   server->training_metrics_.get(), options.scheduler);
+                                                   server->training_metrics_.get(), scheduler_options);
   // Jobs a previous process left running have no group any more.
   if (absl::Status recovered = server->scheduler_->RecoverAfterRestart(); !recovered.ok()) {
     return absl::Status(recovered.code(), absl::StrCat("--state: ", recovered.message()));

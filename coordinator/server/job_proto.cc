@@ -48,6 +48,12 @@ void ToProto(const JobRecord& job, int64_t now_ms, v1::Job* out) {
   out->set_revision(job.revision);
   out->set_attempts(job.attempts);
   out->set_owner(job.owner);
+  for (const JobDependency& dependency : job.after) {
+    v1::JobDependency* after = out->add_after();
+    after->set_job_id(FormatJobId(dependency.id));
+    after->set_name(dependency.name);
+    after->set_state(ToProto(dependency.state));
+  }
 
   const ProgressView view = ComputeProgress(job, now_ms);
   v1::JobProgress* progress = out->mutable_progress();

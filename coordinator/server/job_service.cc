@@ -2,9 +2,11 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "coordinator/core/job_id.h"
 #include "coordinator/core/log.h"
 #include "coordinator/server/grpc_status.h"
@@ -28,6 +30,26 @@ grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext* context, const v1::S
                        context->peer()));
   response->set_job_id(FormatJobId(job->id));
   ToProto(*job, manager_->store().NowMs(), response->mutable_job());
+  return rpc.Finish(grpc::Status::OK);
+}
+
+grpc::Status JobServiceImpl::SubmitJobs(grpc::ServerContext* context, const v1::SubmitJobsRequest* request,
+                                        v1::SubmitJobsResponse* response) {
+  RpcScope rpc(env_, context, "SubmitJobs", Role::kClient);
+  if (!rpc.authorized()) return rpc.Finish(rpc.auth_status());
+  const std::vector<std::string> specs(request->spec_yaml().begin(), request->spec_yaml().end());
+  absl::StatusOr<std::vector<JobRecord>> jobs =
+      manager_->SubmitJobs(specs, request->base_dir(), rpc.requester(), request->submit_key());
+  if (!jobs.ok()) {
+    LogLine(absl::StrCat("SubmitJobs from ", context->peer(), " rejected: ", jobs.status().message()));
+    return rpc.Finish(ToGrpcStatus(jobs.status()));
+  }
+  std::vector<std::string> queued;
+  for (const JobRecord& job : *jobs) queued.push_back(absl::StrCat(FormatJobId(job.id), " \"", job.name, "\""));
+  LogLine(absl::StrCat("queued ", absl::StrJoin(queued, ", "), " for ", rpc.requester().name, " from ",
+                       context->peer()));
+  const int64_t now = manager_->store().NowMs();
+  for (const JobRecord& job : *jobs) ToProto(job, now, response->add_jobs());
   return rpc.Finish(grpc::Status::OK);
 }
 

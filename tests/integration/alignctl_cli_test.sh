@@ -2,8 +2,9 @@
 # alignctl against a real align-coordinator, as an operator runs them:
 # start the coordinator on a free port with a token file, submit a job for the
 # tiny model and a make-synthetic dataset, status/list/events/cancel/wait,
-# refused credentials, an unreachable coordinator, /metrics, and a restart
-# that keeps the jobs.
+# refused credentials, an unreachable coordinator, /metrics, a restart
+# that keeps the jobs, and a chain of two jobs (the second waits for the first,
+# and is cancelled with it; a cycle is refused).
 #
 #   alignctl_cli_test.sh ALIGN_COORDINATOR_BIN ALIGNCTL_BIN TINY_MODEL_DIR WORK_DIR
 set -euo pipefail
@@ -202,5 +203,71 @@ expect_exit 0 "$alignctl" list --state cancelled
 expect_exit 0 "$alignctl" events "$job"
 grep -q '^2026-01-01T00:00:00.000Z' last.out && fail "a reason faked an event line: $(cat last.out)"
 grep -qF 'bad\n2026-01-01' last.out || fail "reason not escaped: $(cat last.out)"
+
+# A chain: two documents in one file, the second after the first and reading
+# its paths. Both are queued at once; the second waits (there is no worker
+# here, so the first never runs) and says for what, in status, list and
+# watch, also after a restart; cancelling the first cancels it.
+cat > chain.yaml <<YAML
+name: chain-a
+type: train
+model: $model
+dataset: data
+output: runs/chain-a
+loss: {type: dpo, beta: 5}
+steps: 20
+device: cpu
+---
+name: chain-b
+type: train
+after: [chain-a]
+model: \${jobs.chain-a.model}
+dataset: \${jobs.chain-a.dataset}
+output: runs/chain-b
+loss: {type: dpo, beta: 5}
+steps: 20
+device: cpu
+YAML
+expect_exit 0 "$alignctl" submit chain.yaml
+[[ $(cat last.out) == $'job-000003\njob-000004' ]] || fail "chain submit printed: $(cat last.out)"
+expect_exit 0 "$alignctl" status job-000004
+grep -q 'state: *queued (waiting' last.out || fail "chain status: $(cat last.out)"
+grep -q 'after: *job-000003 (queued)' last.out || fail "chain status: $(cat last.out)"
+expect_exit 0 "$alignctl" status job-000004 --json
+python3 -c 'import json,sys; j=json.load(open("last.out")); assert j["after"][0]["job_id"]=="job-000003", j; assert "dataset: '"$work"'/data\n" in j["spec_yaml"], j["spec_yaml"]' \
+  || fail "chain status --json: $(cat last.out)"
+expect_exit 0 "$alignctl" list --state queued
+grep -q '^job-000004 .*chain-b  waiting, after: job-000003 (queued)$' last.out || fail "chain list: $(cat last.out)"
+
+# A bad chain is refused with its problem, and nothing is queued.
+sed '0,/^device: cpu/s//device: cpu\nafter: [chain-b]/' chain.yaml > cycle.yaml
+expect_exit 2 "$alignctl" submit cycle.yaml
+grep -q 'cycle: chain-a -> chain-b -> chain-a' last.err || fail "cycle: $(cat last.err)"
+{ cat job.yaml; echo ---; cat job.yaml; } > twice.yaml
+expect_exit 2 "$alignctl" submit twice.yaml
+grep -q 'documents 1 and 2 are both named "cli-dpo"' last.err || fail "duplicate names: $(cat last.err)"
+expect_exit 0 "$alignctl" list
+[[ $(grep -c '^job-' last.out) == 4 ]] || fail "a refused chain queued jobs: $(cat last.out)"
+
+stop_coordinator
+start_coordinator
+"$alignctl" watch job-000004 > watch.out 2>&1 &
+watch_pid=$!
+deadline=$((SECONDS + 30))
+until [[ -s watch.out ]]; do
+  kill -0 "$watch_pid" 2>/dev/null || fail "chain watch ended early: $(cat watch.out)"
+  ((SECONDS < deadline)) || fail "chain watch printed nothing within 30 s"
+  sleep 0.1
+done
+expect_exit 0 "$alignctl" cancel job-000003 --reason "chain test"
+set +e
+wait "$watch_pid"
+watch_status=$?
+set -e
+watch_pid=
+[[ $watch_status == 1 ]] || fail "chain watch exited $watch_status: $(cat watch.out)"
+grep -q 'job-000004 queued *waiting, after job-000003 (queued)' watch.out || fail "chain watch: $(cat watch.out)"
+grep -q 'job-000004 cancelled: dependency job-000003 (chain-a) was cancelled: chain test' watch.out \
+  || fail "chain watch: $(cat watch.out)"
 
 echo "alignctl_cli_test: ok"

@@ -271,8 +271,10 @@ TEST_F(JobStoreTest, AVersionOneFileIsMigratedKeepingItsJobs) {
   store_.reset();
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(dir_.File("coordinator.db").c_str(), &db), SQLITE_OK);
-  // Back to the first schema: no owner, no submit key.
+  // Back to the first schema: no owner, no submit key (and nothing of later versions).
   ASSERT_EQ(sqlite3_exec(db,
+                         "DROP TABLE job_dependencies; DROP INDEX jobs_by_submission; "
+                         "ALTER TABLE jobs DROP COLUMN submission_id; "
                          "DROP INDEX jobs_by_submit_key; ALTER TABLE jobs DROP COLUMN submit_key; "
                          "ALTER TABLE jobs DROP COLUMN owner; UPDATE schema_version SET version = 1",
                          nullptr, nullptr, nullptr),
@@ -430,6 +432,161 @@ TEST_F(JobStoreTest, ChangesWakeWatchers) {
   const uint64_t now = store_->changes().version();
   EXPECT_FALSE(store_->CancelJob(42, "").ok());
   EXPECT_EQ(store_->changes().version(), now);
+}
+
+// ---- job chains: jobs that wait for others ----
+
+NewSubmission Chain(const std::vector<std::string>& names) {
+  NewSubmission submission;
+  for (const std::string& name : names) submission.jobs.push_back(MakeJob(name));
+  return submission;
+}
+
+std::vector<std::string> DependencyStates(const JobRecord& job) {
+  std::vector<std::string> states;
+  for (const JobDependency& dependency : job.after) {
+    states.push_back(FormatJobId(dependency.id) + " " + JobStateName(dependency.state));
+  }
+  return states;
+}
+
+TEST_F(JobStoreTest, AChainIsHeldUntilItsDependenciesSucceed) {
+  NewSubmission chain = Chain({"gen", "score", "train"});
+  chain.jobs[1].after_new = {0};
+  chain.jobs[2].after_new = {0, 1};
+  absl::StatusOr<std::vector<JobRecord>> created = store_->CreateJobs(chain);
+  ASSERT_TRUE(created.ok()) << created.status();
+  ASSERT_EQ(created->size(), 3u);
+  EXPECT_THAT(DependencyStates((*created)[2]), ElementsAre("job-000001 queued", "job-000002 queued"));
+  EXPECT_TRUE(IsWaiting((*created)[2]));
+  EXPECT_FALSE(IsWaiting((*created)[0]));
+  auto events = store_->ListEvents(3);
+  ASSERT_TRUE(events.ok());
+  EXPECT_THAT(events->front().message, HasSubstr("runs after job-000001, job-000002"));
+
+  // An unrelated job submitted later is not held behind the chain.
+  ASSERT_TRUE(store_->CreateJob(MakeJob("other")).ok());
+  const int64_t revision = store_->GetJob(2)->revision;
+  auto first = store_->TakeNextQueued("g1");
+  ASSERT_TRUE(first.ok() && first->has_value());
+  EXPECT_EQ((*first)->id, 1);
+  auto second = store_->TakeNextQueued("g2");
+  ASSERT_TRUE(second.ok() && second->has_value());
+  EXPECT_EQ((*second)->id, 4);
+  auto none = store_->TakeNextQueued("g3");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  // A dependency's start shows on the job that waits for it.
+  EXPECT_GT(store_->GetJob(2)->revision, revision);
+
+  // Held state lives in the file: a restarted coordinator holds them too.
+  Reopen();
+  EXPECT_THAT(DependencyStates(*store_->GetJob(2)), ElementsAre("job-000001 running"));
+  ASSERT_TRUE(store_->Transition(1, JobState::kSucceeded, "").ok());
+  EXPECT_THAT(EventKinds(2), ElementsAre("submitted", "ready"));
+  EXPECT_THAT(EventKinds(3), ElementsAre("submitted"));  // still waits for score
+  auto score = store_->TakeNextQueued("g1");
+  ASSERT_TRUE(score.ok() && score->has_value());
+  EXPECT_EQ((*score)->id, 2);
+  ASSERT_TRUE(store_->Transition(2, JobState::kSucceeded, "").ok());
+  auto train = store_->TakeNextQueued("g1");
+  ASSERT_TRUE(train.ok() && train->has_value());
+  EXPECT_EQ((*train)->id, 3);
+  EXPECT_THAT(DependencyStates(**train), ElementsAre("job-000001 succeeded", "job-000002 succeeded"));
+}
+
+TEST_F(JobStoreTest, AFailedDependencyFailsTheJobsThatWaitForItTransitively) {
+  NewSubmission chain = Chain({"gen", "score", "train", "side"});
+  chain.jobs[1].after_new = {0};
+  chain.jobs[2].after_new = {1};
+  ASSERT_TRUE(store_->CreateJobs(chain).ok());
+  ASSERT_TRUE(store_->TakeNextQueued("g1").ok());
+  auto failed = store_->Transition(1, JobState::kFailed, "rank 0: out of memory");
+  ASSERT_TRUE(failed.ok()) << failed.status();
+  auto score = store_->GetJob(2);
+  auto train = store_->GetJob(3);
+  ASSERT_TRUE(score.ok() && train.ok());
+  EXPECT_EQ(score->state, JobState::kFailed);
+  EXPECT_EQ(score->error, "dependency job-000001 (gen) failed: rank 0: out of memory");
+  EXPECT_EQ(train->state, JobState::kFailed);
+  EXPECT_EQ(train->error,
+            "dependency job-000002 (score) failed: dependency job-000001 (gen) failed: rank 0: out of memory");
+  EXPECT_EQ(store_->GetJob(4)->state, JobState::kQueued);  // not in the chain's path
+}
+
+TEST_F(JobStoreTest, CancellingAMemberCancelsOnlyItAndTheJobsThatWaitForIt) {
+  NewSubmission chain = Chain({"gen", "score", "train"});
+  chain.jobs[1].after_new = {0};
+  chain.jobs[2].after_new = {1};
+  ASSERT_TRUE(store_->CreateJobs(chain).ok());
+  ASSERT_TRUE(store_->CancelJob(2, "wrong scorer").ok());
+  EXPECT_EQ(store_->GetJob(1)->state, JobState::kQueued);
+  auto train = store_->GetJob(3);
+  ASSERT_TRUE(train.ok());
+  EXPECT_EQ(train->state, JobState::kCancelled);
+  EXPECT_EQ(train->error, "dependency job-000002 (score) was cancelled: wrong scorer");
+  // A job that waits for a job already cancelled could never run.
+  NewJob late = MakeJob("late");
+  late.after_existing = {2};
+  absl::StatusOr<JobRecord> refused = store_->CreateJob(late);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("job-000002 was cancelled, so the job could never run"));
+  NewJob dangling = MakeJob("dangling");
+  dangling.after_existing = {99};
+  refused = store_->CreateJob(dangling);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("there is no job job-000099"));
+  // Waiting for an existing job that has not ended is fine.
+  NewJob after_gen = MakeJob("after-gen");
+  after_gen.after_existing = {1};
+  absl::StatusOr<JobRecord> waiting = store_->CreateJob(after_gen);
+  ASSERT_TRUE(waiting.ok()) << waiting.status();
+  EXPECT_THAT(DependencyStates(*waiting), ElementsAre("job-000001 queued"));
+}
+
+TEST_F(JobStoreTest, ARetriedChainSubmitReturnsTheSameJobs) {
+  NewSubmission chain = Chain({"a", "b"});
+  chain.jobs[1].after_new = {0};
+  chain.owner = "alice";
+  chain.submit_key = "key-1";
+  absl::StatusOr<std::vector<JobRecord>> first = store_->CreateJobs(chain);
+  absl::StatusOr<std::vector<JobRecord>> again = store_->CreateJobs(chain);
+  ASSERT_TRUE(first.ok() && again.ok()) << first.status() << again.status();
+  ASSERT_EQ(again->size(), 2u);
+  EXPECT_EQ((*again)[0].id, (*first)[0].id);
+  EXPECT_EQ((*again)[1].id, (*first)[1].id);
+  EXPECT_EQ((*store_->ListJobs({})).size(), 2u);
+  NewSubmission other = chain;
+  other.jobs[1].spec_yaml = "name: b2\n";
+  absl::StatusOr<std::vector<JobRecord>> reused = store_->CreateJobs(other);
+  EXPECT_EQ(reused.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(reused.status().message()), HasSubstr("job-000001, job-000002"));
+}
+
+TEST_F(JobStoreTest, AVersionTwoFileIsMigratedKeepingItsJobs) {
+  ASSERT_TRUE(store_->CreateJob(MakeJob("old")).ok());
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir_.File("coordinator.db").c_str(), &db), SQLITE_OK);
+  // Back to the second schema: no dependencies, no submissions.
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP TABLE job_dependencies; DROP INDEX jobs_by_submission; "
+                         "ALTER TABLE jobs DROP COLUMN submission_id; UPDATE schema_version SET version = 2",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  Reopen();
+  absl::StatusOr<JobRecord> old = store_->GetJob(1);
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->name, "old");
+  EXPECT_TRUE(old->after.empty());
+  NewJob next = MakeJob("next");
+  next.after_existing = {1};
+  absl::StatusOr<JobRecord> created = store_->CreateJob(next);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_THAT(DependencyStates(*created), ElementsAre("job-000001 queued"));
 }
 
 }  // namespace

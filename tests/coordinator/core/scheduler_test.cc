@@ -32,6 +32,7 @@
 #include "common/plan/pair_plan.h"
 #include "common/prepare/prepare_layout.h"
 #include "coordinator/core/job_id.h"
+#include "coordinator/core/job_manager.h"
 #include "tests/support/finished_chunk.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -850,6 +851,87 @@ TEST_F(SchedulerTest, WritesThatFailWhileTheDatabaseIsBusyLandOnALaterTick) {
   EXPECT_EQ(done.state, JobState::kSucceeded);
   EXPECT_EQ(done.last_checkpoint_step, 8);
   EXPECT_EQ(EventKinds(id), (std::vector<std::string>{"submitted", "started", "checkpoint", "succeeded"}));
+}
+
+// ---- job chains: a job that waits for others is held until they succeed ----
+
+class SchedulerChainTest : public SchedulerTest {
+ protected:
+  // Submits through the JobManager, as JobService does (no path checks: the
+  // test's model folder is a name only).
+  std::vector<JobRecord> SubmitChain(const std::vector<std::string>& specs) {
+    JobManagerOptions options;
+    options.spec_check.check_paths = false;
+    options.on_submitted = [this](const JobRecord&) { scheduler_->JobSubmitted(); };
+    JobManager manager(store_.get(), options);
+    absl::StatusOr<std::vector<JobRecord>> jobs = manager.SubmitJobs(specs, dir_);
+    EXPECT_TRUE(jobs.ok()) << jobs.status();
+    return jobs.ok() ? *jobs : std::vector<JobRecord>();
+  }
+  void WithoutReleasedPathChecks() {
+    SchedulerOptions options;
+    options.plan_ahead_steps = 8;
+    options.chunk_steps = 4;
+    options.progress_persist_interval = absl::ZeroDuration();
+    options.check_released_paths = false;
+    scheduler_ = std::make_unique<Scheduler>(store_.get(), registry_.get(), metrics_.get(), options);
+  }
+};
+
+TEST_F(SchedulerChainTest, AWaitingJobRunsOnlyAfterItsDependencySucceeded) {
+  WithoutReleasedPathChecks();
+  std::string train = Spec("train", 8, "after: [prep]\n");
+  train.replace(train.find("dataset: data"), 13, "dataset: ${jobs.prep.dataset}");
+  const std::vector<JobRecord> jobs = SubmitChain({Spec("prep", 8), train});
+  ASSERT_EQ(jobs.size(), 2u);
+  EXPECT_EQ(jobs[1].spec_yaml.find("${jobs."), std::string::npos);
+  EXPECT_THAT(jobs[1].spec_yaml, HasSubstr("dataset: " + dir_ + "/data\n"));
+  // Two idle groups: the waiting job goes to neither.
+  std::vector<std::shared_ptr<FakeSink>> sinks, spare;
+  const std::string group = Group(1, &sinks);
+  Group(1, &spare);
+  scheduler_->RunOnce();
+  scheduler_->RunOnce();
+  EXPECT_EQ(Job(1).state, JobState::kRunning);
+  EXPECT_EQ(Job(2).state, JobState::kQueued);
+  EXPECT_TRUE(IsWaiting(Job(2)));
+  EXPECT_TRUE(spare[0]->Sent<AssignmentOut>().empty());
+
+  ASSERT_TRUE(scheduler_->OnProgress(Job(1).group_id, 0, "job-000001", 8, {{"loss", 0.1}}).ok());
+  ASSERT_TRUE(scheduler_->OnCompleted(Job(1).group_id, "job-000001", 8, "").ok());
+  EXPECT_FALSE(IsWaiting(Job(2)));
+  scheduler_->RunOnce();
+  EXPECT_EQ(Job(2).state, JobState::kRunning);
+  EXPECT_EQ(EventKinds(2), (std::vector<std::string>{"submitted", "ready", "started"}));
+}
+
+TEST_F(SchedulerChainTest, AFailedDependencyFailsTheWaitingJobWithItsReason) {
+  WithoutReleasedPathChecks();
+  SubmitChain({Spec("prep", 8), Spec("train", 8, "after: [prep]\n"), Spec("eval", 8, "after: [train]\n")});
+  std::vector<std::shared_ptr<FakeSink>> sinks;
+  const std::string group = Group(1, &sinks);
+  scheduler_->RunOnce();
+  ASSERT_TRUE(scheduler_->OnFailure(group, "job-000001", "dataset: no such file", 0, /*retryable=*/false).ok());
+  EXPECT_EQ(Job(1).state, JobState::kFailed);
+  EXPECT_EQ(Job(2).state, JobState::kFailed);
+  EXPECT_THAT(Job(2).error, HasSubstr("dependency job-000001 (prep) failed: dataset: no such file"));
+  EXPECT_EQ(Job(3).state, JobState::kFailed);
+  EXPECT_THAT(Job(3).error, HasSubstr("dependency job-000002 (train) failed: dependency job-000001 (prep)"));
+  scheduler_->RunOnce();
+  EXPECT_EQ(sinks[0]->Sent<AssignmentOut>().size(), 1u);
+}
+
+TEST_F(SchedulerChainTest, AReleasedJobsInputsAreCheckedWhenAGroupTakesIt) {
+  // check_released_paths is on: "model" names no model folder in dir_.
+  SubmitChain({Spec("prep", 8), Spec("train", 8, "after: [prep]\n")});
+  std::vector<std::shared_ptr<FakeSink>> sinks;
+  const std::string group = Group(1, &sinks);
+  scheduler_->RunOnce();
+  ASSERT_TRUE(scheduler_->OnProgress(group, 0, "job-000001", 8, {}).ok());
+  ASSERT_TRUE(scheduler_->OnCompleted(group, "job-000001", 8, "").ok());
+  scheduler_->RunOnce();
+  EXPECT_EQ(Job(2).state, JobState::kFailed);
+  EXPECT_THAT(Job(2).error, HasSubstr("its inputs, checked once the jobs it waited for had succeeded: model"));
 }
 
 }  // namespace

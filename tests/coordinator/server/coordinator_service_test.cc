@@ -97,6 +97,15 @@ class CoordinatorServiceTest : public ::testing::Test {
     return jobs_->SubmitJob(Context(token).get(), request, response);
   }
 
+  grpc::Status SubmitChain(const std::vector<std::string>& specs, v1::SubmitJobsResponse* response,
+                           const std::string& submit_key = "") {
+    v1::SubmitJobsRequest request;
+    for (const std::string& spec : specs) request.add_spec_yaml(spec);
+    request.set_base_dir(dir_);
+    request.set_submit_key(submit_key);
+    return jobs_->SubmitJobs(Context().get(), request, response);
+  }
+
   std::string SubmitOk(const std::string& name) {
     v1::SubmitJobResponse response;
     const grpc::Status status = Submit(Spec(name), &response);
@@ -340,6 +349,65 @@ TEST_F(CoordinatorServiceTest, ASubmitRetriedWithItsKeyQueuesOneJob) {
   ASSERT_TRUE(Submit(Spec("retried"), &other, kBobToken).ok());
   ASSERT_TRUE(Submit(Spec("retried"), &other, kBobToken).ok());
   EXPECT_EQ(List().size(), 4u);
+}
+
+TEST_F(CoordinatorServiceTest, AChainIsQueuedAtOnceAndItsJobsWaitForEachOther) {
+  const std::string second = "name: second\ntype: train\nmodel: ${jobs.first.model}\ndataset: ${jobs.first.dataset}\n"
+                             "output: runs/second\nloss: {type: dpo}\nsteps: 10\nafter: [first]\n";
+  v1::SubmitJobsResponse chain;
+  grpc::Status status = SubmitChain({Spec("first"), second}, &chain, "chain-key");
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(chain.jobs_size(), 2);
+  EXPECT_EQ(chain.jobs(0).id(), "job-000001");
+  EXPECT_EQ(chain.jobs(0).after_size(), 0);
+  ASSERT_EQ(chain.jobs(1).after_size(), 1);
+  EXPECT_EQ(chain.jobs(1).after(0).job_id(), "job-000001");
+  EXPECT_EQ(chain.jobs(1).after(0).name(), "first");
+  EXPECT_EQ(chain.jobs(1).after(0).state(), v1::JOB_STATE_QUEUED);
+  EXPECT_THAT(chain.jobs(1).spec_yaml(), HasSubstr("dataset: " + dir_ + "/data\n"));
+
+  // A retry with the key returns the same jobs.
+  v1::SubmitJobsResponse again;
+  ASSERT_TRUE(SubmitChain({Spec("first"), second}, &again, "chain-key").ok());
+  ASSERT_EQ(again.jobs_size(), 2);
+  EXPECT_EQ(again.jobs(1).id(), "job-000002");
+  EXPECT_EQ(List().size(), 2u);
+
+  // One bad document refuses the whole submission.
+  v1::SubmitJobsResponse refused;
+  status = SubmitChain({Spec("a", "after: [b]\n"), Spec("b", "after: [a]\n")}, &refused);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("cycle: a -> b -> a"));
+  std::string bad_output = Spec("c");
+  bad_output.replace(bad_output.find("output: runs/c"), 14, "output: tokens");
+  status = SubmitChain({Spec("ok"), bad_output}, &refused);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("document 2 (\"c\"): output:"));
+  status = SubmitChain({Spec("x"), Spec("y", "after: [z]\n")}, &refused);
+  EXPECT_THAT(status.error_message(), HasSubstr("after: \"z\" is neither a job of this submission (x, y)"));
+  EXPECT_EQ(List().size(), 2u);
+
+  // A single submit may wait for existing jobs.
+  v1::SubmitJobResponse third;
+  ASSERT_TRUE(Submit(Spec("third", "after: [job-000002]\n"), &third).ok());
+  EXPECT_EQ(third.job().after(0).job_id(), "job-000002");
+
+  // Cancelling the first cancels those that wait for it, and says why.
+  ASSERT_TRUE(Cancel("job-000001").ok());
+  EXPECT_EQ(Get("job-000002").state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(Get("job-000002").error(), "dependency job-000001 (first) was cancelled: test");
+  EXPECT_EQ(Get("job-000003").state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_THAT(Get("job-000003").error(), HasSubstr("dependency job-000002 (second) was cancelled"));
+  status = Submit(Spec("late", "after: [job-000001]\n"), &third);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("job-000001 was cancelled, so the job could never run"));
+
+  // What a job waits for outlives the process.
+  server_.reset();
+  StartServer();
+  const v1::Job restarted = Get("job-000002");
+  ASSERT_EQ(restarted.after_size(), 1);
+  EXPECT_EQ(restarted.after(0).state(), v1::JOB_STATE_CANCELLED);
 }
 
 TEST_F(CoordinatorServiceTest, OnlyTheOwnerOrAnAdminCancels) {
