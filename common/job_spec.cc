@@ -192,7 +192,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
                             "max_bad_steps", "device", "allow_tf32", "progress_timeout_s", "curriculum",
                             "prepare", "generate", "score", "pairs", "after"}));
   JobSpec spec;
-  for (const char* key : {"name", "type", "output"}) {
+  for (const char* key : {"name", "type"}) {
     RETURN_IF_ERROR(f.Require(key));
   }
   RETURN_IF_ERROR(f.String("name", &spec.name));
@@ -218,6 +218,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
       spec.type == JobType::kTrain || spec.type == JobType::kPrepare || spec.type == JobType::kPairs;
   RETURN_IF_ERROR(path_field("model", reads_model, "a diffusers model folder", &spec.model));
   RETURN_IF_ERROR(path_field("dataset", has_dataset, "a prepared dataset directory", &spec.dataset));
+  RETURN_IF_ERROR(f.Require("output"));
   RETURN_IF_ERROR(f.String("output", &spec.output));
   RETURN_IF_ERROR(f.Check("output", !spec.output.empty(), "must not be empty"));
   // Which jobs run first. Names are resolved against the other documents of

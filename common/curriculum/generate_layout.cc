@@ -1,7 +1,9 @@
 #include "common/curriculum/generate_layout.h"
 
 #include <algorithm>
+#include <exception>
 #include <filesystem>
+#include <stdexcept>
 #include <system_error>
 #include <utility>
 

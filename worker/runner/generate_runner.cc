@@ -1,6 +1,8 @@
 #include "worker/runner/generate_runner.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>

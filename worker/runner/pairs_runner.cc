@@ -1,5 +1,7 @@
 #include "worker/runner/pairs_runner.h"
 
+#include <cstdint>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"

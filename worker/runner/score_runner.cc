@@ -1,6 +1,8 @@
 #include "worker/runner/score_runner.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
