@@ -38,7 +38,7 @@ source "$lib"
 write_tokens chain
 "$make_tiny_models" "$golden" models
 
-printf 'a red cube on a table\na blue ball in the grass\na green cone\na yellow star at night\na white cat\na black dog\n' > prompts.txt
+printf 'a red cube on a table\na blue ball in the grass\na green cone\na yellow star at night\na white cat\na black dog\na wooden chair\na glass of water\n' > prompts.txt
 : > empty.txt
 
 cat > chain.yaml <<YAML
@@ -48,7 +48,7 @@ model: models/sdxl
 output: runs/gen
 seed: 11
 device: cpu
-generate: {prompts: prompts.txt, samples_per_prompt: 4, inference_steps: 4, guidance_scale: 5.0,
+generate: {prompts: prompts.txt, samples_per_prompt: 4, inference_steps: 6, guidance_scale: 5.0,
            resolution: 64, batch_size: 4, prompts_per_chunk: 1}
 ---
 name: scores
@@ -56,7 +56,7 @@ type: score
 after: [gen]
 output: runs/scores
 device: cpu
-score: {images: \${jobs.gen.output}, reward: pickscore, reward_model: models/pickscore, images_per_chunk: 8}
+score: {images: "\${jobs.gen.output}", reward: pickscore, reward_model: models/pickscore, images_per_chunk: 8}
 ---
 name: pairs
 type: pairs
@@ -64,14 +64,14 @@ after: [scores]
 dataset: runs/pairs-data
 output: runs/pairs
 seed: 5
-pairs: {generated: \${jobs.gen.output}, scores: \${jobs.scores.output}, difficulty: rank_gap, stages: 3,
+pairs: {generated: "\${jobs.gen.output}", scores: "\${jobs.scores.output}", difficulty: rank_gap, stages: 3,
         binning: equal_count, pairs_per_shard: 16}
 ---
 name: train
 type: train
 after: [pairs]
 model: models/sdxl
-dataset: \${jobs.pairs.dataset}
+dataset: "\${jobs.pairs.dataset}"
 output: runs/train
 loss: {type: dpo, beta: 5}
 optim: {name: adamw, lr: 1.0e-4, weight_decay: 0.0}
@@ -123,8 +123,8 @@ records() { ls runs/gen/generate-state/chunk-*.json 2>/dev/null | wc -l; }
 wait_until 300 "no generate chunk finished" bash -c '(( $(ls runs/gen/generate-state/chunk-*.json 2>/dev/null | wc -l) >= 1 ))'
 stop_workers
 done_at_kill=$(records)
-((done_at_kill < 6)) || fail "every chunk was done before the group was killed; make generation longer"
-say "worker group killed with $done_at_kill of 6 generate chunks done"
+((done_at_kill < 8)) || fail "every chunk was done before the group was killed; make generation longer"
+say "worker group killed with $done_at_kill of 8 generate chunks done"
 stat -c '%n %s %Y' runs/gen/generate-state/chunk-*.json runs/gen/latents/chunk-*.safetensors > before-kill.txt
 sha256sum runs/gen/generate-state/chunk-*.json runs/gen/latents/chunk-*.safetensors > before-kill.sha
 
@@ -167,12 +167,12 @@ def png_size_and_pixels(path):
     return size
 
 index = [json.loads(l) for l in open("runs/gen/index.jsonl")]
-assert len(index) == 24, f"{len(index)} index rows, want 6 prompts x 4"
+assert len(index) == 32, f"{len(index)} index rows, want 8 prompts x 4"
 for row in index:
     assert png_size_and_pixels(os.path.join("runs/gen", row["image"])) == (64, 64), row["image"]
 
 scores = [json.loads(l) for l in open("runs/scores/scores.jsonl")]
-assert len(scores) == 24
+assert len(scores) == 32
 assert all(math.isfinite(r["score"]) for r in scores), "a score is not finite"
 assert len({r["score"] for r in scores}) > 1, "every image has the same score"
 
@@ -213,7 +213,7 @@ assert manifest["has_difficulty"] and manifest["has_scores"]
 seen = {}
 for shard in manifest["splits"]["train"]["shards"]:
     t = read_shard(os.path.join("runs/pairs-data", shard["file"]))
-    for pid, d, w, l in zip(t("pair_ids"), t("difficulty"), t("score_w"), t("score_l")):
+    for pid, d, w, l in zip(t("pair_id"), t("difficulty"), t("score_w"), t("score_l")):
         seen[pid] = (d, w, l)
 assert sorted(seen) == list(range(len(expected))), f"pair ids {sorted(seen)[:5]}..., want {len(expected)}"
 for pid, (d, w, l) in seen.items():
