@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <string>
 #include <system_error>
 #include <vector>
 
@@ -287,10 +288,21 @@ absl::Status TrainerImpl::Checkpoint(int64_t step) {
                             {"job", spec_.name}, {"loss", LossTypeName(spec_.loss.type)}};
     status = TrainingCheckpoint::Write(spec_.output, step, policy_, optimizer_->State(), state);
   }
-  // Every rank learns whether the checkpoint landed before anyone goes on.
-  torch::Tensor ok = torch::tensor({status.ok() ? 0.0 : 1.0}, torch::kDouble);
-  comm_.AllReduceSum(ok);
-  if (ok.item<double>() > 0 && status.ok()) return absl::InternalError("rank 0 failed to write a checkpoint");
+  // Every rank learns whether the checkpoint landed before anyone goes on:
+  // 0 it did, 1 it failed, 2 another attempt of the job wrote this step first.
+  const double outcome = status.ok() ? 0.0 : absl::IsFailedPrecondition(status) ? 2.0 : 1.0;
+  torch::Tensor landed = torch::tensor({outcome}, torch::kDouble);
+  comm_.AllReduceSum(landed);
+  if (landed.item<double>() == 2.0) {
+    // Either attempt may be the stale one: a group that lost the job and went
+    // on can reach this step before the attempt that holds the job now. Both
+    // stop here, on every rank; if this one holds the job, the coordinator
+    // requeues it and the next attempt resumes from the checkpoint on disk.
+    const std::string why = status.ok() ? absl::StrCat("checkpoint-", step, " was written by another attempt of this job")
+                                        : std::string(status.message());
+    return absl::CancelledError(absl::StrCat("stopped at step ", step, ": ", why));
+  }
+  if (landed.item<double>() > 0 && status.ok()) return absl::InternalError("rank 0 failed to write a checkpoint");
   if (status.ok() && hooks_.on_checkpoint) hooks_.on_checkpoint(step, TrainingCheckpoint::Dir(spec_.output, step));
   return status;
 }

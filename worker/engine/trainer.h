@@ -35,6 +35,8 @@ class Trainer {
  public:
   virtual ~Trainer() = default;
   // Resumes from the newest complete checkpoint in spec.output when there is one.
+  // Cancelled: a stop was asked for, or another attempt of the job wrote a
+  // checkpoint step first (this attempt is not the only one writing output).
   virtual absl::Status Run() = 0;
   virtual int64_t start_step() const = 0;
 };

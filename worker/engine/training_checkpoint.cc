@@ -35,8 +35,8 @@ fs::path UNetDir(const fs::path& checkpoint_dir) {
 absl::Status StaleWriterError(const fs::path& final_dir) {
   return absl::FailedPreconditionError(
       absl::StrCat(final_dir.string(),
-                   " exists already: another attempt of this job wrote it, so this worker group no longer holds "
-                   "the job (it was taken from it); not replacing it"));
+                   " exists already: another attempt of this job wrote it (one of the two lost the job to the "
+                   "other); not replacing it"));
 }
 
 }  // namespace

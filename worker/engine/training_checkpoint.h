@@ -29,10 +29,11 @@ class TrainingCheckpoint {
   // Writes checkpoint-<step> under `output`: into a folder of this process's
   // own (checkpoint-<step>.partial-<host>-<pid>), renamed into place once
   // complete. It never replaces a checkpoint-<step> that exists: only
-  // another attempt of the job can have written it (one resumed from a
-  // checkpoint never writes an older step), so this process is a worker group
-  // that lost the job and went on (a stalled node resumed); FailedPrecondition
-  // says so and leaves that checkpoint's bytes as they are.
+  // another attempt of the job can have written it, either a worker group
+  // that lost the job and went on (a stalled node resumed) or the attempt
+  // that holds the job now, which the stale one got ahead of.
+  // FailedPrecondition says so and leaves that checkpoint's bytes as they are
+  // (the trainer then stops the attempt; the job resumes from what is on disk).
   static absl::Status Write(const std::string& output, int64_t step, models::UNet2DConditionModel& unet,
                             const std::map<std::string, torch::Tensor>& optimizer_state,
                             const nlohmann::json& trainer_state);

@@ -29,7 +29,7 @@ class TrainRunner : public control::PreparedJob {
         SetUpTrainer(spec_, *comm_, std::move(plan), ReportingHooks(*reporter_, progress_));
     if (!trainer.ok()) return trainer.status();
     trainer_ = std::move(*trainer);
-    progress_.steps_done = trainer_->start_step();
+    progress_ = ProgressAtStart(spec_.output, trainer_->start_step());
     return absl::OkStatus();
   }
 

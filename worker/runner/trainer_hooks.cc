@@ -1,8 +1,19 @@
 #include "worker/runner/trainer_hooks.h"
 
+#include <cstdint>
+#include <string>
+
 #include "common/step_metrics.h"
+#include "worker/engine/training_checkpoint.h"
 
 namespace align::runner {
+
+TrainProgress ProgressAtStart(const std::string& output, int64_t start_step) {
+  TrainProgress progress;
+  progress.steps_done = start_step;
+  if (start_step > 0) progress.last_checkpoint = engine::TrainingCheckpoint::Dir(output, start_step);
+  return progress;
+}
 
 engine::TrainerHooks ReportingHooks(control::JobReporter& reporter, TrainProgress& progress) {
   engine::TrainerHooks hooks;

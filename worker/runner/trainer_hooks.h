@@ -15,8 +15,16 @@ namespace align::runner {
 struct TrainProgress {
   int64_t steps_done = 0;
   bool trained = false;  // a step ran in this attempt (its report went out)
+  // The output's newest checkpoint: the one the attempt resumed from, then
+  // each one it wrote. A job resumed at its final checkpoint (an earlier
+  // attempt wrote it, and its report or the job's end was lost) completes
+  // naming it, so the coordinator records it as the job's final checkpoint.
   std::string last_checkpoint;
 };
+
+// The progress of an attempt before its first step, the trainer having
+// resumed at `start_step` of `output` (0: from the job's model, no checkpoint).
+TrainProgress ProgressAtStart(const std::string& output, int64_t start_step);
 
 // `reporter` and `progress` outlive the trainer that calls the hooks.
 engine::TrainerHooks ReportingHooks(control::JobReporter& reporter, TrainProgress& progress);

@@ -1,0 +1,98 @@
+// Two attempts of one job writing the same checkpoint step: a worker group
+// that lost the job and went on can get there before the attempt that holds
+// the job now. Whichever comes second finds checkpoint-<step> written: it
+// stops (Cancelled, so a coordinator requeues the job rather than failing it)
+// and leaves the other attempt's files alone. One rank, in process.
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "common/job_spec.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/support/temp_dir.h"
+#include "worker/engine/communicator.h"
+#include "worker/engine/trainer.h"
+#include "worker/engine/training_checkpoint.h"
+
+namespace align::engine {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+const std::string kTiny = std::string(ALIGN_GOLDEN_DIR) + "/tiny-sdxl";
+
+// A world of one rank: every collective is the identity.
+class OneRank : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int world_size() const override { return 1; }
+  std::string backend() const override { return "one rank"; }
+  void AllReduceSum(torch::Tensor& /*tensor*/) override {}
+  void Broadcast(torch::Tensor& /*tensor*/, int /*root*/) override {}
+  void Barrier() override {}
+};
+
+std::string ReadAll(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+TEST(TrainerStaleCheckpoint, AnAttemptThatFindsItsCheckpointWrittenStopsAndLeavesIt) {
+  align::testing::TempDir dir("trainer_stale_checkpoint_test");
+  const fs::path root = dir.path();
+  const std::string make = absl::StrCat(ALIGN_ALIGNCTL_BIN, " make-synthetic --model ", kTiny,
+                                        " --pairs 8 --heldout 0 --tokens 8 --out ", (root / "data").string(),
+                                        " > /dev/null 2>&1");
+  ASSERT_EQ(std::system(make.c_str()), 0) << make;
+  const fs::path output = root / "run";
+  absl::StatusOr<JobSpec> spec = ParseJobSpec(absl::StrCat(
+      "name: stale\ntype: train\nmodel: ", kTiny, "\ndataset: ", (root / "data").string(), "\noutput: ",
+      output.string(),
+      "\nloss: {type: dpo, beta: 5}\nbatch: {pairs_per_rank: 2, grad_accum: 1}\nsteps: 4\ncheckpoint_every: 2\n"
+      "eval_every: 0\nseed: 3\ndevice: cpu\n"));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+
+  // The other attempt renames its checkpoint-2 into place while this one
+  // trains step 2.
+  const fs::path theirs = TrainingCheckpoint::Dir(output.string(), 2);
+  std::vector<int64_t> reported;
+  TrainerHooks hooks;
+  hooks.on_step = [&](const StepMetrics& m) {
+    if (m.step != 2) return;
+    fs::create_directories(theirs);
+    std::ofstream(theirs / "trainer_state.json") << "{\"step\": 2, \"by\": \"the other attempt\"}\n";
+  };
+  hooks.on_checkpoint = [&](int64_t step, const std::string& /*dir*/) { reported.push_back(step); };
+  OneRank comm;
+  absl::StatusOr<std::unique_ptr<Trainer>> trainer = CreateTrainer(*spec, comm, nullptr, hooks);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  ASSERT_EQ((*trainer)->start_step(), 0);
+
+  const absl::Status run = (*trainer)->Run();
+  EXPECT_TRUE(absl::IsCancelled(run)) << run;
+  EXPECT_THAT(run.message(), HasSubstr("stopped at step 2"));
+  EXPECT_THAT(run.message(), HasSubstr("another attempt of this job"));
+  EXPECT_TRUE(reported.empty()) << "reported a checkpoint it did not write";
+  EXPECT_THAT(ReadAll(theirs / "trainer_state.json"), HasSubstr("the other attempt"));
+  EXPECT_FALSE(fs::exists(theirs / "unet"));
+  EXPECT_FALSE(fs::exists(TrainingCheckpoint::Dir(output.string(), 4))) << "went on past the step it lost";
+  for (const auto& entry : fs::directory_iterator(output)) {
+    EXPECT_THAT(entry.path().filename().string(), ::testing::Not(HasSubstr("partial")));
+  }
+}
+
+}  // namespace
+}  // namespace align::engine
