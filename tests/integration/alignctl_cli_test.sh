@@ -254,9 +254,10 @@ start_coordinator
 "$alignctl" watch job-000004 > watch.out 2>&1 &
 watch_pid=$!
 deadline=$((SECONDS + 30))
-until [[ -s watch.out ]]; do
+# Its first line (the job waiting) before the cancel, so both states are seen.
+until grep -q 'job-000004 queued *waiting' watch.out 2>/dev/null; do
   kill -0 "$watch_pid" 2>/dev/null || fail "chain watch ended early: $(cat watch.out)"
-  ((SECONDS < deadline)) || fail "chain watch printed nothing within 30 s"
+  ((SECONDS < deadline)) || fail "chain watch did not show the waiting job within 30 s: $(cat watch.out)"
   sleep 0.1
 done
 expect_exit 0 "$alignctl" cancel job-000003 --reason "chain test"
