@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/prepare/work_split.h"
+#include "common/status_macros.h"
 
 namespace align::coordinator {
 
@@ -43,6 +44,25 @@ std::vector<std::vector<int64_t>> ChunkLedger::SplitPending(int parts) const {
     }
   }
   return out;
+}
+
+void RecordedChunkWork::CountFinished() {
+  for (int64_t chunk = 0; chunk < ledger_.size(); ++chunk) {
+    if (Finished(chunk)) ledger_.MarkDone(chunk);
+  }
+}
+
+absl::StatusOr<WorkProgress> RecordedChunkWork::ChunkDone(int /*rank*/, int64_t position, int64_t /*items*/,
+                                                          int64_t /*failed_items*/) {
+  RETURN_IF_ERROR(ledger_.CheckPosition(position));
+  if (!Finished(position)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(MissingRecord(position), " is not there, though the chunk was reported done (is the storage shared?)"));
+  }
+  ledger_.MarkDone(position);
+  WorkProgress progress;
+  progress.steps_done = ledger_.done();
+  return progress;
 }
 
 }  // namespace align::coordinator

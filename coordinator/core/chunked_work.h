@@ -56,4 +56,30 @@ class ChunkLedger {
   int64_t done_count_ = 0;
 };
 
+// A ChunkedWork whose chunks are done exactly when their record is on shared
+// storage (generate, score, pairs): the ledger, the count of what an earlier
+// attempt finished, and the check of a reported chunk, written once. A kind
+// says how to recognise a finished chunk and where its record should be.
+class RecordedChunkWork : public ChunkedWork {
+ public:
+  explicit RecordedChunkWork(int64_t chunks) : ledger_(chunks) {}
+
+  int64_t total_chunks() const override { return ledger_.size(); }
+  int64_t done_chunks() const override { return ledger_.done(); }
+  std::vector<std::vector<int64_t>> SplitPending(int parts) const override { return ledger_.SplitPending(parts); }
+  // Marks the chunks an earlier attempt finished.
+  void CountFinished();
+  // FailedPrecondition naming MissingRecord when the chunk is not finished.
+  absl::StatusOr<WorkProgress> ChunkDone(int rank, int64_t position, int64_t items, int64_t failed_items) override;
+
+ protected:
+  // Whether chunk `position` (inside the plan) has its record and files.
+  virtual bool Finished(int64_t position) const = 0;
+  // "chunk 3 ... runs/gen/generate-state/chunk-00003.json or its latents": for the error.
+  virtual std::string MissingRecord(int64_t position) const = 0;
+
+ private:
+  ChunkLedger ledger_;
+};
+
 }  // namespace align::coordinator

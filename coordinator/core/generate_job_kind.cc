@@ -17,43 +17,18 @@
 namespace align::coordinator {
 namespace {
 
-class GenerateWork : public ChunkedWork {
+class GenerateWork : public RecordedChunkWork {
  public:
   explicit GenerateWork(curriculum::GenerateLayout layout)
-      : layout_(std::move(layout)), ledger_(layout_.num_chunks()) {}
-
-  int64_t total_chunks() const override { return ledger_.size(); }
-  int64_t done_chunks() const override { return ledger_.done(); }
-  std::vector<std::vector<int64_t>> SplitPending(int parts) const override { return ledger_.SplitPending(parts); }
+      : RecordedChunkWork(layout.num_chunks()), layout_(std::move(layout)) {}
   std::string Describe() const override {
     return absl::StrCat(layout_.prompts.size(), " prompts x ", layout_.samples_per_prompt, " samples in ",
-                        ledger_.size(), " chunks");
-  }
-
-  // Chunks finished by an earlier attempt.
-  void CountFinished() {
-    for (int64_t chunk = 0; chunk < ledger_.size(); ++chunk) {
-      if (curriculum::FinishedGenerateChunk(layout_, chunk)) ledger_.MarkDone(chunk);
-    }
-  }
-
-  absl::StatusOr<WorkProgress> ChunkDone(int /*rank*/, int64_t position, int64_t /*items*/,
-                                         int64_t /*failed_items*/) override {
-    RETURN_IF_ERROR(ledger_.CheckPosition(position));
-    if (!curriculum::FinishedGenerateChunk(layout_, position)) {
-      return absl::FailedPreconditionError(absl::StrCat("chunk ", position, " was reported done, but ",
-                                                        layout_.RecordPath(position),
-                                                        " or its latents are not there (is the storage shared?)"));
-    }
-    ledger_.MarkDone(position);
-    WorkProgress progress;
-    progress.steps_done = ledger_.done();
-    return progress;
+                        total_chunks(), " chunks");
   }
 
   FinishedJob Finish() override {
     FinishedJob finished;
-    finished.final_step = ledger_.size();
+    finished.final_step = total_chunks();
     if (absl::Status index = curriculum::WriteGenerateIndex(layout_); !index.ok()) {
       finished.result = {false, absl::StrCat("cannot write the index: ", index.message())};
       return finished;
@@ -64,9 +39,16 @@ class GenerateWork : public ChunkedWork {
     return finished;
   }
 
+ protected:
+  bool Finished(int64_t position) const override {
+    return curriculum::FinishedGenerateChunk(layout_, position).has_value();
+  }
+  std::string MissingRecord(int64_t position) const override {
+    return absl::StrCat("chunk ", position, "'s record ", layout_.RecordPath(position), " or its latents");
+  }
+
  private:
   const curriculum::GenerateLayout layout_;
-  ChunkLedger ledger_;
 };
 
 }  // namespace

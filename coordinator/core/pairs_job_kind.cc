@@ -22,44 +22,21 @@
 namespace align::coordinator {
 namespace {
 
-class PairsWork : public ChunkedWork {
+class PairsWork : public RecordedChunkWork {
  public:
   PairsWork(JobSpec spec, curriculum::PairsLayout layout)
-      : spec_(std::move(spec)), layout_(std::move(layout)), ledger_(static_cast<int64_t>(layout_.plan.chunks.size())) {}
-
-  int64_t total_chunks() const override { return ledger_.size(); }
-  int64_t done_chunks() const override { return ledger_.done(); }
-  std::vector<std::vector<int64_t>> SplitPending(int parts) const override { return ledger_.SplitPending(parts); }
+      : RecordedChunkWork(static_cast<int64_t>(layout.plan.chunks.size())),
+        spec_(std::move(spec)),
+        layout_(std::move(layout)) {}
   std::string Describe() const override {
     return absl::StrCat(layout_.pairs.size(), " pairs from ", layout_.prompts, " prompts (train ",
-                        layout_.plan.train_items, ", heldout ", layout_.plan.heldout_items, ") in ", ledger_.size(),
+                        layout_.plan.train_items, ", heldout ", layout_.plan.heldout_items, ") in ", total_chunks(),
                         " shards");
-  }
-
-  void CountFinished() {
-    for (int64_t chunk = 0; chunk < ledger_.size(); ++chunk) {
-      if (curriculum::FinishedPairsChunk(layout_, layout_.plan.chunks[chunk])) ledger_.MarkDone(chunk);
-    }
-  }
-
-  absl::StatusOr<WorkProgress> ChunkDone(int /*rank*/, int64_t position, int64_t /*items*/,
-                                         int64_t /*failed_items*/) override {
-    RETURN_IF_ERROR(ledger_.CheckPosition(position));
-    const prepare::WorkChunk& chunk = layout_.plan.chunks[position];
-    if (!curriculum::FinishedPairsChunk(layout_, chunk)) {
-      return absl::FailedPreconditionError(absl::StrCat("shard ", chunk.ShardFile(), " was reported done, but ",
-                                                        layout_.state_dir, "/", chunk.RecordFile(),
-                                                        " or the shard is not there (is the storage shared?)"));
-    }
-    ledger_.MarkDone(position);
-    WorkProgress progress;
-    progress.steps_done = ledger_.done();
-    return progress;
   }
 
   FinishedJob Finish() override {
     FinishedJob finished;
-    finished.final_step = ledger_.size();
+    finished.final_step = total_chunks();
     absl::StatusOr<data::Manifest> manifest = curriculum::FinishPairsDataset(spec_, layout_);
     if (!manifest.ok()) {
       finished.result = {false, absl::StrCat("cannot finish the dataset: ", manifest.status().message())};
@@ -78,10 +55,19 @@ class PairsWork : public ChunkedWork {
     return finished;
   }
 
+ protected:
+  bool Finished(int64_t position) const override {
+    return curriculum::FinishedPairsChunk(layout_, layout_.plan.chunks[position]).has_value();
+  }
+  std::string MissingRecord(int64_t position) const override {
+    const prepare::WorkChunk& chunk = layout_.plan.chunks[position];
+    return absl::StrCat("shard ", chunk.ShardFile(), "'s record ", layout_.state_dir, "/", chunk.RecordFile(),
+                        " or the shard");
+  }
+
  private:
   const JobSpec spec_;
   const curriculum::PairsLayout layout_;
-  ChunkLedger ledger_;
 };
 
 }  // namespace

@@ -23,48 +23,25 @@
 namespace align::coordinator {
 namespace {
 
-class ScoreWork : public ChunkedWork {
+class ScoreWork : public RecordedChunkWork {
  public:
-  explicit ScoreWork(curriculum::ScoreLayout layout) : layout_(std::move(layout)), ledger_(layout_.num_chunks()) {}
-
-  int64_t total_chunks() const override { return ledger_.size(); }
-  int64_t done_chunks() const override { return ledger_.done(); }
-  std::vector<std::vector<int64_t>> SplitPending(int parts) const override { return ledger_.SplitPending(parts); }
+  explicit ScoreWork(curriculum::ScoreLayout layout)
+      : RecordedChunkWork(layout.num_chunks()), layout_(std::move(layout)) {}
   std::string Describe() const override {
     return absl::StrCat(layout_.items.size(), " images scored by ", std::string(RewardNameString(layout_.reward)), " in ",
-                        ledger_.size(), " chunks");
-  }
-
-  void CountFinished() {
-    for (int64_t chunk = 0; chunk < ledger_.size(); ++chunk) {
-      if (curriculum::FinishedScoreChunk(layout_, chunk)) ledger_.MarkDone(chunk);
-    }
-  }
-
-  absl::StatusOr<WorkProgress> ChunkDone(int /*rank*/, int64_t position, int64_t /*items*/,
-                                         int64_t /*failed_items*/) override {
-    RETURN_IF_ERROR(ledger_.CheckPosition(position));
-    if (!curriculum::FinishedScoreChunk(layout_, position)) {
-      return absl::FailedPreconditionError(absl::StrCat("chunk ", position, " was reported done, but ",
-                                                        layout_.RecordPath(position),
-                                                        " is not there (is the storage shared?)"));
-    }
-    ledger_.MarkDone(position);
-    WorkProgress progress;
-    progress.steps_done = ledger_.done();
-    return progress;
+                        total_chunks(), " chunks");
   }
 
   FinishedJob Finish() override {
     FinishedJob finished;
-    finished.final_step = ledger_.size();
+    finished.final_step = total_chunks();
     if (absl::Status written = curriculum::WriteScores(layout_); !written.ok()) {
       finished.result = {false, absl::StrCat("cannot write the scores: ", written.message())};
       return finished;
     }
     double sum = 0, lo = std::numeric_limits<double>::infinity(), hi = -lo;
     int64_t n = 0;
-    for (int64_t chunk = 0; chunk < ledger_.size(); ++chunk) {
+    for (int64_t chunk = 0; chunk < total_chunks(); ++chunk) {
       if (std::optional<curriculum::ScoreChunkRecord> record = curriculum::FinishedScoreChunk(layout_, chunk)) {
         for (double s : record->scores) {
           sum += s;
@@ -82,9 +59,16 @@ class ScoreWork : public ChunkedWork {
     return finished;
   }
 
+ protected:
+  bool Finished(int64_t position) const override {
+    return curriculum::FinishedScoreChunk(layout_, position).has_value();
+  }
+  std::string MissingRecord(int64_t position) const override {
+    return absl::StrCat("chunk ", position, "'s record ", layout_.RecordPath(position));
+  }
+
  private:
   const curriculum::ScoreLayout layout_;
-  ChunkLedger ledger_;
 };
 
 }  // namespace
