@@ -1,6 +1,5 @@
 #include "coordinator/core/prepare_work.h"
 
-#include <algorithm>
 #include <filesystem>
 #include <optional>
 #include <system_error>
@@ -10,7 +9,6 @@
 #include "common/dataset/manifest.h"
 #include "common/prepare/dataset_finish.h"
 #include "common/prepare/prepare_state.h"
-#include "common/prepare/work_split.h"
 #include "common/status_macros.h"
 
 namespace align::coordinator {
@@ -31,9 +29,8 @@ absl::StatusOr<std::unique_ptr<PrepareWork>> PrepareWork::Create(JobSpec spec) {
   if (ec) return absl::PermissionDeniedError(absl::StrCat("dataset: cannot create ", spec.dataset, ": ", ec.message()));
 
   auto work = std::unique_ptr<PrepareWork>(new PrepareWork(std::move(spec), std::move(layout)));
-  work->done_.assign(work->layout_.plan.chunks.size(), false);
   std::lock_guard<std::mutex> lock(work->mu_);
-  for (size_t i = 0; i < work->done_.size(); ++i) {
+  for (size_t i = 0; i < work->layout_.plan.chunks.size(); ++i) {
     const prepare::WorkChunk& chunk = work->layout_.plan.chunks[i];
     if (std::optional<prepare::ChunkRecord> record = prepare::FinishedChunkRecord(work->spec_, work->layout_, chunk)) {
       work->CountLocked(static_cast<int64_t>(i), *record);
@@ -48,35 +45,16 @@ PrepareWork::Totals PrepareWork::totals() const {
 }
 
 void PrepareWork::CountLocked(int64_t position, const prepare::ChunkRecord& record) {
-  if (done_[position]) return;
-  done_[position] = true;
+  if (!ledger_.MarkDone(position)) return;
   ++totals_.chunks;
   totals_.pairs += record.pairs;
   totals_.failed_items += static_cast<int64_t>(record.problems.size());
 }
 
-std::vector<std::vector<int64_t>> PrepareWork::SplitPending(int parts) const {
-  std::vector<int64_t> pending;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (size_t i = 0; i < done_.size(); ++i) {
-      if (!done_[i]) pending.push_back(static_cast<int64_t>(i));
-    }
-  }
-  std::vector<std::vector<int64_t>> out(std::max(parts, 1));
-  for (int part = 0; part < static_cast<int>(out.size()); ++part) {
-    for (size_t k : prepare::ChunksOfPart(pending.size(), part, static_cast<int>(out.size()))) {
-      out[part].push_back(pending[k]);
-    }
-  }
-  return out;
-}
+std::vector<std::vector<int64_t>> PrepareWork::SplitPending(int parts) const { return ledger_.SplitPending(parts); }
 
 absl::StatusOr<prepare::ChunkRecord> PrepareWork::MarkDone(int64_t position) {
-  if (position < 0 || position >= total_chunks()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("position: chunk ", position, " is outside this job's plan of ", total_chunks(), " chunks"));
-  }
+  RETURN_IF_ERROR(ledger_.CheckPosition(position));
   const prepare::WorkChunk& chunk = layout_.plan.chunks[position];
   std::optional<prepare::ChunkRecord> record = prepare::FinishedChunkRecord(spec_, layout_, chunk);
   if (!record) {

@@ -17,6 +17,7 @@
 #include "common/prepare/chunk_record.h"
 #include "common/prepare/prepare_layout.h"
 #include "common/prepare/prepare_report.h"
+#include "coordinator/core/chunked_work.h"
 
 namespace align::coordinator {
 
@@ -52,15 +53,16 @@ class PrepareWork {
   absl::StatusOr<prepare::PrepareReport> Finish();
 
  private:
-  PrepareWork(JobSpec spec, prepare::PrepareLayout layout) : spec_(std::move(spec)), layout_(std::move(layout)) {}
+  PrepareWork(JobSpec spec, prepare::PrepareLayout layout)
+      : spec_(std::move(spec)), layout_(std::move(layout)), ledger_(static_cast<int64_t>(layout_.plan.chunks.size())) {}
 
   const JobSpec spec_;
   const prepare::PrepareLayout layout_;
   // Counts `record` as chunk `position`'s, once.
   void CountLocked(int64_t position, const prepare::ChunkRecord& record);
 
+  ChunkLedger ledger_;  // which chunks are done
   mutable std::mutex mu_;
-  std::vector<bool> done_;  // by position
   Totals totals_;
 };
 
