@@ -110,7 +110,10 @@ std::string JobDetails(const v1::Job& job) {
   if (!job.owner().empty()) absl::StrAppend(&text, "owner:       ", EscapeControlCharacters(job.owner()), "\n");
   if (!job.group_id().empty()) absl::StrAppend(&text, "group:       ", EscapeControlCharacters(job.group_id()), "\n");
   if (job.has_last_checkpoint_step()) {
-    absl::StrAppend(&text, "checkpoint:  step ", job.last_checkpoint_step(), "\n");
+    absl::StrAppend(&text, "checkpoint:  step ", job.last_checkpoint_step(),
+                    job.has_last_checkpoint_attempt() ? absl::StrCat(" (attempt ", job.last_checkpoint_attempt(), ")")
+                                                      : std::string(),
+                    "\n");
   }
   if (!job.base_dir().empty()) absl::StrAppend(&text, "base dir:    ", EscapeControlCharacters(job.base_dir()), "\n");
   if (!job.error().empty()) absl::StrAppend(&text, "error:       ", EscapeControlCharacters(job.error()), "\n");

@@ -39,9 +39,16 @@ struct JobRecord {
   std::string group_id;
   std::optional<int64_t> last_checkpoint_step;
   std::string last_checkpoint_path;
+  // The attempt that wrote last_checkpoint_step: the fencing epoch of the
+  // group that held the job then (unset for checkpoints older than schema 4).
+  std::optional<int> last_checkpoint_attempt;
   std::string error;
   int64_t revision = 0;  // bumped by every change
   int attempts = 0;
+  // Attempts in a row that a coordinator restart interrupted before they
+  // made progress; reset by an attempt that did. At max_attempts the job is
+  // failed rather than started again (it may be what stops the coordinator).
+  int restart_strikes = 0;
   std::map<std::string, double> metrics;  // latest reported values (NaN: non-finite)
   int64_t metrics_step = 0;
   std::string owner;  // the submitting token's name; empty for jobs older than ownership

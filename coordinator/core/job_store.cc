@@ -27,7 +27,7 @@ std::string JobColumns(bool include_spec) {
   return absl::StrCat("id, name, type, ", include_spec ? "spec_yaml" : "''",
                       ", base_dir, state, steps_done, total_steps, created_ms, updated_ms, started_ms, "
                       "finished_ms, run_started_ms, run_start_step, group_id, last_checkpoint_step, "
-                      "last_checkpoint_path, error, revision, attempts, metrics_step, owner");
+                      "last_checkpoint_path, error, revision, attempts, metrics_step, owner, restart_strikes, last_checkpoint_attempt");
 }
 
 JobRecord ReadJobRow(const Statement& row) {
@@ -56,6 +56,8 @@ JobRecord ReadJobRow(const Statement& row) {
   job.attempts = static_cast<int>(row.ColumnInt(c++));
   job.metrics_step = row.ColumnInt(c++);
   job.owner = row.ColumnText(c++);
+  job.restart_strikes = static_cast<int>(row.ColumnInt(c++));
+  if (std::optional<int64_t> attempt = row.ColumnOptionalInt(c++)) job.last_checkpoint_attempt = static_cast<int>(*attempt);
   return job;
 }
 
@@ -427,9 +429,28 @@ absl::StatusOr<JobRecord> JobStore::RecordCheckpoint(int64_t id, int64_t step, c
                      db_->Prepare("UPDATE jobs SET last_checkpoint_step = MAX(COALESCE(last_checkpoint_step, 0), ?), "
                                   "last_checkpoint_path = CASE WHEN ? >= COALESCE(last_checkpoint_step, 0) "
                                   "THEN ? ELSE last_checkpoint_path END, "
+                                  "last_checkpoint_attempt = CASE WHEN ? >= COALESCE(last_checkpoint_step, 0) "
+                                  "THEN attempts ELSE last_checkpoint_attempt END, "
                                   "updated_ms = ?, revision = revision + 1 WHERE id = ?"));
-    RETURN_IF_ERROR(update.Bind(1, step).Bind(2, step).Bind(3, path).Bind(4, now_ms_()).Bind(5, id).Run());
+    RETURN_IF_ERROR(
+        update.Bind(1, step).Bind(2, step).Bind(3, path).Bind(4, step).Bind(5, now_ms_()).Bind(6, id).Run());
     RETURN_IF_ERROR(InsertEvent(id, "checkpoint", absl::StrCat("checkpoint at step ", step, ": ", path)));
+    return LoadJob(id, /*include_spec=*/true);
+  });
+}
+
+absl::StatusOr<JobRecord> JobStore::CountRestartStrike(int64_t id) {
+  return Mutate<JobRecord>([&]() -> absl::StatusOr<JobRecord> {
+    ASSIGN_OR_RETURN(JobRecord job, LoadJob(id, /*include_spec=*/false));
+    if (job.state != JobState::kRunning) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job ", FormatJobId(id), " is ", JobStateName(job.state), ", not running"));
+    }
+    const bool progressed = job.steps_done > job.run_start_step;
+    ASSIGN_OR_RETURN(Statement update, db_->Prepare("UPDATE jobs SET restart_strikes = ?, updated_ms = ?, "
+                                                    "revision = revision + 1 WHERE id = ?"));
+    const int64_t strikes = progressed ? 0 : job.restart_strikes + 1;
+    RETURN_IF_ERROR(update.Bind(1, strikes).Bind(2, now_ms_()).Bind(3, id).Run());
     return LoadJob(id, /*include_spec=*/true);
   });
 }

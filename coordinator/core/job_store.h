@@ -96,6 +96,10 @@ class JobStore : public JobQueue {
   // message for an older step changes nothing).
   absl::StatusOr<JobRecord> RecordProgress(int64_t id, int64_t step, const std::map<std::string, double>& metrics);
   absl::StatusOr<JobRecord> RecordCheckpoint(int64_t id, int64_t step, const std::string& path);
+  // A restarted coordinator found the job running: its attempt is a restart
+  // strike when it made no progress (steps_done == run_start_step), and an
+  // attempt that did clears the count (JobRecord::restart_strikes).
+  absl::StatusOr<JobRecord> CountRestartStrike(int64_t id);
   // A running job whose size is known only once it is planned (a prepare
   // job's chunks): its total and how many are already done.
   absl::StatusOr<JobRecord> RecordPlannedSize(int64_t id, int64_t total_steps, int64_t steps_done);

@@ -32,11 +32,10 @@ JobTransition AfterGroupLoss(absl::string_view group_id, absl::string_view why) 
 }
 
 std::optional<JobTransition> AfterCoordinatorRestart(const JobRecord& job, int max_attempts) {
-  const bool progressed = job.steps_done > job.run_start_step;
-  if (progressed || job.attempts < max_attempts) return std::nullopt;
+  if (job.restart_strikes < max_attempts) return std::nullopt;
   return JobTransition{JobState::kFailed,
-                       absl::StrCat("the coordinator stopped while this job was starting, in each of its ", job.attempts,
-                                    " attempts (max_attempts ", max_attempts,
+                       absl::StrCat("the coordinator stopped while this job was starting, in each of its last ",
+                                    job.restart_strikes, " attempts (max_attempts ", max_attempts,
                                     "): it is failed rather than started again, in case it is what stops the "
                                     "coordinator; its log says why"),
                        false};

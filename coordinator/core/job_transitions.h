@@ -56,9 +56,11 @@ std::optional<JobTransition> AfterStop(JobState current, int64_t step);
 // coordinator restarted.
 JobTransition AfterGroupLoss(absl::string_view group_id, absl::string_view why);
 // The job was running when the coordinator process ended (a restart, or a
-// crash). One whose current attempt made no progress and that has used its
-// attempts fails instead of being requeued: a job that takes the coordinator
-// down while it is being planned or started would otherwise do so forever.
+// crash); `job` has this restart counted (JobStore::CountRestartStrike). One
+// whose last max_attempts attempts all ended that way without progress fails
+// instead of being requeued: a job that takes the coordinator down while it is
+// being planned or started would otherwise do so forever, while a job that
+// lost groups after progress and then meets one restart is requeued.
 // nullopt: requeue it as after any group loss.
 std::optional<JobTransition> AfterCoordinatorRestart(const JobRecord& job, int max_attempts);
 // The progress watchdog took the job from its group (no step within its

@@ -28,12 +28,18 @@ absl::Status Scheduler::RecoverAfterRestart() {
   absl::StatusOr<std::vector<JobRecord>> running = store_->ListJobs(filter);
   if (!running.ok()) return running.status();
   std::set<std::string> groups;
-  for (const JobRecord& job : *running) groups.insert(job.group_id);
+  std::vector<JobRecord> counted;
+  for (const JobRecord& job : *running) {
+    groups.insert(job.group_id);
+    absl::StatusOr<JobRecord> strikes = store_->CountRestartStrike(job.id);
+    if (!strikes.ok()) return strikes.status();
+    counted.push_back(*std::move(strikes));
+  }
   for (const std::string& group : groups) {
     absl::StatusOr<std::vector<JobRecord>> interrupted = store_->InterruptGroup(group, "the coordinator restarted");
     if (!interrupted.ok()) return interrupted.status();
   }
-  for (const JobRecord& job : *running) {
+  for (const JobRecord& job : counted) {
     std::optional<JobTransition> failed = AfterCoordinatorRestart(job, options_.max_attempts);
     if (!failed) continue;
     absl::StatusOr<JobRecord> ended = store_->Transition(job.id, failed->to, failed->message);

@@ -78,6 +78,14 @@ CREATE INDEX job_dependencies_by_after ON job_dependencies (after_id, job_id);
 ALTER TABLE jobs ADD COLUMN submission_id INTEGER;
 CREATE INDEX jobs_by_submission ON jobs (submission_id) WHERE submission_id IS NOT NULL;
 )sql",
+      // 3 -> 4: restart_strikes counts the attempts in a row that a
+      // coordinator restart interrupted before they made progress (the
+      // crash-loop guard); last_checkpoint_attempt is the attempt that wrote
+      // last_checkpoint_step (NULL: written before attempts were recorded).
+      R"sql(
+ALTER TABLE jobs ADD COLUMN restart_strikes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN last_checkpoint_attempt INTEGER;
+)sql",
   };
   return migrations;
 }

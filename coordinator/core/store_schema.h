@@ -8,7 +8,7 @@
 
 namespace align::coordinator {
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // Creates the tables in a new file, or migrates an older one, in one transaction.
 absl::Status ApplySchema(Database& db);

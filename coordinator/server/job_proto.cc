@@ -44,6 +44,7 @@ void ToProto(const JobRecord& job, int64_t now_ms, v1::Job* out) {
   if (job.finished_ms) *out->mutable_finished_at() = TimeUtil::MillisecondsToTimestamp(*job.finished_ms);
   out->set_group_id(job.group_id);
   if (job.last_checkpoint_step) out->set_last_checkpoint_step(*job.last_checkpoint_step);
+  if (job.last_checkpoint_attempt) out->set_last_checkpoint_attempt(*job.last_checkpoint_attempt);
   out->set_error(job.error);
   out->set_revision(job.revision);
   out->set_attempts(job.attempts);

@@ -51,6 +51,7 @@ class TrainerImpl : public Trainer {
  private:
   absl::StatusOr<StepMetrics> TrainStep(int64_t step);
   absl::StatusOr<EvalMetrics> Evaluate(int64_t step);
+  absl::Status EvaluateFinalStepIfMissing();
   absl::Status Checkpoint(int64_t step);
   absl::Status Resume();
   void EnqueuePrefetch(int64_t step);
@@ -281,6 +282,25 @@ absl::StatusOr<EvalMetrics> TrainerImpl::Evaluate(int64_t step) {
   return e;
 }
 
+absl::Status TrainerImpl::EvaluateFinalStepIfMissing() {
+  // Resumed at the final checkpoint: an earlier attempt trained every step,
+  // but a group that lost the job may have written that checkpoint while the
+  // attempt holding the job died before its final evaluation. Rank 0's log
+  // says whether it ran; every rank takes part in the evaluation. No hook is
+  // called: the runner reports the final step's lines from the log.
+  double missing = 0;
+  if (comm_.rank() == 0) {
+    absl::StatusOr<LoggedStep> logged = MetricsLog::ReadStep(spec_.output + "/metrics.jsonl", start_step_);
+    missing = logged.ok() && logged->eval.has_value() ? 0.0 : 1.0;
+  }
+  torch::Tensor agreed = torch::tensor({missing}, torch::kDouble);
+  comm_.AllReduceSum(agreed);
+  if (agreed.item<double>() == 0) return absl::OkStatus();
+  ASSIGN_OR_RETURN(EvalMetrics e, Evaluate(start_step_));
+  if (metrics_) RETURN_IF_ERROR(metrics_->WriteEval(e));
+  return absl::OkStatus();
+}
+
 absl::Status TrainerImpl::Checkpoint(int64_t step) {
   absl::Status status = absl::OkStatus();
   if (comm_.rank() == 0) {
@@ -308,6 +328,7 @@ absl::Status TrainerImpl::Checkpoint(int64_t step) {
 }
 
 absl::Status TrainerImpl::Run() {
+  if (start_step_ > 0 && start_step_ == spec_.steps) return EvaluateFinalStepIfMissing();
   int64_t consecutive_bad = 0;
   if (start_step_ == 0 && spec_.eval_every > 0) {
     ASSIGN_OR_RETURN(EvalMetrics e, Evaluate(0));

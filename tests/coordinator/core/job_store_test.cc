@@ -273,6 +273,7 @@ TEST_F(JobStoreTest, AVersionOneFileIsMigratedKeepingItsJobs) {
   ASSERT_EQ(sqlite3_open(dir_.File("coordinator.db").c_str(), &db), SQLITE_OK);
   // Back to the first schema: no owner, no submit key (and nothing of later versions).
   ASSERT_EQ(sqlite3_exec(db,
+                         "ALTER TABLE jobs DROP COLUMN restart_strikes; ALTER TABLE jobs DROP COLUMN last_checkpoint_attempt; "
                          "DROP TABLE job_dependencies; DROP INDEX jobs_by_submission; "
                          "ALTER TABLE jobs DROP COLUMN submission_id; "
                          "DROP INDEX jobs_by_submit_key; ALTER TABLE jobs DROP COLUMN submit_key; "
@@ -569,8 +570,9 @@ TEST_F(JobStoreTest, AVersionTwoFileIsMigratedKeepingItsJobs) {
   store_.reset();
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(dir_.File("coordinator.db").c_str(), &db), SQLITE_OK);
-  // Back to the second schema: no dependencies, no submissions.
+  // Back to the second schema: no dependencies, no submissions (and nothing of later versions).
   ASSERT_EQ(sqlite3_exec(db,
+                         "ALTER TABLE jobs DROP COLUMN restart_strikes; ALTER TABLE jobs DROP COLUMN last_checkpoint_attempt; "
                          "DROP TABLE job_dependencies; DROP INDEX jobs_by_submission; "
                          "ALTER TABLE jobs DROP COLUMN submission_id; UPDATE schema_version SET version = 2",
                          nullptr, nullptr, nullptr),
@@ -587,6 +589,42 @@ TEST_F(JobStoreTest, AVersionTwoFileIsMigratedKeepingItsJobs) {
   absl::StatusOr<JobRecord> created = store_->CreateJob(next);
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_THAT(DependencyStates(*created), ElementsAre("job-000001 queued"));
+}
+
+TEST_F(JobStoreTest, AVersionThreeFileIsMigratedAndCountsCheckpointAttempts) {
+  ASSERT_TRUE(store_->CreateJob(MakeJob("old")).ok());
+  ASSERT_TRUE(store_->TakeNextQueued("group-1").ok());
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir_.File("coordinator.db").c_str(), &db), SQLITE_OK);
+  // Back to the third schema: no restart strikes, no checkpoint attempts.
+  ASSERT_EQ(sqlite3_exec(db,
+                         "ALTER TABLE jobs DROP COLUMN restart_strikes; ALTER TABLE jobs DROP COLUMN "
+                         "last_checkpoint_attempt; UPDATE schema_version SET version = 3",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  Reopen();
+  absl::StatusOr<JobRecord> old = store_->GetJob(1);
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->restart_strikes, 0);
+  EXPECT_FALSE(old->last_checkpoint_attempt.has_value());
+  // The checkpoint records the attempt that holds the job; an older step
+  // reported late keeps the newer checkpoint's attempt.
+  ASSERT_TRUE(store_->RecordCheckpoint(1, 8, "/runs/old/checkpoint-8").ok());
+  EXPECT_EQ(store_->GetJob(1)->last_checkpoint_attempt, 1);
+  ASSERT_TRUE(store_->InterruptGroup("group-1", "lease expired").ok());
+  ASSERT_TRUE(store_->RequeueInterrupted().ok());
+  ASSERT_TRUE(store_->TakeNextQueued("group-2").ok());
+  ASSERT_TRUE(store_->RecordCheckpoint(1, 12, "/runs/old/checkpoint-12").ok());
+  ASSERT_TRUE(store_->RecordCheckpoint(1, 10, "/runs/old/checkpoint-10").ok());
+  EXPECT_EQ(store_->GetJob(1)->last_checkpoint_attempt, 2);
+  EXPECT_EQ(store_->GetJob(1)->last_checkpoint_step, 12);
+  // A restart during an attempt without progress is a strike; progress clears it.
+  EXPECT_EQ(store_->CountRestartStrike(1)->restart_strikes, 1);
+  ASSERT_TRUE(store_->RecordProgress(1, 13, {}).ok());
+  EXPECT_EQ(store_->CountRestartStrike(1)->restart_strikes, 0);
 }
 
 }  // namespace

@@ -86,19 +86,20 @@ TEST(JobTransitionsTest, ALostGroupsJobIsRequeuedAndAnUnplannableJobFails) {
   EXPECT_THAT(unplannable.message, HasSubstr("cannot plan this job: dataset: /d has no manifest.json"));
 }
 
-TEST(JobTransitionsTest, ARestartFailsAJobOnlyWhenItsAttemptsNeverGotGoing) {
+TEST(JobTransitionsTest, ARestartFailsAJobOnlyWhenItsLastAttemptsNeverGotGoing) {
   JobRecord job;
   job.attempts = 3;
-  job.run_start_step = 4;
-  job.steps_done = 4;
+  job.restart_strikes = 3;
   std::optional<JobTransition> failed = AfterCoordinatorRestart(job, 3);
   ASSERT_TRUE(failed.has_value());
   EXPECT_EQ(failed->to, JobState::kFailed);
   EXPECT_FALSE(failed->requeue);
-  job.steps_done = 5;  // this attempt trained a step
+  EXPECT_THAT(failed->message, HasSubstr("in each of its last 3 attempts (max_attempts 3)"));
+  job.restart_strikes = 2;  // strikes left
   EXPECT_FALSE(AfterCoordinatorRestart(job, 3).has_value());
-  job.steps_done = 4;
-  job.attempts = 2;  // attempts left
+  // Many attempts (groups lost after progress) and one restart: requeued.
+  job.attempts = 7;
+  job.restart_strikes = 1;
   EXPECT_FALSE(AfterCoordinatorRestart(job, 3).has_value());
 }
 

@@ -555,6 +555,32 @@ TEST_F(SchedulerTest, AJobThatKeepsStoppingTheCoordinatorFailsAtTheAttemptLimit)
   }
 }
 
+// A healthy job that lost its groups after progress in earlier attempts has
+// used its attempts; one restart while the next attempt starts is not a loop.
+TEST_F(SchedulerTest, ARestartDoesNotFailAJobWhoseEarlierAttemptsProgressed) {
+  const int64_t id = Submit("unlucky", 10);
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    ASSERT_TRUE(store_->TakeNextQueued("group-" + std::to_string(attempt)).ok());
+    ASSERT_TRUE(store_->RecordProgress(id, attempt * 2, {}).ok());
+    ASSERT_TRUE(store_->RecordCheckpoint(id, attempt * 2, "/runs/unlucky/checkpoint-" + std::to_string(attempt * 2)).ok());
+    ASSERT_TRUE(store_->InterruptGroup("group-" + std::to_string(attempt), "lease expired").ok());
+    ASSERT_TRUE(store_->RequeueInterrupted().ok());
+  }
+  ASSERT_TRUE(store_->TakeNextQueued("group-4").ok());
+  EXPECT_EQ(Job(id).attempts, 4);
+  EXPECT_EQ(Job(id).last_checkpoint_attempt, 3);  // the attempt that wrote checkpoint-6
+  ASSERT_TRUE(scheduler_->RecoverAfterRestart().ok());
+  EXPECT_EQ(Job(id).state, JobState::kQueued);
+  EXPECT_EQ(Job(id).restart_strikes, 1);
+  // Two more restarts before any progress make three strikes in a row: failed.
+  for (int restart = 2; restart <= 3; ++restart) {
+    ASSERT_TRUE(store_->TakeNextQueued("group-4").ok());
+    ASSERT_TRUE(scheduler_->RecoverAfterRestart().ok());
+  }
+  EXPECT_EQ(Job(id).state, JobState::kFailed);
+  EXPECT_THAT(Job(id).error, HasSubstr("in each of its last 3 attempts"));
+}
+
 TEST_F(SchedulerTest, ProgressIsSavedAtMostOncePerIntervalButNeverLost) {
   SchedulerOptions options;
   options.progress_persist_interval = absl::Seconds(1);

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,52 @@ TEST(TrainerStaleCheckpoint, AnAttemptThatFindsItsCheckpointWrittenStopsAndLeave
   EXPECT_FALSE(fs::exists(TrainingCheckpoint::Dir(output.string(), 4))) << "went on past the step it lost";
   for (const auto& entry : fs::directory_iterator(output)) {
     EXPECT_THAT(entry.path().filename().string(), ::testing::Not(HasSubstr("partial")));
+  }
+}
+
+// A group that lost the job by its lease went on and wrote the final
+// checkpoint, and the attempt holding the job died before its final
+// evaluation: the next attempt resumes at the final step, trains nothing, and
+// still evaluates it once, into metrics.jsonl.
+TEST(TrainerStaleCheckpoint, AnAttemptResumedAtTheFinalCheckpointEvaluatesItIfTheLogLacksIt) {
+  align::testing::TempDir dir("trainer_final_evaluation_test");
+  const fs::path root = dir.path();
+  const std::string make = absl::StrCat(ALIGN_ALIGNCTL_BIN, " make-synthetic --model ", kTiny,
+                                        " --pairs 8 --heldout 4 --tokens 8 --out ", (root / "data").string(),
+                                        " > /dev/null 2>&1");
+  ASSERT_EQ(std::system(make.c_str()), 0) << make;
+  const fs::path output = root / "run";
+  absl::StatusOr<JobSpec> spec = ParseJobSpec(absl::StrCat(
+      "name: final\ntype: train\nmodel: ", kTiny, "\ndataset: ", (root / "data").string(), "\noutput: ",
+      output.string(),
+      "\nloss: {type: dpo, beta: 5}\nbatch: {pairs_per_rank: 2, grad_accum: 1}\nsteps: 2\ncheckpoint_every: 2\n"
+      "eval_every: 0\nseed: 3\ndevice: cpu\n"));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  OneRank comm;
+  {
+    absl::StatusOr<std::unique_ptr<Trainer>> first = CreateTrainer(*spec, comm, nullptr);
+    ASSERT_TRUE(first.ok()) << first.status();
+    ASSERT_TRUE((*first)->Run().ok());
+  }
+  const fs::path log = output / "metrics.jsonl";
+  std::string complete = ReadAll(log);
+  ASSERT_THAT(complete, HasSubstr("heldout_implicit_accuracy"));
+  // The stale writer's run: every step logged, no evaluation line.
+  std::string without_eval;
+  std::istringstream lines(complete);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("heldout_implicit_accuracy") == std::string::npos) without_eval += line + "\n";
+  }
+  std::ofstream(log, std::ios::trunc) << without_eval;
+
+  for (int resume = 0; resume < 2; ++resume) {
+    absl::StatusOr<std::unique_ptr<Trainer>> again = CreateTrainer(*spec, comm, nullptr);
+    ASSERT_TRUE(again.ok()) << again.status();
+    ASSERT_EQ((*again)->start_step(), 2);
+    ASSERT_TRUE((*again)->Run().ok());
+    const std::string now = ReadAll(log);
+    // Once, however often it resumes there; the same numbers as the first run's.
+    EXPECT_EQ(now, complete) << "resume " << resume;
   }
 }
 
