@@ -80,9 +80,9 @@ std::unique_ptr<Communicator> MakeCommunicatorFor(torch::Device device) {
   if (device.is_cuda()) {
     absl::StatusOr<std::unique_ptr<Communicator>> nccl = MakeNcclCommunicator(device.index());
     if (nccl.ok()) return std::move(*nccl);
-    // Every rank learns a failure of rank 0's ncclGetUniqueId, so they fall
-    // back together. (A failure of ncclCommInitRank on one rank alone still
-    // leaves the others in it: that takes non-blocking NCCL communicators.)
+    // Every rank learns a failure of rank 0's ncclGetUniqueId, or of any
+    // rank's communicator (non-blocking, with a deadline), so they fall back
+    // together.
     std::cerr << "align-worker: NCCL unavailable (" << nccl.status().message()
               << "); collectives go over MPI, through host memory\n";
   }
