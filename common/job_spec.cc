@@ -39,6 +39,7 @@ const NameTable<OptimizerName> kOptimizers = {{"adamw", OptimizerName::kAdamW},
 const NameTable<LrSchedule> kSchedules = {{"constant_with_warmup", LrSchedule::kConstantWithWarmup},
                                           {"cosine", LrSchedule::kCosine}};
 const NameTable<Precision> kPrecisions = {{"fp32", Precision::kFp32}, {"bf16", Precision::kBf16}};
+const NameTable<ResumePolicy> kResumePolicies = {{"own", ResumePolicy::kOwn}, {"any", ResumePolicy::kAny}};
 const NameTable<CurriculumPools> kCurriculumPools = {{"equal_count", CurriculumPools::kEqualCount},
                                                       {"levels", CurriculumPools::kLevels}};
 const NameTable<PrepareFormat> kPrepareFormats = {{"jsonl", PrepareFormat::kJsonl},
@@ -189,7 +190,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
       Fields f, Fields::Of(root, "",
                            {"name", "type", "model", "dataset", "output", "loss", "optim", "batch", "steps",
                             "seed", "precision", "gradient_checkpointing", "checkpoint_every", "eval_every",
-                            "max_bad_steps", "device", "allow_tf32", "progress_timeout_s", "curriculum",
+                            "max_bad_steps", "device", "allow_tf32", "progress_timeout_s", "resume", "curriculum",
                             "prepare", "generate", "score", "pairs", "after"}));
   JobSpec spec;
   for (const char* key : {"name", "type"}) {
@@ -284,6 +285,10 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
     RETURN_IF_ERROR(f.Bool("allow_tf32", &allow_tf32));
     spec.allow_tf32 = allow_tf32;
   }
+
+  RETURN_IF_ERROR(f.Check("resume", spec.type == JobType::kTrain || !f.Has("resume"),
+                          absl::StrCat("does not apply to type ", type_name)));
+  RETURN_IF_ERROR(f.Enum("resume", kResumePolicies, &spec.resume));
 
   ASSIGN_OR_RETURN(auto curriculum, f.Section("curriculum", {"stages", "steps_per_stage", "difficulty", "pools"}));
   if (curriculum) {

@@ -24,6 +24,10 @@ enum class CurriculumDifficulty { kRankGap, kScoreGap };
 // How a curriculum's stages grow: by equal counts of the sorted pairs, or by
 // the dataset's difficulty levels (a pairs job's stages).
 enum class CurriculumPools { kEqualCount, kLevels };
+// Which checkpoints in a train job's output it resumes from: only those this
+// job wrote (another job's checkpoint there fails it), or the newest whichever
+// job wrote it (to continue another job's run in a copy of its output).
+enum class ResumePolicy { kOwn, kAny };
 
 // Upper bounds on every spec number that becomes memory or time in the coordinator or a
 // worker (plans, batches, shards). A spec beyond one is refused at submit with the bound in
@@ -183,6 +187,7 @@ struct JobSpec {
   // TF32 tensor cores for fp32 math on CUDA: unset keeps PyTorch's defaults (TF32 convolutions,
   // IEEE matmuls); true turns both to TF32, false both to IEEE fp32.
   std::optional<bool> allow_tf32;
+  ResumePolicy resume = ResumePolicy::kOwn;  // train only
   std::optional<CurriculumSpec> curriculum;
   std::optional<PrepareSpec> prepare;    // present iff type == kPrepare
   std::optional<GenerateSpec> generate;  // present iff type == kGenerate

@@ -358,6 +358,22 @@ TEST(JobSpecTest, AllowTf32IsUnsetUnlessGiven) {
   }
 }
 
+TEST(JobSpecTest, ResumeIsOwnUnlessGivenAndOnlyForTrainJobs) {
+  absl::StatusOr<JobSpec> unset = ParseJobSpec(kMinimalSpec);
+  ASSERT_TRUE(unset.ok()) << unset.status();
+  EXPECT_EQ(unset->resume, ResumePolicy::kOwn);
+  absl::StatusOr<JobSpec> any = ParseJobSpec(With("resume", "resume: any"));
+  ASSERT_TRUE(any.ok()) << any.status();
+  EXPECT_EQ(any->resume, ResumePolicy::kAny);
+  absl::StatusOr<JobSpec> bad = ParseJobSpec(With("resume", "resume: newest"));
+  EXPECT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("resume"));
+  absl::StatusOr<JobSpec> generate = ParseJobSpec(
+      "name: g\ntype: generate\nmodel: /m\noutput: /o\ngenerate: {prompts: /p.txt}\nresume: any\n");
+  EXPECT_FALSE(generate.ok());
+  EXPECT_THAT(std::string(generate.status().message()), HasSubstr("resume: does not apply to type generate"));
+}
+
 TEST(JobSpecTest, ErrorsCarryTheLine) {
   absl::StatusOr<JobSpec> spec = ParseJobSpec(With("loss", "loss: {type: dpo, beta: -2}"));
   ASSERT_FALSE(spec.ok());

@@ -158,7 +158,7 @@ watcher_pid=$!
 
 # ---- jobs ---------------------------------------------------------------------
 "$alignctl" make-synthetic --model "$model" --pairs 32 --heldout 4 --tokens 8 --out data > /dev/null
-write_spec() {  # write_spec NAME STEPS
+write_spec() {  # write_spec NAME STEPS [EXTRA_YAML_LINE]
   cat > "$1.yaml" <<YAML
 name: $1
 type: train
@@ -173,6 +173,7 @@ checkpoint_every: $checkpoint_every
 eval_every: 0
 seed: 7
 device: cpu
+${3:-}
 YAML
 }
 
@@ -316,7 +317,17 @@ say "every job succeeded"
 mkdir -p runs/reload
 cp -r "runs/${names[0]}/checkpoint-$steps" "runs/reload/checkpoint-$steps.partial-copy"
 mv "runs/reload/checkpoint-$steps.partial-copy" "runs/reload/checkpoint-$steps"
-write_spec reload $((steps + 2))
+# Another job's checkpoint is not resumed unless the spec says so.
+write_spec foreign $((steps + 2))
+sed -i 's|^output: .*|output: runs/reload|' foreign.yaml
+foreign_id=$(submit foreign)
+if timeout 240 "$alignctl" wait "$foreign_id" > wait-foreign.out 2>&1; then
+  fail "$foreign_id resumed from ${names[0]}'s checkpoint without resume: any"
+fi
+"$alignctl" status "$foreign_id" | grep -q "written by ${ids[0]}, not by this job ($foreign_id)" \
+  || fail "$foreign_id failed for another reason: $("$alignctl" status "$foreign_id")"
+say "$foreign_id refused to resume from ${names[0]}'s checkpoint (no resume: any)"
+write_spec reload $((steps + 2)) "resume: any"
 reload_id=$(submit reload)
 timeout 240 "$alignctl" wait "$reload_id" > wait-reload.out 2>&1 \
   || fail "the job resuming from ${names[0]}'s final checkpoint failed: $(cat wait-reload.out; "$alignctl" events "$reload_id")"
@@ -330,6 +341,7 @@ for i in "${!ids[@]}"; do "$alignctl" events "${ids[$i]}" > "events-${names[$i]}
 "$alignctl" events "$reload_id" > events-reload.txt
 for i in "${!ids[@]}"; do "$alignctl" status "${ids[$i]}" --json > "status-${names[$i]}.json"; done
 "$alignctl" status "$reload_id" --json > status-reload.json
+"$alignctl" status "$foreign_id" --json > status-foreign.json
 "$alignctl" list --limit 0 > list.txt
 python3 checkpoint_hash.py now runs > checkpoints-now.jsonl
 
@@ -348,8 +360,8 @@ def check(ok, what):
 
 # Jobs: exactly the submitted ones (a retried submit made no second job).
 listed = [l.split()[0] for l in open("list.txt") if l.startswith("job-")]
-check(sorted(listed) == sorted(ids + [json.load(open("status-reload.json"))["id"]]),
-      f"alignctl list has {listed}, submitted {ids} and reload")
+check(sorted(listed) == sorted(ids + [json.load(open(f"status-{extra}.json"))["id"] for extra in ("foreign", "reload")]),
+      f"alignctl list has {listed}, submitted {ids}, foreign and reload")
 
 attempts_total = 0
 for name, job_id in zip(names, ids):

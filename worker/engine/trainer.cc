@@ -41,8 +41,14 @@ using Clock = std::chrono::steady_clock;
 
 class TrainerImpl : public Trainer {
  public:
-  TrainerImpl(const JobSpec& spec, Communicator& comm, std::unique_ptr<PlanSource> plan, TrainerHooks hooks)
-      : spec_(spec), comm_(comm), plan_(std::move(plan)), hooks_(std::move(hooks)), device_(torch::kCPU) {}
+  TrainerImpl(const JobSpec& spec, Communicator& comm, std::unique_ptr<PlanSource> plan, TrainerHooks hooks,
+              RunIdentity identity)
+      : spec_(spec),
+        comm_(comm),
+        plan_(std::move(plan)),
+        hooks_(std::move(hooks)),
+        identity_(std::move(identity)),
+        device_(torch::kCPU) {}
 
   absl::Status Init();
   absl::Status Run() override;
@@ -61,6 +67,7 @@ class TrainerImpl : public Trainer {
   Communicator& comm_;
   std::unique_ptr<PlanSource> plan_;
   TrainerHooks hooks_;
+  RunIdentity identity_;
   torch::Device device_;
   bool bf16_ = false;
   models::UNet2DConditionModel policy_{nullptr}, reference_{nullptr};
@@ -141,6 +148,7 @@ absl::Status TrainerImpl::Init() {
 absl::Status TrainerImpl::Resume() {
   std::optional<TrainingCheckpoint> latest = TrainingCheckpoint::FindLatest(spec_.output);
   if (latest) {
+    RETURN_IF_ERROR(latest->CheckMayResume(identity_.job_id, spec_.resume));
     RETURN_IF_ERROR(latest->LoadUNetWeights(policy_));
     ASSIGN_OR_RETURN(auto state, latest->ReadOptimizerState());
     RETURN_IF_ERROR(optimizer_->LoadState(state));
@@ -306,6 +314,10 @@ absl::Status TrainerImpl::Checkpoint(int64_t step) {
   if (comm_.rank() == 0) {
     nlohmann::json state = {{"step", step}, {"seed", spec_.seed}, {"world_size", comm_.world_size()},
                             {"job", spec_.name}, {"loss", LossTypeName(spec_.loss.type)}};
+    if (!identity_.job_id.empty()) {
+      state["job_id"] = identity_.job_id;
+      state["attempt"] = identity_.attempt;
+    }
     status = TrainingCheckpoint::Write(spec_.output, step, policy_, optimizer_->State(), state);
   }
   // Every rank learns whether the checkpoint landed before anyone goes on:
@@ -367,8 +379,9 @@ absl::Status TrainerImpl::Run() {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Trainer>> CreateTrainer(const JobSpec& spec, Communicator& comm,
-                                                       std::unique_ptr<PlanSource> plan, TrainerHooks hooks) {
-  auto trainer = std::make_unique<TrainerImpl>(spec, comm, std::move(plan), std::move(hooks));
+                                                       std::unique_ptr<PlanSource> plan, TrainerHooks hooks,
+                                                       RunIdentity identity) {
+  auto trainer = std::make_unique<TrainerImpl>(spec, comm, std::move(plan), std::move(hooks), std::move(identity));
   try {
     RETURN_IF_ERROR(trainer->Init());
   } catch (const c10::Error& e) {

@@ -31,6 +31,15 @@ struct TrainerHooks {
   std::function<bool()> should_stop;
 };
 
+// Which job and attempt (the coordinator's fencing epoch) this run is:
+// written into every checkpoint's trainer_state.json, and the job's own
+// checkpoints are the ones it resumes from (JobSpec::resume). Empty outside a
+// coordinator.
+struct RunIdentity {
+  std::string job_id;
+  int attempt = 0;
+};
+
 class Trainer {
  public:
   virtual ~Trainer() = default;
@@ -44,6 +53,7 @@ class Trainer {
 // Validates the spec against the model and dataset, loads both, and returns a
 // trainer for this rank. `plan` may be null: then the local planner is used.
 absl::StatusOr<std::unique_ptr<Trainer>> CreateTrainer(const JobSpec& spec, Communicator& comm,
-                                                       std::unique_ptr<PlanSource> plan, TrainerHooks hooks = {});
+                                                       std::unique_ptr<PlanSource> plan, TrainerHooks hooks = {},
+                                                       RunIdentity identity = {});
 
 }  // namespace align::engine

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <regex>
 #include <system_error>
 #include <utility>
@@ -88,6 +89,23 @@ absl::Status TrainingCheckpoint::Write(const std::string& output, int64_t step, 
         absl::StrCat("cannot rename ", partial.string(), " to ", final_dir.string(), ": ", std::strerror(error)));
   }
   return absl::OkStatus();
+}
+
+std::string TrainingCheckpoint::WrittenByJob() const {
+  std::ifstream in(fs::path(dir_) / kTrainerStateFile);
+  const nlohmann::json state = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!state.is_object() || !state.contains("job_id") || !state["job_id"].is_string()) return "";
+  return state["job_id"].get<std::string>();
+}
+
+absl::Status TrainingCheckpoint::CheckMayResume(const std::string& job_id, ResumePolicy policy) const {
+  if (policy == ResumePolicy::kAny || job_id.empty()) return absl::OkStatus();
+  const std::string writer = WrittenByJob();
+  if (writer.empty() || writer == job_id) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "output holds ", dir_, ", written by ", writer, ", not by this job (", job_id,
+      "): two jobs would mix their runs in one folder; give this job its own output, or set `resume: any` to "
+      "continue that run"));
 }
 
 absl::Status TrainingCheckpoint::LoadUNetWeights(models::UNet2DConditionModel& unet) const {

@@ -15,7 +15,9 @@
 
 #include <torch/types.h>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/job_spec.h"
 #include "nlohmann/json.hpp"
 #include "worker/models/unet_2d_condition.h"
 
@@ -43,6 +45,14 @@ class TrainingCheckpoint {
 
   int64_t step() const { return step_; }
   const std::string& dir() const { return dir_; }
+  // The coordinator's id of the job that wrote it (trainer_state.json's
+  // "job_id"); empty when it does not say (a run outside a coordinator, or a
+  // checkpoint older than the field).
+  std::string WrittenByJob() const;
+  // OK when job `job_id` may resume from this checkpoint under `policy`:
+  // always with kAny or an empty `job_id`, else when it wrote it or the
+  // checkpoint does not say. FailedPrecondition naming both jobs otherwise.
+  absl::Status CheckMayResume(const std::string& job_id, ResumePolicy policy) const;
 
   // Loads the saved policy weights into `unet` (built from the job's model:
   // a checkpoint's UNet has the same config).

@@ -24,9 +24,9 @@ class TrainRunner : public control::PreparedJob {
   TrainRunner(JobSpec spec, std::unique_ptr<engine::Communicator> comm, control::JobReporter* reporter)
       : spec_(std::move(spec)), comm_(std::move(comm)), reporter_(reporter) {}
 
-  absl::Status Init(std::unique_ptr<engine::PlanSource> plan) {
+  absl::Status Init(std::unique_ptr<engine::PlanSource> plan, engine::RunIdentity identity) {
     absl::StatusOr<std::unique_ptr<engine::Trainer>> trainer =
-        SetUpTrainer(spec_, *comm_, std::move(plan), ReportingHooks(*reporter_, progress_));
+        SetUpTrainer(spec_, *comm_, std::move(plan), ReportingHooks(*reporter_, progress_), std::move(identity));
     if (!trainer.ok()) return trainer.status();
     trainer_ = std::move(*trainer);
     progress_ = ProgressAtStart(spec_.output, trainer_->start_step());
@@ -91,11 +91,12 @@ class TrainRunner : public control::PreparedJob {
 
 absl::StatusOr<std::unique_ptr<engine::Trainer>> SetUpTrainer(const JobSpec& spec, engine::Communicator& comm,
                                                               std::unique_ptr<engine::PlanSource> plan,
-                                                              engine::TrainerHooks hooks) {
+                                                              engine::TrainerHooks hooks,
+                                                              engine::RunIdentity identity) {
   absl::StatusOr<std::unique_ptr<engine::Trainer>> trainer = absl::UnknownError("trainer not created");
   const absl::Status created = CatchTorchErrors(
       [&] {
-        trainer = engine::CreateTrainer(spec, comm, std::move(plan), std::move(hooks));
+        trainer = engine::CreateTrainer(spec, comm, std::move(plan), std::move(hooks), std::move(identity));
         return trainer.status();
       },
       "setting up the trainer failed: ");
@@ -117,7 +118,7 @@ absl::StatusOr<std::unique_ptr<control::PreparedJob>> TrainWorkerKind::SetUp(con
   absl::StatusOr<std::unique_ptr<engine::Communicator>> comm = MakeRankCommunicator(device);
   if (!comm.ok()) return comm.status();
   auto job = std::make_unique<TrainRunner>(*std::move(spec), std::move(*comm), ticket.reporter);
-  if (absl::Status init = job->Init(ticket.make_plan()); !init.ok()) return init;
+  if (absl::Status init = job->Init(ticket.make_plan(), {ticket.job_id, ticket.attempt}); !init.ok()) return init;
   return std::unique_ptr<control::PreparedJob>(std::move(job));
 }
 

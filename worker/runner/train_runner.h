@@ -23,7 +23,8 @@ namespace align::runner {
 // how served jobs and `align-worker train` set up a trainer.
 absl::StatusOr<std::unique_ptr<engine::Trainer>> SetUpTrainer(const JobSpec& spec, engine::Communicator& comm,
                                                               std::unique_ptr<engine::PlanSource> plan,
-                                                              engine::TrainerHooks hooks);
+                                                              engine::TrainerHooks hooks,
+                                                              engine::RunIdentity identity = {});
 
 class TrainWorkerKind : public control::WorkerJobKind {
  public:

@@ -67,5 +67,31 @@ TEST(TrainingCheckpointTest, AnExistingCheckpointIsNeverReplaced) {
   }
 }
 
+TEST(TrainingCheckpointTest, AJobResumesOnlyItsOwnCheckpointsUnlessItSaysAny) {
+  align::testing::TempDir dir("training_checkpoint_test");
+  auto unet = models::LoadUNet(kTiny + "/unet", torch::TensorOptions().dtype(torch::kFloat));
+  ASSERT_TRUE(unet.ok()) << unet.status();
+  ASSERT_TRUE(
+      TrainingCheckpoint::Write(dir.path(), 4, *unet, {}, {{"step", 4}, {"job_id", "job-000003"}, {"attempt", 2}})
+          .ok());
+  std::optional<TrainingCheckpoint> latest = TrainingCheckpoint::FindLatest(dir.path());
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_EQ(latest->WrittenByJob(), "job-000003");
+  EXPECT_TRUE(latest->CheckMayResume("job-000003", ResumePolicy::kOwn).ok());
+  const absl::Status foreign = latest->CheckMayResume("job-000005", ResumePolicy::kOwn);
+  EXPECT_TRUE(absl::IsFailedPrecondition(foreign)) << foreign;
+  EXPECT_THAT(foreign.message(), HasSubstr("written by job-000003, not by this job (job-000005)"));
+  EXPECT_THAT(foreign.message(), HasSubstr("resume: any"));
+  EXPECT_TRUE(latest->CheckMayResume("job-000005", ResumePolicy::kAny).ok());
+  EXPECT_TRUE(latest->CheckMayResume("", ResumePolicy::kOwn).ok());  // outside a coordinator
+
+  // A checkpoint that does not say who wrote it (older, or a local run) is resumed.
+  ASSERT_TRUE(TrainingCheckpoint::Write(dir.path(), 6, *unet, {}, {{"step", 6}}).ok());
+  latest = TrainingCheckpoint::FindLatest(dir.path());
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_EQ(latest->WrittenByJob(), "");
+  EXPECT_TRUE(latest->CheckMayResume("job-000005", ResumePolicy::kOwn).ok());
+}
+
 }  // namespace
 }  // namespace align::engine
