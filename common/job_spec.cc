@@ -112,6 +112,9 @@ absl::Status ParseOptim(const Fields& f, OptimSpec* optim) {
   RETURN_IF_ERROR(f.Enum("schedule", kSchedules, &optim->schedule));
   RETURN_IF_ERROR(f.Double("grad_clip", &optim->grad_clip));
   RETURN_IF_ERROR(f.Check("grad_clip", optim->grad_clip >= 0, "must be >= 0 (0 disables clipping)"));
+  RETURN_IF_ERROR(f.Bool("fused", &optim->fused));
+  RETURN_IF_ERROR(f.Check("fused", !optim->fused || optim->name == OptimizerName::kAdamW,
+                          "applies to adamw only (adafactor has no fused kernel)"));
   return absl::OkStatus();
 }
 
@@ -254,7 +257,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
     return f.Error("loss", "has no value (expected e.g. {type: dpo, beta: 5})");
   }
   ASSIGN_OR_RETURN(auto optim, f.Section("optim", {"name", "lr", "weight_decay", "beta1", "beta2", "eps",
-                                                   "warmup_steps", "schedule", "grad_clip"}));
+                                                   "warmup_steps", "schedule", "grad_clip", "fused"}));
   if (optim) RETURN_IF_ERROR(ParseOptim(*optim, &spec.optim));
   ASSIGN_OR_RETURN(auto batch, f.Section("batch", {"pairs_per_rank", "grad_accum"}));
   if (batch) RETURN_IF_ERROR(ParseBatch(*batch, &spec.batch));

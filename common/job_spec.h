@@ -65,6 +65,10 @@ struct OptimSpec {
   int64_t warmup_steps = 0;
   LrSchedule schedule = LrSchedule::kConstantWithWarmup;
   double grad_clip = 1.0;  // 0: no clipping
+  // adamw: ATen's multi-tensor fused kernel (torch.optim.AdamW(fused=True)),
+  // one launch per device instead of ~8 per parameter; the same update up to
+  // float rounding (docs/job-spec.md).
+  bool fused = false;
 };
 
 struct BatchSpec {

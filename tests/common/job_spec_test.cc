@@ -358,6 +358,17 @@ TEST(JobSpecTest, AllowTf32IsUnsetUnlessGiven) {
   }
 }
 
+TEST(JobSpecTest, FusedIsForAdamWOnly) {
+  absl::StatusOr<JobSpec> fused = ParseJobSpec(With("optim", "optim: {name: adamw, fused: true}"));
+  ASSERT_TRUE(fused.ok()) << fused.status();
+  EXPECT_TRUE(fused->optim.fused);
+  EXPECT_FALSE(ParseJobSpec(kMinimalSpec)->optim.fused);
+  absl::StatusOr<JobSpec> adafactor = ParseJobSpec(With("optim", "optim: {name: adafactor, fused: true}"));
+  EXPECT_FALSE(adafactor.ok());
+  EXPECT_THAT(std::string(adafactor.status().message()), HasSubstr("optim.fused"));
+  EXPECT_THAT(std::string(adafactor.status().message()), HasSubstr("adamw only"));
+}
+
 TEST(JobSpecTest, ResumeIsOwnUnlessGivenAndOnlyForTrainJobs) {
   absl::StatusOr<JobSpec> unset = ParseJobSpec(kMinimalSpec);
   ASSERT_TRUE(unset.ok()) << unset.status();

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -62,6 +64,7 @@ class AdamW : public SlottedOptimizer {
   void Step(double lr) override {
     torch::NoGradGuard no_grad;
     ++step_;
+    if (spec_.fused) return FusedStep(lr);
     const double bias1 = 1.0 - std::pow(spec_.beta1, static_cast<double>(step_));
     const double bias2 = 1.0 - std::pow(spec_.beta2, static_cast<double>(step_));
     for (auto& [name, p] : params_) {
@@ -78,6 +81,34 @@ class AdamW : public SlottedOptimizer {
   }
 
  private:
+  // The same update as ATen's multi-tensor kernel (torch.optim.AdamW(fused=True)):
+  // every parameter of one device in one call instead of ~8 kernels each.
+  void FusedStep(double lr) {
+    std::vector<std::pair<torch::Device, std::vector<size_t>>> by_device;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      const torch::Tensor& p = params_[i].second;
+      if (!p.grad().defined()) continue;
+      auto group = std::find_if(by_device.begin(), by_device.end(), [&](const auto& g) { return g.first == p.device(); });
+      if (group == by_device.end()) group = by_device.insert(by_device.end(), {p.device(), {}});
+      group->second.push_back(i);
+    }
+    for (const auto& [device, indices] : by_device) {
+      std::vector<torch::Tensor> ps, gs, ms, vs, steps;
+      // The kernel reads each parameter's step count; all share this one.
+      torch::Tensor step = torch::full({}, static_cast<double>(step_), torch::TensorOptions(torch::kFloat).device(device));
+      for (size_t i : indices) {
+        auto& [name, p] = params_[i];
+        ps.push_back(p);
+        gs.push_back(p.grad().scalar_type() == torch::kFloat ? p.grad() : p.grad().to(torch::kFloat));
+        ms.push_back(Slot(name, "exp_avg"));
+        vs.push_back(Slot(name, "exp_avg_sq"));
+        steps.push_back(step);
+      }
+      at::_fused_adamw_(ps, gs, ms, vs, /*max_exp_avg_sqs=*/{}, steps, lr, spec_.beta1, spec_.beta2,
+                        spec_.weight_decay, spec_.eps, /*amsgrad=*/false, /*maximize=*/false);
+    }
+  }
+
   OptimSpec spec_;
 };
 

@@ -25,6 +25,7 @@
 #include "worker/engine/local_rank.h"
 #include "worker/engine/losses.h"
 #include "worker/engine/lr_schedule.h"
+#include "worker/engine/grad_norm.h"
 #include "worker/engine/metrics_log.h"
 #include "worker/engine/optimizer.h"
 #include "worker/engine/preference_step.h"
@@ -61,7 +62,6 @@ class TrainerImpl : public Trainer {
   absl::Status Checkpoint(int64_t step);
   absl::Status Resume();
   void EnqueuePrefetch(int64_t step);
-  double GradNorm();
 
   JobSpec spec_;
   Communicator& comm_;
@@ -172,15 +172,6 @@ void TrainerImpl::EnqueuePrefetch(int64_t step) {
   }
 }
 
-double TrainerImpl::GradNorm() {
-  torch::NoGradGuard no_grad;
-  double sq = 0;
-  for (const auto& p : params_) {
-    if (p.grad().defined()) sq += p.grad().to(torch::kDouble).pow(2).sum().item<double>();
-  }
-  return std::sqrt(sq);
-}
-
 absl::StatusOr<StepMetrics> TrainerImpl::TrainStep(int64_t step) {
   const auto start = Clock::now();
   EnqueuePrefetch(step + 1);
@@ -221,7 +212,7 @@ absl::StatusOr<StepMetrics> TrainerImpl::TrainStep(int64_t step) {
   const double denom = static_cast<double>(accum * comm_.world_size());
   StepMetrics m;
   m.step = step + 1;
-  m.grad_norm = GradNorm();
+  m.grad_norm = GlobalGradNorm(params_);
   m.skipped = packed[7].item<double>() > 0 || !std::isfinite(m.grad_norm);
   m.loss = packed[0].item<double>() / denom;
   m.implicit_accuracy = packed[1].item<double>() / denom;
@@ -235,11 +226,7 @@ absl::StatusOr<StepMetrics> TrainerImpl::TrainStep(int64_t step) {
 
   if (!m.skipped) {
     if (spec_.optim.grad_clip > 0 && m.grad_norm > spec_.optim.grad_clip) {
-      torch::NoGradGuard no_grad;
-      const double scale = spec_.optim.grad_clip / (m.grad_norm + 1e-6);
-      for (auto& p : params_) {
-        if (p.grad().defined()) p.grad().mul_(scale);
-      }
+      ScaleGradients(params_, spec_.optim.grad_clip / (m.grad_norm + 1e-6));
     }
     optimizer_->Step(m.lr);
   }

@@ -16,6 +16,7 @@
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "worker/engine/device_memory.h"
+#include "worker/engine/grad_norm.h"
 #include "worker/engine/losses.h"
 #include "worker/engine/optimizer.h"
 #include "worker/engine/preference_step.h"
@@ -100,7 +101,10 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
   engine::NamedParameters named;
   for (auto& item : policy->named_parameters()) named.emplace_back(item.key(), item.value());
   OptimSpec optim;
+  optim.fused = o.fused_optimizer;
   auto optimizer = engine::MakeAdamW(named, optim);
+  std::vector<torch::Tensor> trained;
+  for (auto& p : named) trained.push_back(p.second);
   engine::PreferenceStep step(policy, reference, schedule, **loss, device, bf16);
 
   const int64_t latent = o.resolution / 8, b = o.pairs;
@@ -134,6 +138,9 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
       if (i == 0) step_flops = count.flops();
     }
     r.out.loss.backward();
+    // Clipped as the trainer (and the diffusers reference step) does.
+    const double grad_norm = engine::GlobalGradNorm(trained);
+    if (grad_norm > optim.grad_clip) engine::ScaleGradients(trained, optim.grad_clip / (grad_norm + 1e-6));
     optimizer->Step(1e-6);
     engine::SynchronizeDevice(device);
     if (i >= o.warmup_steps) times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
@@ -153,6 +160,8 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
                          {"tokens", o.tokens},
                          {"precision", o.precision},
                          {"gradient_checkpointing", o.gradient_checkpointing},
+                         {"fused_optimizer", o.fused_optimizer},
+                         {"grad_clip", optim.grad_clip},
                          {"device", device.str()},
                          {"torch_threads", torch::get_num_threads()},
                          {"steps", o.steps},

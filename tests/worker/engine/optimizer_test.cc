@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "worker/engine/lr_schedule.h"
 
@@ -34,6 +36,50 @@ TEST(AdamWTest, TwoStepsMatchTheFormula) {
       x[i] -= lr * mh / (std::sqrt(vh) + 1e-8);
       EXPECT_NEAR(p[i].item<double>(), x[i], 1e-6) << "step " << t << " i " << i;
     }
+  }
+}
+
+// optim.fused: ATen's multi-tensor kernel gives the plain update up to float
+// rounding, over parameters of several shapes and steps, with weight decay.
+TEST(AdamWTest, FusedUpdateMatchesThePlainOne) {
+  OptimSpec spec;
+  spec.weight_decay = 0.01;
+  spec.beta2 = 0.99;
+  torch::manual_seed(5);
+  const std::vector<std::vector<int64_t>> shapes = {{4, 3, 3, 3}, {17}, {8, 5}, {1}};
+  NamedParameters plain_params, fused_params;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    torch::Tensor init = torch::randn(shapes[i]);
+    plain_params.emplace_back("p" + std::to_string(i), init.clone().set_requires_grad(true));
+    fused_params.emplace_back("p" + std::to_string(i), init.clone().set_requires_grad(true));
+  }
+  auto plain = MakeAdamW(plain_params, spec);
+  spec.fused = true;
+  auto fused = MakeAdamW(fused_params, spec);
+  for (int step = 1; step <= 6; ++step) {
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      torch::Tensor g = torch::randn(shapes[i]) * (step % 2 == 0 ? 10.0 : 0.01);
+      plain_params[i].second.mutable_grad() = g.clone();
+      // A parameter without a gradient this step is left alone by both.
+      fused_params[i].second.mutable_grad() = (i == 3 && step == 2) ? torch::Tensor() : g.clone();
+      if (i == 3 && step == 2) plain_params[i].second.mutable_grad() = torch::Tensor();
+    }
+    plain->Step(1e-3 * step);
+    fused->Step(1e-3 * step);
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      const torch::Tensor& a = plain_params[i].second;
+      const torch::Tensor& b = fused_params[i].second;
+      EXPECT_LE((a - b).abs().max().item<double>(), 1e-6 * std::max(1.0, a.abs().max().item<double>()))
+          << "step " << step << " param " << i;
+    }
+  }
+  const auto plain_state = plain->State();
+  const auto fused_state = fused->State();
+  ASSERT_EQ(plain_state.size(), fused_state.size());
+  for (const auto& [key, tensor] : plain_state) {
+    ASSERT_TRUE(fused_state.count(key)) << key;
+    EXPECT_TRUE(torch::allclose(tensor.to(torch::kDouble), fused_state.at(key).to(torch::kDouble), 1e-5, 1e-9))
+        << key;
   }
 }
 
