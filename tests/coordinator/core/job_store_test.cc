@@ -58,6 +58,15 @@ class JobStoreTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
   }
+  // Closes the store and runs `sql` on its file directly (to turn it back
+  // into an older schema's file).
+  void RewriteFile(const std::string& sql) {
+    store_.reset();
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(dir_.File("coordinator.db").c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
   std::vector<std::string> EventKinds(int64_t id) {
     auto events = store_->ListEvents(id);
     EXPECT_TRUE(events.ok()) << events.status();
@@ -268,20 +277,13 @@ TEST_F(JobStoreTest, FileIsWalWithASchemaVersion) {
 
 TEST_F(JobStoreTest, AVersionOneFileIsMigratedKeepingItsJobs) {
   ASSERT_TRUE(store_->CreateJob(MakeJob("old")).ok());
-  store_.reset();
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(dir_.File("coordinator.db").c_str(), &db), SQLITE_OK);
   // Back to the first schema: no owner, no submit key (and nothing of later versions).
-  ASSERT_EQ(sqlite3_exec(db,
-                         "ALTER TABLE jobs DROP COLUMN restart_strikes; ALTER TABLE jobs DROP COLUMN last_checkpoint_attempt; "
-                         "DROP TABLE job_dependencies; DROP INDEX jobs_by_submission; "
-                         "ALTER TABLE jobs DROP COLUMN submission_id; "
-                         "DROP INDEX jobs_by_submit_key; ALTER TABLE jobs DROP COLUMN submit_key; "
-                         "ALTER TABLE jobs DROP COLUMN owner; UPDATE schema_version SET version = 1",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK)
-      << sqlite3_errmsg(db);
-  sqlite3_close(db);
+  RewriteFile(
+      "ALTER TABLE jobs DROP COLUMN restart_strikes; ALTER TABLE jobs DROP COLUMN last_checkpoint_attempt; "
+      "DROP TABLE job_dependencies; DROP INDEX jobs_by_submission; "
+      "ALTER TABLE jobs DROP COLUMN submission_id; "
+      "DROP INDEX jobs_by_submit_key; ALTER TABLE jobs DROP COLUMN submit_key; "
+      "ALTER TABLE jobs DROP COLUMN owner; UPDATE schema_version SET version = 1");
   auto reopened = JobStore::Open(dir_.File("coordinator.db"));
   ASSERT_TRUE(reopened.ok()) << reopened.status();
   absl::StatusOr<JobRecord> old = (*reopened)->GetJob(1);
@@ -567,18 +569,11 @@ TEST_F(JobStoreTest, ARetriedChainSubmitReturnsTheSameJobs) {
 
 TEST_F(JobStoreTest, AVersionTwoFileIsMigratedKeepingItsJobs) {
   ASSERT_TRUE(store_->CreateJob(MakeJob("old")).ok());
-  store_.reset();
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(dir_.File("coordinator.db").c_str(), &db), SQLITE_OK);
   // Back to the second schema: no dependencies, no submissions (and nothing of later versions).
-  ASSERT_EQ(sqlite3_exec(db,
-                         "ALTER TABLE jobs DROP COLUMN restart_strikes; ALTER TABLE jobs DROP COLUMN last_checkpoint_attempt; "
-                         "DROP TABLE job_dependencies; DROP INDEX jobs_by_submission; "
-                         "ALTER TABLE jobs DROP COLUMN submission_id; UPDATE schema_version SET version = 2",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK)
-      << sqlite3_errmsg(db);
-  sqlite3_close(db);
+  RewriteFile(
+      "ALTER TABLE jobs DROP COLUMN restart_strikes; ALTER TABLE jobs DROP COLUMN last_checkpoint_attempt; "
+      "DROP TABLE job_dependencies; DROP INDEX jobs_by_submission; "
+      "ALTER TABLE jobs DROP COLUMN submission_id; UPDATE schema_version SET version = 2");
   Reopen();
   absl::StatusOr<JobRecord> old = store_->GetJob(1);
   ASSERT_TRUE(old.ok()) << old.status();
@@ -594,17 +589,10 @@ TEST_F(JobStoreTest, AVersionTwoFileIsMigratedKeepingItsJobs) {
 TEST_F(JobStoreTest, AVersionThreeFileIsMigratedAndCountsCheckpointAttempts) {
   ASSERT_TRUE(store_->CreateJob(MakeJob("old")).ok());
   ASSERT_TRUE(store_->TakeNextQueued("group-1").ok());
-  store_.reset();
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(dir_.File("coordinator.db").c_str(), &db), SQLITE_OK);
   // Back to the third schema: no restart strikes, no checkpoint attempts.
-  ASSERT_EQ(sqlite3_exec(db,
-                         "ALTER TABLE jobs DROP COLUMN restart_strikes; ALTER TABLE jobs DROP COLUMN "
-                         "last_checkpoint_attempt; UPDATE schema_version SET version = 3",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK)
-      << sqlite3_errmsg(db);
-  sqlite3_close(db);
+  RewriteFile(
+      "ALTER TABLE jobs DROP COLUMN restart_strikes; ALTER TABLE jobs DROP COLUMN last_checkpoint_attempt; "
+      "UPDATE schema_version SET version = 3");
   Reopen();
   absl::StatusOr<JobRecord> old = store_->GetJob(1);
   ASSERT_TRUE(old.ok()) << old.status();

@@ -51,20 +51,23 @@ std::string ReadAll(const fs::path& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+// A tiny DPO job under `root`: make-synthetic data (8 pairs, `heldout` more
+// held out) in root/data, output root/run, a checkpoint every 2 steps.
+absl::StatusOr<JobSpec> TinyJob(const fs::path& root, int heldout, int steps) {
+  const std::string make = absl::StrCat(ALIGN_ALIGNCTL_BIN, " make-synthetic --model ", kTiny, " --pairs 8 --heldout ",
+                                        heldout, " --tokens 8 --out ", (root / "data").string(), " > /dev/null 2>&1");
+  if (std::system(make.c_str()) != 0) return absl::InternalError(absl::StrCat("failed: ", make));
+  return ParseJobSpec(absl::StrCat(
+      "name: tiny\ntype: train\nmodel: ", kTiny, "\ndataset: ", (root / "data").string(), "\noutput: ",
+      (root / "run").string(), "\nloss: {type: dpo, beta: 5}\nbatch: {pairs_per_rank: 2, grad_accum: 1}\nsteps: ",
+      steps, "\ncheckpoint_every: 2\neval_every: 0\nseed: 3\ndevice: cpu\n"));
+}
+
 TEST(TrainerStaleCheckpoint, AnAttemptThatFindsItsCheckpointWrittenStopsAndLeavesIt) {
   align::testing::TempDir dir("trainer_stale_checkpoint_test");
-  const fs::path root = dir.path();
-  const std::string make = absl::StrCat(ALIGN_ALIGNCTL_BIN, " make-synthetic --model ", kTiny,
-                                        " --pairs 8 --heldout 0 --tokens 8 --out ", (root / "data").string(),
-                                        " > /dev/null 2>&1");
-  ASSERT_EQ(std::system(make.c_str()), 0) << make;
-  const fs::path output = root / "run";
-  absl::StatusOr<JobSpec> spec = ParseJobSpec(absl::StrCat(
-      "name: stale\ntype: train\nmodel: ", kTiny, "\ndataset: ", (root / "data").string(), "\noutput: ",
-      output.string(),
-      "\nloss: {type: dpo, beta: 5}\nbatch: {pairs_per_rank: 2, grad_accum: 1}\nsteps: 4\ncheckpoint_every: 2\n"
-      "eval_every: 0\nseed: 3\ndevice: cpu\n"));
+  absl::StatusOr<JobSpec> spec = TinyJob(dir.path(), /*heldout=*/0, /*steps=*/4);
   ASSERT_TRUE(spec.ok()) << spec.status();
+  const fs::path output = spec->output;
 
   // The other attempt renames its checkpoint-2 into place while this one
   // trains step 2.
@@ -101,18 +104,9 @@ TEST(TrainerStaleCheckpoint, AnAttemptThatFindsItsCheckpointWrittenStopsAndLeave
 // still evaluates it once, into metrics.jsonl.
 TEST(TrainerStaleCheckpoint, AnAttemptResumedAtTheFinalCheckpointEvaluatesItIfTheLogLacksIt) {
   align::testing::TempDir dir("trainer_final_evaluation_test");
-  const fs::path root = dir.path();
-  const std::string make = absl::StrCat(ALIGN_ALIGNCTL_BIN, " make-synthetic --model ", kTiny,
-                                        " --pairs 8 --heldout 4 --tokens 8 --out ", (root / "data").string(),
-                                        " > /dev/null 2>&1");
-  ASSERT_EQ(std::system(make.c_str()), 0) << make;
-  const fs::path output = root / "run";
-  absl::StatusOr<JobSpec> spec = ParseJobSpec(absl::StrCat(
-      "name: final\ntype: train\nmodel: ", kTiny, "\ndataset: ", (root / "data").string(), "\noutput: ",
-      output.string(),
-      "\nloss: {type: dpo, beta: 5}\nbatch: {pairs_per_rank: 2, grad_accum: 1}\nsteps: 2\ncheckpoint_every: 2\n"
-      "eval_every: 0\nseed: 3\ndevice: cpu\n"));
+  absl::StatusOr<JobSpec> spec = TinyJob(dir.path(), /*heldout=*/4, /*steps=*/2);
   ASSERT_TRUE(spec.ok()) << spec.status();
+  const fs::path output = spec->output;
   OneRank comm;
   {
     absl::StatusOr<std::unique_ptr<Trainer>> first = CreateTrainer(*spec, comm, nullptr);
