@@ -48,6 +48,17 @@ std::string EvaluateLayout::RecordPath(int64_t chunk) const {
   return absl::StrFormat("%s/chunk-%05d.json", state_dir(), chunk);
 }
 
+std::string UNetFolderOf(const EvaluateCheckpoint& checkpoint) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (checkpoint.unet.empty()) return (fs::path(checkpoint.model) / "unet").string();
+  if (fs::exists(fs::path(checkpoint.unet) / "unet" / "config.json", ec) &&
+      !fs::exists(fs::path(checkpoint.unet) / "config.json", ec)) {
+    return (fs::path(checkpoint.unet) / "unet").string();
+  }
+  return checkpoint.unet;
+}
+
 absl::StatusOr<EvaluateLayout> LayOutEvaluateJob(const JobSpec& resolved) {
   const EvaluateSpec& e = *resolved.evaluate;
   EvaluateLayout layout;

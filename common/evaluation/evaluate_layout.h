@@ -55,6 +55,11 @@ struct EvaluateLayout {
   std::string RecordPath(int64_t chunk) const;
 };
 
+// The UNet folder a checkpoint samples with: its `unet` when that holds a
+// config.json, its `unet`/unet when that does (a train job's checkpoint-<step>
+// folder), else its model's unet/. Coordinator and ranks agree on it.
+std::string UNetFolderOf(const EvaluateCheckpoint& checkpoint);
+
 // `resolved`: an evaluate job with its paths resolved. Errors name the prompt
 // file's problem (curriculum/prompt_list.h).
 absl::StatusOr<EvaluateLayout> LayOutEvaluateJob(const JobSpec& resolved);
