@@ -1,5 +1,7 @@
 #include "common/plot/scatter_chart.h"
 
+#include <cstdint>
+#include <optional>
 #include <utility>
 
 #include "common/plot/bitmap_font.h"

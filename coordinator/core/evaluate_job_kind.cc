@@ -1,6 +1,7 @@
 #include "coordinator/core/evaluate_job_kind.h"
 
 #include <cstddef>
+#include <map>
 #include <utility>
 #include <vector>
 

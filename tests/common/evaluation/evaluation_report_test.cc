@@ -6,6 +6,7 @@
 
 #include "common/evaluation/evaluation_report.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <string>

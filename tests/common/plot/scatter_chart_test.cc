@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "common/plot/bitmap_font.h"
 #include "gmock/gmock.h"
