@@ -91,8 +91,8 @@ refused() {  # refused FILE PATTERN: submit fails and says PATTERN
   if "$alignctl" submit "$1" > refused.out 2>&1; then fail "$1 was accepted: $(cat refused.out)"; fi
   grep -qE "$2" refused.out || fail "$1: the refusal does not say '$2': $(cat refused.out)"
 }
-sed -n '/^name: eval$/,$p' chain.yaml | sed -e '/^after:/d' -e 's|"\${jobs.train.output}/checkpoint-2"|runs/none|' > missing-unet.yaml
-refused missing-unet.yaml 'evaluate.checkpoints\[1\] \(step2\)\.unet: runs/none is neither'
+sed -n '/^name: eval$/,$p' chain.yaml | sed -e '/^after:/d' -e '/step4/d' -e 's|unet: "[^"]*checkpoint-2"|unet: runs/none|' > missing-unet.yaml
+refused missing-unet.yaml 'evaluate.checkpoints\[1\] \(step2\)\.unet: .*runs/none is neither'
 sed -n '/^name: eval$/,$p' chain.yaml | sed -e '/^after:/d' -e '/step2\|step4/d' -e 's|reward: clipscore, model: models/pickscore|reward: clipscore, model: models/sdxl|' > wrong-reward.yaml
 refused wrong-reward.yaml 'evaluate.rewards\[1\].model: .*CLIPModel'
 sed -n '/^name: eval$/,$p' chain.yaml | sed -e 's|seeds: 3|seeds: 0|' > zero-seeds.yaml
