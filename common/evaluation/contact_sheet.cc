@@ -87,11 +87,11 @@ absl::StatusOr<imaging::RgbImage> RenderContactSheet(const std::vector<std::stri
       const imaging::RgbImage fitted =
           (w == image.width && h == image.height) ? image
                                                   : imaging::Resize(image, w, h, imaging::ResampleFilter::kBilinear);
+      // Centred in its cell.
+      const int x0 = layout.CellX(c) + (cell - w) / 2, y0 = layout.CellY(r) + (cell - h) / 2;
       for (int y = 0; y < h; ++y) {
         const uint8_t* row = fitted.Row(y);
-        for (int x = 0; x < w; ++x) {
-          canvas.Set(layout.CellX(c) + x, layout.CellY(r) + y, {row[3 * x], row[3 * x + 1], row[3 * x + 2]});
-        }
+        for (int x = 0; x < w; ++x) canvas.Set(x0 + x, y0 + y, {row[3 * x], row[3 * x + 1], row[3 * x + 2]});
       }
     }
   }

@@ -19,7 +19,7 @@ struct ContactSheetLayout {
   int header_height = 0; // the column labels' row
   int rows = 0, columns = 0;
   int width = 0, height = 0;
-  // The top-left pixel of cell (row, column): its image starts there.
+  // The top-left pixel of cell (row, column); its image is centred in the cell.
   int CellX(int column) const;
   int CellY(int row) const;
 };
@@ -34,7 +34,7 @@ ContactSheetLayout LayOutContactSheet(const std::vector<std::string>& row_labels
                                       const std::vector<std::string>& column_labels, int cell);
 
 // `images[row][column]`, each of any size (scaled down, never up, to fit the
-// cell, aspect kept; bilinear). InvalidArgument for no rows or columns, a row
+// cell, aspect kept; bilinear) and centred in it. InvalidArgument for no rows or columns, a row
 // of the wrong length, an empty image, or a sheet over 16384 pixels a side.
 absl::StatusOr<imaging::RgbImage> RenderContactSheet(const std::vector<std::string>& row_labels,
                                                      const std::vector<std::string>& column_labels,

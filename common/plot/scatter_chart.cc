@@ -35,7 +35,10 @@ absl::StatusOr<Chart> RenderScatterChart(const std::vector<ScatterPanel>& panels
       // Right of the point, or left of it where the label would leave the plot.
       const int width = TextWidth(point.label, style.text_scale);
       const int label_x = x + r + 4 + width <= frame.right ? x + r + 4 : x - r - 4 - width;
-      DrawText(canvas, label_x, y - r - TextHeight(style.text_scale), point.label, kInk, style.text_scale);
+      // Above the point, or below it where the label would leave the plot.
+      const int height = TextHeight(style.text_scale);
+      const int label_y = y - r - height >= frame.top ? y - r - height : y + r + 2;
+      DrawText(canvas, label_x, label_y, point.label, kInk, style.text_scale);
     }
   }
   chart->image = std::move(canvas).Release();

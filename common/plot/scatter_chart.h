@@ -2,7 +2,8 @@
 // Scatter charts as an RGB image: one labelled point per item (an evaluated
 // checkpoint), panels stacked top to bottom sharing the x axis, with the
 // layout, axes, grid and legend of line_chart.h. Each point is a filled
-// square of its colour with its label beside it.
+// square of its colour with its label beside it (above, or below near the
+// plot's top; right, or left near its right edge).
 
 #include <string>
 #include <vector>

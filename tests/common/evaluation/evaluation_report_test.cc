@@ -159,11 +159,12 @@ TEST_F(EvaluationReportTest, WritesTheReportAndItsPictures) {
   EXPECT_EQ(sheet->height, geometry.height);
   for (int r = 0; r < 3; ++r) {
     for (int c = 0; c < 3; ++c) {
-      // Images are 48x32 (smaller than a cell: kept at their size).
-      const uint8_t* pixel = sheet->Row(geometry.CellY(r) + 16) + 3 * (geometry.CellX(c) + 24);
-      EXPECT_EQ(pixel[0], 40 + 80 * c) << "cell " << r << ", " << c;
-      const uint8_t* outside = sheet->Row(geometry.CellY(r) + 40) + 3 * (geometry.CellX(c) + 24);
-      EXPECT_EQ(outside[0], 255) << "below cell " << r << ", " << c;
+      // Images are 48x32 (smaller than a cell: kept at their size), centred.
+      const int cx = geometry.CellX(c) + kContactSheetCell / 2, cy = geometry.CellY(r) + kContactSheetCell / 2;
+      EXPECT_EQ(sheet->Row(cy)[3 * cx], 40 + 80 * c) << "cell " << r << ", " << c;
+      EXPECT_EQ(sheet->Row(cy - 15)[3 * (cx - 23)], 40 + 80 * c) << "cell " << r << ", " << c;
+      EXPECT_EQ(sheet->Row(cy - 17)[3 * cx], 255) << "above the image of cell " << r << ", " << c;
+      EXPECT_EQ(sheet->Row(cy)[3 * (cx + 25)], 255) << "right of the image of cell " << r << ", " << c;
     }
   }
   // Labels: ink in the row-label column and over the columns.

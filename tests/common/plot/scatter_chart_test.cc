@@ -1,5 +1,5 @@
 // Scatter charts: each point a square of its colour where its values map,
-// its label beside it, one frame per panel on a shared x axis, and the line
+// its label beside it inside the plot, one frame per panel on a shared x axis, and the line
 // chart's refusals.
 
 #include "common/plot/scatter_chart.h"
@@ -51,8 +51,13 @@ TEST(ScatterChartTest, PointsAreSquaresWhereTheirValuesMap) {
       // The whole square is the point's colour.
       EXPECT_EQ(CountColor(chart->image, point.color, x - r, y - r, x + r, y + r), (2 * r + 1) * (2 * r + 1))
           << panels[i].title << " " << point.label;
-      // Its label: ink just above and beside it.
-      EXPECT_GT(CountColor(chart->image, kInk, x - 60, y - r - TextHeight(style.text_scale) - 2, x + 80, y - r), 5);
+      // Its label: ink inside the plot area just above or below it (the frame
+      // is ink too, so its lines are left out).
+      const int h = TextHeight(style.text_scale);
+      EXPECT_GT(CountColor(chart->image, kInk, std::max(x - 60, frame.left + 1), std::max(y - r - h - 2, frame.top + 1),
+                           std::min(x + 80, frame.right - 1), std::min(y + r + h + 2, frame.bottom - 1)),
+                5)
+          << panels[i].title << " " << point.label;
     }
   }
   // In the first panel dpo is up and to the right of base.
