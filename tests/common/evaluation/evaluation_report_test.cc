@@ -2,7 +2,7 @@
 // (figures equal to ComputeFigures' on the same records, read back by
 // ParseReport), the terminal table, the contact sheet (size, each cell the
 // right checkpoint's image, labels) and the scatter plot; a missing chunk is
-// named. Chunk records of a finished layout are written here as the ranks do.
+// named. Chunk records are written as the ranks do (tests/support/evaluated_chunk.h).
 
 #include "common/evaluation/evaluation_report.h"
 
@@ -13,29 +13,20 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "common/evaluation/contact_sheet.h"
 #include "common/evaluation/evaluate_layout.h"
 #include "common/file_util.h"
 #include "common/imaging/decode_image.h"
-#include "common/imaging/encode_image.h"
 #include "common/job_spec.h"
-#include "common/safetensors/writer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/evaluated_chunk.h"
 #include "tests/support/temp_dir.h"
 
 namespace align::evaluation {
 namespace {
 
 using ::testing::HasSubstr;
-
-// Checkpoint c's images are flat grey 40 + 80c, 48x32 pixels.
-imaging::RgbImage Flat(int c) {
-  imaging::RgbImage image(48, 32);
-  for (uint8_t& v : image.pixels) v = static_cast<uint8_t>(40 + 80 * c);
-  return image;
-}
 
 class EvaluationReportTest : public ::testing::Test {
  protected:
@@ -53,33 +44,8 @@ class EvaluationReportTest : public ::testing::Test {
     layout_ = *layout;
   }
 
-  // Chunk `chunk` as a rank leaves it: images, embeddings, record.
   void FinishChunk(int64_t chunk) {
-    const int c = layout_.CheckpointOf(chunk);
-    EvaluateChunkRecord record;
-    record.chunk = chunk;
-    record.fingerprint = absl::StrFormat("%016x", layout_.fingerprint);
-    record.checkpoint = layout_.checkpoints[c].name;
-    record.embeddings = layout_.EmbeddingsFile(chunk);
-    std::vector<float> embeddings;
-    for (int64_t p = layout_.FirstPrompt(chunk); p < layout_.EndPrompt(chunk); ++p) {
-      for (int64_t k = 0; k < layout_.seeds; ++k) {
-        const std::string file = layout_.ImageFile(c, p, k);
-        std::filesystem::create_directories(std::filesystem::path(layout_.output + "/" + file).parent_path());
-        ASSERT_TRUE(WriteFileAtomically(layout_.output + "/" + file, *imaging::EncodePng(Flat(c))).ok());
-        const double pick = 20 + c + 0.1 * p - 0.3 * k, aesthetic = 5 - c * 0.5 + 0.01 * p;
-        record.images.push_back({p, k, file, {{"pickscore", pick}, {"aesthetic", aesthetic}},
-                                 static_cast<int64_t>(embeddings.size() / 3)});
-        // Checkpoint 0: the seeds' embeddings equal (diversity 0); others differ.
-        embeddings.insert(embeddings.end(), {1.0f, c == 0 ? 0.0f : static_cast<float>(k * c), 0.5f});
-      }
-    }
-    safetensors::Writer writer;
-    ASSERT_TRUE(writer.Add("embeddings", safetensors::DType::kF32, {static_cast<int64_t>(embeddings.size() / 3), 3},
-                           embeddings.data(), embeddings.size() * sizeof(float)).ok());
-    std::filesystem::create_directories(layout_.output + "/embeddings");
-    ASSERT_TRUE(writer.WriteFile(layout_.output + "/" + record.embeddings).ok());
-    ASSERT_TRUE(WriteEvaluateChunkRecord(layout_, record).ok());
+    ASSERT_TRUE(testing::WriteEvaluatedChunk(layout_, chunk).ok());
     ASSERT_TRUE(FinishedEvaluateChunk(layout_, chunk).has_value());
   }
 
