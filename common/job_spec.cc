@@ -33,7 +33,8 @@ const NameTable<JobType> kJobTypes = {{"train", JobType::kTrain},
                                       {"prepare", JobType::kPrepare},
                                       {"generate", JobType::kGenerate},
                                       {"score", JobType::kScore},
-                                      {"pairs", JobType::kPairs}};
+                                      {"pairs", JobType::kPairs},
+                                      {"evaluate", JobType::kEvaluate}};
 const NameTable<OptimizerName> kOptimizers = {{"adamw", OptimizerName::kAdamW},
                                               {"adafactor", OptimizerName::kAdafactor}};
 const NameTable<LrSchedule> kSchedules = {{"constant_with_warmup", LrSchedule::kConstantWithWarmup},
@@ -194,7 +195,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
                            {"name", "type", "model", "dataset", "output", "loss", "optim", "batch", "steps",
                             "seed", "precision", "gradient_checkpointing", "checkpoint_every", "eval_every",
                             "max_bad_steps", "device", "allow_tf32", "progress_timeout_s", "resume", "curriculum",
-                            "prepare", "generate", "score", "pairs", "after"}));
+                            "prepare", "generate", "score", "pairs", "evaluate", "after"}));
   JobSpec spec;
   for (const char* key : {"name", "type"}) {
     RETURN_IF_ERROR(f.Require(key));
@@ -220,7 +221,13 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
       spec.type == JobType::kTrain || spec.type == JobType::kPrepare || spec.type == JobType::kGenerate;
   const bool has_dataset =
       spec.type == JobType::kTrain || spec.type == JobType::kPrepare || spec.type == JobType::kPairs;
-  RETURN_IF_ERROR(path_field("model", reads_model, "a diffusers model folder", &spec.model));
+  if (spec.type == JobType::kEvaluate) {
+    // Optional: the folder of the checkpoints that name none of their own.
+    RETURN_IF_ERROR(f.String("model", &spec.model));
+    RETURN_IF_ERROR(f.Check("model", !f.Has("model") || !spec.model.empty(), "must not be empty"));
+  } else {
+    RETURN_IF_ERROR(path_field("model", reads_model, "a diffusers model folder", &spec.model));
+  }
   RETURN_IF_ERROR(path_field("dataset", has_dataset, "a prepared dataset directory", &spec.dataset));
   RETURN_IF_ERROR(f.Require("output"));
   RETURN_IF_ERROR(f.String("output", &spec.output));
@@ -303,7 +310,8 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
   for (const auto& [section, section_type] : NameTable<JobType>{{"prepare", JobType::kPrepare},
                                                                 {"generate", JobType::kGenerate},
                                                                 {"score", JobType::kScore},
-                                                                {"pairs", JobType::kPairs}}) {
+                                                                {"pairs", JobType::kPairs},
+                                                                {"evaluate", JobType::kEvaluate}}) {
     const std::string key(section);
     RETURN_IF_ERROR(f.Check(key, spec.type == section_type || !f.Has(key),
                             absl::StrCat("only applies to type ", JobTypeName(section_type))));
@@ -338,6 +346,19 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
     if (!pairs) return f.Error("pairs", "has no value (expected e.g. {generated: gen/, scores: scores/})");
     spec.pairs.emplace();
     RETURN_IF_ERROR(spec_sections::ParsePairs(*pairs, &*spec.pairs));
+  }
+  if (spec.type == JobType::kEvaluate) {
+    RETURN_IF_ERROR(f.Require("evaluate", "required for type evaluate (e.g. {prompts: p.txt, checkpoints: [...], ...})"));
+    ASSIGN_OR_RETURN(auto evaluate, f.Section("evaluate", spec_sections::kEvaluateFields));
+    if (!evaluate) return f.Error("evaluate", "has no value (expected {prompts: p.txt, checkpoints: [...], ...})");
+    spec.evaluate.emplace();
+    RETURN_IF_ERROR(spec_sections::ParseEvaluate(*evaluate, &*spec.evaluate));
+    for (EvaluateCheckpoint& checkpoint : spec.evaluate->checkpoints) {
+      if (checkpoint.model.empty()) checkpoint.model = spec.model;
+      RETURN_IF_ERROR(f.Check("evaluate", !checkpoint.model.empty(),
+                              absl::StrCat("checkpoint \"", checkpoint.name,
+                                           "\" names no model and the job has no model: to take it from")));
+    }
   }
   return spec;
 }
@@ -391,6 +412,15 @@ JobSpec ResolveJobPaths(JobSpec spec, const std::string& base_dir) {
   if (spec.score) {
     spec.score->images = ResolveJobPath(spec.score->images, base_dir);
     spec.score->reward_model = ResolveJobPath(spec.score->reward_model, base_dir);
+  }
+  if (spec.evaluate) {
+    spec.evaluate->prompts = ResolveJobPath(spec.evaluate->prompts, base_dir);
+    spec.evaluate->embedder = ResolveJobPath(spec.evaluate->embedder, base_dir);
+    for (EvaluateCheckpoint& checkpoint : spec.evaluate->checkpoints) {
+      checkpoint.model = ResolveJobPath(checkpoint.model, base_dir);
+      checkpoint.unet = ResolveJobPath(checkpoint.unet, base_dir);
+    }
+    for (EvaluateReward& reward : spec.evaluate->rewards) reward.model = ResolveJobPath(reward.model, base_dir);
   }
   if (spec.pairs) {
     spec.pairs->generated = ResolveJobPath(spec.pairs->generated, base_dir);

@@ -15,8 +15,9 @@
 namespace align {
 
 // train and prepare; generate, score and pairs are Curriculum DPO's pipeline
-// (docs/curriculum.md): candidates, their rewards, pairs ordered by difficulty.
-enum class JobType { kTrain, kPrepare, kGenerate, kScore, kPairs };
+// (docs/curriculum.md): candidates, their rewards, pairs ordered by difficulty;
+// evaluate compares checkpoints on held-out prompts (docs/evaluation.md).
+enum class JobType { kTrain, kPrepare, kGenerate, kScore, kPairs, kEvaluate };
 enum class OptimizerName { kAdamW, kAdafactor };
 enum class LrSchedule { kConstantWithWarmup, kCosine };
 enum class Precision { kFp32, kBf16 };
@@ -53,6 +54,10 @@ inline constexpr int64_t kMaxImageBatch = 256;
 inline constexpr int64_t kMaxPairsPerPrompt = 1'000'000;
 // Entries of `after:`: the jobs one job waits for.
 inline constexpr int64_t kMaxAfter = 64;
+// An evaluate job's checkpoints, rewards and bootstrap resamples.
+inline constexpr int64_t kMaxEvalCheckpoints = 64;
+inline constexpr int64_t kMaxEvalRewards = 8;
+inline constexpr int64_t kMaxBootstrapResamples = 100'000;
 }  // namespace spec_limits
 
 struct OptimSpec {
@@ -164,6 +169,37 @@ struct PairsSpec {
   ShardDtype dtype = ShardDtype::kF32;
 };
 
+// One model an evaluate job samples: a whole diffusers folder (`model`), or
+// another UNet (`unet`: a unet folder, or a train job's checkpoint-<step>
+// folder holding unet/) with the rest of `model`. LoRA adapters would be a
+// third source here.
+struct EvaluateCheckpoint {
+  std::string name;   // its column in the report; a folder name under images/
+  std::string model;  // the diffusers folder; the job's `model:` when not given
+  std::string unet;   // empty: the model's own unet/
+};
+
+struct EvaluateReward {
+  RewardName reward = RewardName::kPickScore;
+  std::string model;  // the reward's folder (docs/reward-models.md)
+};
+
+// `type: evaluate`: every checkpoint samples the same prompts x seeds with
+// the same noise (paired), every image is scored by every reward and embedded
+// by a CLIP image tower; the coordinator computes the report from the
+// per-image records (docs/evaluation.md).
+struct EvaluateSpec {
+  std::string prompts;  // as GenerateSpec::prompts
+  int64_t seeds = 4;    // samples per prompt
+  std::vector<EvaluateCheckpoint> checkpoints;
+  std::string base;  // the entry win rates compare against; default the first
+  std::vector<EvaluateReward> rewards;
+  std::string embedder;  // CLIP folder for diversity; default the clipscore reward's
+  SamplingSpec sampling;
+  int64_t bootstrap_resamples = 1000;  // 0: no confidence intervals
+  int64_t prompts_per_chunk = 8;
+};
+
 struct JobSpec {
   std::string name;
   // Jobs this one waits for: names of other documents of the same submission,
@@ -197,6 +233,7 @@ struct JobSpec {
   std::optional<GenerateSpec> generate;  // present iff type == kGenerate
   std::optional<ScoreSpec> score;        // present iff type == kScore
   std::optional<PairsSpec> pairs;        // present iff type == kPairs
+  std::optional<EvaluateSpec> evaluate;  // present iff type == kEvaluate
 };
 
 absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text);

@@ -23,13 +23,21 @@ const std::vector<std::string> kPairsFields = {"generated", "scores",          "
                                                "max_pairs_per_prompt", "stages", "binning", "heldout_fraction",
                                                "pairs_per_shard",      "dtype"};
 
+const std::vector<std::string> kEvaluateFields = {"prompts",  "seeds",     "checkpoints", "base",
+                                                  "rewards",  "embedder",  "sampling",    "bootstrap",
+                                                  "prompts_per_chunk"};
+const std::vector<std::string> kSamplingFields = {"negative_prompt", "inference_steps", "guidance_scale",
+                                                  "resolution",      "height",          "width",
+                                                  "batch_size"};
+
 namespace {
 
 const NameTable<ImageFileFormat> kImageFormats = {{"png", ImageFileFormat::kPng}, {"jpeg", ImageFileFormat::kJpeg}};
 const NameTable<StageBinning> kBinnings = {{"equal_count", StageBinning::kEqualCount},
                                            {"equal_width", StageBinning::kEqualWidth}};
 
-// `key` in [lo, hi], both shown in the message.
+}  // namespace
+
 absl::Status IntInRange(const Fields& f, const std::string& key, int64_t* out, int64_t lo, int64_t hi) {
   RETURN_IF_ERROR(f.Int(key, out));
   return f.Check(key, *out >= lo && *out <= hi, absl::StrCat("must be from ", lo, " to ", hi));
@@ -41,8 +49,8 @@ absl::Status RequiredPath(const Fields& f, const std::string& key, absl::string_
   return f.Check(key, !out->empty(), "must not be empty");
 }
 
-// Sampling options sit in the generate section itself (and, later, in other
-// sections that sample); one parser for all of them.
+// Sampling options sit in the generate section itself and in evaluate's
+// `sampling:`; one parser for all of them.
 absl::Status ParseSampling(const Fields& f, SamplingSpec* sampling) {
   RETURN_IF_ERROR(f.String("negative_prompt", &sampling->negative_prompt));
   RETURN_IF_ERROR(IntInRange(f, "inference_steps", &sampling->inference_steps, 1, spec_limits::kMaxInferenceSteps));
@@ -59,8 +67,6 @@ absl::Status ParseSampling(const Fields& f, SamplingSpec* sampling) {
   RETURN_IF_ERROR(IntInRange(f, "width", &sampling->width, 8, spec_limits::kMaxImageSide));
   return IntInRange(f, "batch_size", &sampling->batch_size, 1, spec_limits::kMaxImageBatch);
 }
-
-}  // namespace
 
 absl::Status ParseGenerate(const Fields& f, GenerateSpec* generate) {
   RETURN_IF_ERROR(RequiredPath(f, "prompts", "a .txt file, one prompt per line, or a .jsonl file", &generate->prompts));

@@ -3,10 +3,12 @@
 // pairs) and the name tables they share with job_spec.cc. Internal to the
 // spec's parser: users of specs include common/job_spec.h.
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "common/job_spec.h"
 #include "common/spec_fields.h"
 
@@ -19,9 +21,22 @@ extern const spec_fields::NameTable<ShardDtype> kShardDtypes;
 extern const std::vector<std::string> kGenerateFields;
 extern const std::vector<std::string> kScoreFields;
 extern const std::vector<std::string> kPairsFields;
+extern const std::vector<std::string> kEvaluateFields;
+// The sampling options (SamplingSpec), for sections that nest them.
+extern const std::vector<std::string> kSamplingFields;
 
 absl::Status ParseGenerate(const spec_fields::Fields& f, GenerateSpec* generate);
 absl::Status ParseScore(const spec_fields::Fields& f, ScoreSpec* score);
 absl::Status ParsePairs(const spec_fields::Fields& f, PairsSpec* pairs);
+// In job_spec_evaluate.cc.
+absl::Status ParseEvaluate(const spec_fields::Fields& f, EvaluateSpec* evaluate);
+
+// Shared by the sections' parsers.
+absl::Status ParseSampling(const spec_fields::Fields& f, SamplingSpec* sampling);
+// `key` in [lo, hi], both shown in the message.
+absl::Status IntInRange(const spec_fields::Fields& f, const std::string& key, int64_t* out, int64_t lo, int64_t hi);
+// A required, non-empty path; `meaning` is said when it is missing.
+absl::Status RequiredPath(const spec_fields::Fields& f, const std::string& key, absl::string_view meaning,
+                          std::string* out);
 
 }  // namespace align::spec_sections

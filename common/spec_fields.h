@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -169,6 +170,20 @@ class Fields {
       values.push_back(item.Scalar());
     }
     return values;
+  }
+
+  // A list of mappings, each read as Fields with the path `key[i]`; empty
+  // when absent or null.
+  absl::StatusOr<std::vector<Fields>> MappingList(const std::string& key, const std::vector<std::string>& known) const {
+    auto it = entries_.find(key);
+    std::vector<Fields> items;
+    if (it == entries_.end() || it->second.value.IsNull()) return items;
+    if (!it->second.value.IsSequence()) return Error(key, "expected a list, e.g. [{...}, {...}]");
+    for (size_t i = 0; i < it->second.value.size(); ++i) {
+      ASSIGN_OR_RETURN(Fields item, Of(it->second.value[i], absl::StrCat(Path(key), "[", i, "]"), known));
+      items.push_back(std::move(item));
+    }
+    return items;
   }
 
   // A nested mapping; nullopt when absent or null (the section keeps its defaults).

@@ -7,6 +7,7 @@
 //   watch ID               follow a job's progress until it ends
 //   wait ID                block until the job ends; exit 0 only if it succeeded
 //   events ID              the job's history
+//   report ID|PATH         an evaluate job's report.json as a table (report.cc)
 // Exit status: 0 done; 1 the coordinator refused or was unreachable, or the
 // job did not succeed (watch, wait); 2 bad input (options, spec, job id).
 
@@ -25,5 +26,6 @@ Subcommand AddCancelCommand(CLI::App& app, std::shared_ptr<ClientOptions> client
 Subcommand AddWatchCommand(CLI::App& app, std::shared_ptr<ClientOptions> client);
 Subcommand AddWaitCommand(CLI::App& app, std::shared_ptr<ClientOptions> client);
 Subcommand AddEventsCommand(CLI::App& app, std::shared_ptr<ClientOptions> client);
+Subcommand AddReportCommand(CLI::App& app, std::shared_ptr<ClientOptions> client);
 
 }  // namespace align::alignctl

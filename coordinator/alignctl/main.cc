@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
   const std::vector<Subcommand> subcommands = {
       AddSubmitCommand(app, client), AddStatusCommand(app, client), AddListCommand(app, client),
       AddCancelCommand(app, client), AddWatchCommand(app, client),  AddWaitCommand(app, client),
-      AddEventsCommand(app, client), AddMakeSyntheticCommand(app), AddPlotCommand(app),
+      AddEventsCommand(app, client), AddReportCommand(app, client), AddMakeSyntheticCommand(app), AddPlotCommand(app),
   };
 
   try {

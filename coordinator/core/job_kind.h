@@ -95,12 +95,21 @@ struct JobCompletion {
   const JobRecord* record = nullptr;  // the job as stored; null when it could not be read
 };
 
+// A figure a finished job puts on /metrics (an evaluation's), as a gauge
+// `name`{job, labels...} (TrainingMetrics::ObserveFigures).
+struct ExportedFigure {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  double value = 0;
+};
+
 // What the kind makes of a completed job: what to store first, then its result.
 struct FinishedJob {
   std::optional<int64_t> final_step;  // progress to record
   std::optional<int64_t> final_checkpoint_step;
   std::string final_checkpoint_path;
   std::vector<NewJobEvent> events;
+  std::vector<ExportedFigure> figures;  // exported when the job succeeds
   JobResult result;
 };
 

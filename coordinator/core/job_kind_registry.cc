@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/core/log.h"
+#include "coordinator/core/evaluate_job_kind.h"
 #include "coordinator/core/generate_job_kind.h"
 #include "coordinator/core/pairs_job_kind.h"
 #include "coordinator/core/prepare_job_kind.h"
@@ -39,7 +40,7 @@ JobKindRegistry* MakeBuiltInJobKinds() {
   auto* registry = new JobKindRegistry();
   std::unique_ptr<JobKind> kinds[] = {std::make_unique<TrainJobKind>(), std::make_unique<PrepareJobKind>(),
                                       std::make_unique<GenerateJobKind>(), std::make_unique<ScoreJobKind>(),
-                                      std::make_unique<PairsJobKind>()};
+                                      std::make_unique<PairsJobKind>(), std::make_unique<EvaluateJobKind>()};
   for (std::unique_ptr<JobKind>& kind : kinds) {
     const std::string name = kind->name();
     if (absl::Status registered = registry->Register(std::move(kind)); !registered.ok()) {

@@ -672,6 +672,7 @@ absl::Status Scheduler::OnCompleted(const std::string& group_id, const std::stri
       });
     }
     AppendEvents(job->id, job->job_id, finished.events);
+    if (metrics_ != nullptr && finished.result.succeeded) metrics_->ObserveFigures(job->job_id, finished.figures);
     result = finished.result;
   }
   if (metrics_ != nullptr && job->run->shows_training_steps()) {

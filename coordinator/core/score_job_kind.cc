@@ -12,7 +12,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/curriculum/score_layout.h"
-#include "common/diffusers/clip_model_config.h"
 #include "common/reward_name.h"
 #include "common/run_fingerprint.h"
 #include "common/status_macros.h"
@@ -74,22 +73,7 @@ class ScoreWork : public RecordedChunkWork {
 }  // namespace
 
 absl::Status ScoreJobKind::CheckSubmitted(const JobSpec& resolved) const {
-  const std::string& folder = resolved.score->reward_model;
-  RETURN_IF_ERROR(CheckDirectory(folder, "score.reward_model"));
-  // The folder's kind, from its config.json alone (the worker loads the weights).
-  const bool image_tower_will_do = resolved.score->reward == RewardName::kAesthetic;
-  const std::string expected =
-      image_tower_will_do ? "a CLIPModel or CLIPVisionModelWithProjection folder" : "a CLIPModel folder";
-  absl::StatusOr<diffusers::ClipFolderKind> kind = diffusers::ReadClipFolderKind(folder, expected);
-  if (kind.ok() && !(*kind == diffusers::ClipFolderKind::kClipModel ||
-                     (image_tower_will_do && *kind == diffusers::ClipFolderKind::kVisionModel))) {
-    kind = absl::InvalidArgumentError(
-        absl::StrCat(folder, ": expected ", expected, ", found ", diffusers::DescribeModelFolder(folder)));
-  }
-  if (!kind.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("score.reward_model: ", kind.status().message(), " (reward ",
-                                                   std::string(RewardNameString(resolved.score->reward)), ")"));
-  }
+  RETURN_IF_ERROR(CheckRewardModelFolder(resolved.score->reward, resolved.score->reward_model, "score.reward_model"));
   std::error_code ec;
   if (std::filesystem::is_directory(resolved.score->images, ec)) {
     return CheckReadableFile(absl::StrCat(resolved.score->images, "/index.jsonl"), "score.images");

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/dataset/manifest.h"
+#include "common/diffusers/clip_model_config.h"
 #include "common/diffusers/dataset_fit.h"
 #include "common/diffusers/model_folder.h"
 #include "common/status_macros.h"
@@ -142,5 +143,35 @@ absl::Status CheckOutputDirectory(const std::string& output, const std::string& 
   return absl::OkStatus();
 }
 
+
+namespace {
+
+absl::Status CheckClipFolder(const std::string& folder, const std::string& field, bool image_tower_will_do,
+                             const std::string& what_for) {
+  RETURN_IF_ERROR(CheckDirectory(folder, field));
+  const std::string expected =
+      image_tower_will_do ? "a CLIPModel or CLIPVisionModelWithProjection folder" : "a CLIPModel folder";
+  absl::StatusOr<diffusers::ClipFolderKind> kind = diffusers::ReadClipFolderKind(folder, expected);
+  if (kind.ok() && !(*kind == diffusers::ClipFolderKind::kClipModel ||
+                     (image_tower_will_do && *kind == diffusers::ClipFolderKind::kVisionModel))) {
+    kind = absl::InvalidArgumentError(
+        absl::StrCat(folder, ": expected ", expected, ", found ", diffusers::DescribeModelFolder(folder)));
+  }
+  if (!kind.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", kind.status().message(), " (", what_for, ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckRewardModelFolder(RewardName reward, const std::string& folder, const std::string& field) {
+  return CheckClipFolder(folder, field, reward == RewardName::kAesthetic,
+                         absl::StrCat("reward ", std::string(RewardNameString(reward))));
+}
+
+absl::Status CheckClipImageFolder(const std::string& folder, const std::string& field) {
+  return CheckClipFolder(folder, field, true, "image embeddings");
+}
 
 }  // namespace align::coordinator

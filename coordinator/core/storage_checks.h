@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "common/diffusers/unet_config.h"
 #include "common/job_spec.h"
+#include "common/reward_name.h"
 
 namespace align::coordinator {
 
@@ -31,6 +32,13 @@ absl::Status CheckPrepareInput(const PrepareSpec& prepare);
 // carries what the spec's curriculum orders pairs by.
 absl::Status CheckTrainDataset(const std::string& dataset, const JobSpec& spec, const diffusers::UNetConfig& unet,
                                const std::string& model);
+// `folder` (the spec field `field`) holds what reward `reward` loads, from
+// its config.json alone: a CLIPModel folder, or for the aesthetic reward also
+// a CLIPVisionModelWithProjection one (docs/reward-models.md).
+absl::Status CheckRewardModelFolder(RewardName reward, const std::string& folder, const std::string& field);
+// `folder` (the spec field `field`) is a CLIP image tower's: a CLIPModel or
+// CLIPVisionModelWithProjection folder.
+absl::Status CheckClipImageFolder(const std::string& folder, const std::string& field);
 // `output` is a writable directory, or can be created as one.
 absl::Status CheckOutputDirectory(const std::string& output, const std::string& field);
 

@@ -1,6 +1,9 @@
 #include "coordinator/core/training_metrics.h"
 
 #include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "common/step_metrics.h"
 
@@ -56,6 +59,16 @@ TrainingMetrics::TrainingMetrics(prometheus::Registry& registry, absl::Duration 
       {n::kHeldoutImplicitAccuracy, {heldout_accuracy, {}}},
       {n::kHeldoutLoss, {heldout_loss, {}}},
   };
+  for (const auto& [name, help] : std::vector<std::pair<std::string, std::string>>{
+           {"align_eval_reward", "Mean reward of an evaluated checkpoint over its prompts x seeds"},
+           {"align_eval_reward_std", "Standard deviation of an evaluated checkpoint's reward"},
+           {"align_eval_prompt_variance", "Within-prompt reward variance over seeds, averaged over prompts"},
+           {"align_eval_win_rate", "Share of (prompt, seed) pairs where the checkpoint beats the base (ties 1/2)"},
+           {"align_eval_win_rate_ci_low", "2.5th percentile of the win rate over prompt bootstrap resamples"},
+           {"align_eval_win_rate_ci_high", "97.5th percentile of the win rate over prompt bootstrap resamples"},
+           {"align_eval_diversity", "Mean pairwise cosine distance of a prompt's image embeddings, over prompts"}}) {
+    figures_[name] = Gauges(registry, name, help);
+  }
   step_duration_ = &prometheus::BuildHistogram()
                         .Name("align_step_duration_seconds")
                         .Help("Wall time of optimizer steps, by job")
@@ -149,6 +162,14 @@ void TrainingMetrics::ObserveEval(const std::string& job, const std::map<std::st
   for (const auto& [name, value] : values) {
     auto it = by_name_.find(name);
     if (it != by_name_.end() && name.rfind("heldout_", 0) == 0) JobGauge(it->second.first, job).Set(value);
+  }
+}
+
+void TrainingMetrics::ObserveFigures(const std::string& job, const std::vector<ExportedFigure>& figures) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const ExportedFigure& figure : figures) {
+    auto it = figures_.find(figure.name);
+    if (it != figures_.end()) JobGauge(it->second, job, figure.labels).Set(figure.value);
   }
 }
 

@@ -7,6 +7,10 @@
 //   align_train_learning_rate, align_train_pairs_per_second,
 //   align_curriculum_stage, align_gpu_memory_bytes{rank},
 //   align_eval_heldout_implicit_accuracy, align_eval_heldout_loss (gauges);
+//   an evaluate job's figures when it succeeds (docs/evaluation.md):
+//   align_eval_reward{checkpoint,reward}, align_eval_reward_std{checkpoint,reward},
+//   align_eval_prompt_variance{checkpoint,reward}, align_eval_win_rate{checkpoint,reward},
+//   align_eval_win_rate_ci_low / _ci_high{checkpoint,reward}, align_eval_diversity{checkpoint};
 //   align_step_duration_seconds (histogram), align_train_skipped_steps_total.
 // Scheduler-wide counters: align_metric_samples_total,
 //   align_plan_messages_total, align_job_assignments_total,
@@ -27,6 +31,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "coordinator/core/job_kind.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -48,6 +53,9 @@ class TrainingMetrics {
   // nothing: no worker reported a step here.
   void ObserveCompletion(const std::string& job, int64_t step, const std::map<std::string, double>& values);
   void ObserveEval(const std::string& job, const std::map<std::string, double>& values);
+  // A finished job's figures; names outside the align_eval_* families above
+  // are ignored. Dropped with the job's other series after the retention.
+  void ObserveFigures(const std::string& job, const std::vector<ExportedFigure>& figures);
   void ObserveDeviceMemory(const std::string& job, int rank, double bytes);
   void SetStage(const std::string& job, int64_t stage);
   // The job ended (or left this coordinator): drop its series after the retention.
@@ -80,6 +88,7 @@ class TrainingMetrics {
   std::map<std::string, JobSeries> jobs_;
   // metrics.jsonl name -> (family, extra labels)
   std::map<std::string, std::pair<prometheus::Family<prometheus::Gauge>*, std::map<std::string, std::string>>> by_name_;
+  std::map<std::string, prometheus::Family<prometheus::Gauge>*> figures_;  // by name
   prometheus::Family<prometheus::Gauge>* gpu_memory_;
   prometheus::Family<prometheus::Gauge>* stage_;
   prometheus::Family<prometheus::Histogram>* step_duration_;

@@ -6,14 +6,16 @@
 # runs to the end (so the job duration panels have a finished job) and a
 # curriculum job with evaluations is running when every query of every panel
 # of every dashboard goes through Prometheus's /api/v1/query, with Grafana's
-# variables substituted ($job -> the running job's id, $__rate_interval and
+# variables substituted ($job -> the running job's id, $eval_job -> an
+# evaluate job's that compared the model with the finished job's checkpoint
+# (with the tiny models of make_tiny_models), $__rate_interval and
 # $__interval -> 30s, $__range -> 5m). A query fails when Prometheus reports an
 # error or when it returns nothing but NaN (no series, or quantiles of nothing):
 # a panel that shows "No data" while training runs is a broken panel.
 # The dashboards' template variable queries (label_values) and their wiring to
 # the provisioned datasource uid are checked too.
 #
-#   grafana_dashboards_test.sh COORDINATOR_BIN ALIGNCTL_BIN WORKER_BIN TINY_MODEL_DIR DEPLOY_DIR WORK_DIR
+#   grafana_dashboards_test.sh COORDINATOR_BIN ALIGNCTL_BIN WORKER_BIN TINY_MODEL_DIR DEPLOY_DIR WORK_DIR MAKE_TINY_MODELS_BIN
 set -euo pipefail
 lib="$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
@@ -23,6 +25,8 @@ worker_bin=$3
 model=$(cd "$4" && pwd)
 deploy=$(cd "$5" && pwd)
 work=$6
+make_tiny_models=$7
+golden=$(dirname "$model")
 prometheus_bin=${PROMETHEUS_BIN:-/usr/bin/prometheus}
 dashboards_dir=$deploy/grafana/dashboards
 rate_interval=30s
@@ -46,7 +50,7 @@ grep -q '^ *path: ' "$deploy/grafana/provisioning/dashboards/align.yaml" || fail
 # Every panel, rows' nested panels included; rows themselves hold no queries.
 panels_filter='def panels: (.panels // [])[] | ., panels; [panels | select(.type != "row")]'
 dashboards=("$dashboards_dir"/*.json)
-for want in training cluster jobs; do
+for want in training cluster jobs evaluation; do
   [[ -f "$dashboards_dir/$want.json" ]] || fail "no $want.json in $dashboards_dir"
 done
 declare -A seen_uids=()
@@ -111,6 +115,24 @@ finished=$(submit finished 4 "")
 timeout 240 "$alignctl" wait "$finished" > wait-finished.out || fail "$finished did not succeed: $(cat wait-finished.out)"
 say "$finished succeeded"
 
+# An evaluation of the model against the finished job's last checkpoint: the
+# evaluation dashboard's figures.
+"$make_tiny_models" "$golden" models
+printf 'a red cube\na blue ball\n' > prompts.txt
+cat > evaluate.yaml <<YAML
+name: evaluation
+type: evaluate
+model: models/sdxl
+output: runs/evaluation
+device: cpu
+evaluate: {prompts: prompts.txt, seeds: 2, checkpoints: [{name: base}, {name: trained, unet: runs/finished/checkpoint-4}],
+           rewards: [{reward: clipscore, model: models/pickscore}], bootstrap: {resamples: 50},
+           sampling: {inference_steps: 2, resolution: 32, batch_size: 2}}
+YAML
+evaluation=$("$alignctl" submit evaluate.yaml | tail -n 1)
+timeout 240 "$alignctl" wait "$evaluation" > wait-evaluation.out || fail "$evaluation did not succeed: $(cat wait-evaluation.out)"
+say "$evaluation succeeded"
+
 # Far more steps than the queries below take: the job must still be running
 # (its rates non-zero) when the last panel is queried, however slow the
 # machine; it is cancelled at the end.
@@ -126,7 +148,8 @@ while ((SECONDS < deadline)); do
   if grep -q 'stage 1 of 2 starts' <<< "$events" &&
      query "align_eval_heldout_loss{job=\"$running\"}" | has_data &&
      query "align_curriculum_stage{job=\"$running\"} >= 1" | has_data &&
-     query "align_job_duration_seconds_count{state=\"succeeded\"}" | has_data; then
+     query "align_job_duration_seconds_count{state=\"succeeded\"}" | has_data &&
+     query "align_eval_diversity{job=\"$evaluation\"}" | has_data; then
     ready=1
     break
   fi
@@ -151,6 +174,9 @@ for file in "${dashboards[@]}"; do
         grep -qx "$id" <<< "$values" || fail "$name: variable job ($definition) lacks $id: $values"
       done
     fi
+    if [[ "$var" == eval_job ]]; then
+      grep -qx "$evaluation" <<< "$values" || fail "$name: variable eval_job ($definition) lacks $evaluation: $values"
+    fi
   done < <(jq -c '.templating.list[]? | select(.type == "query")' "$file")
 done
 
@@ -168,6 +194,8 @@ for file in "${dashboards[@]}"; do
     ref=${targets[i + 1]}
     expr=${targets[i + 2]}
     concrete=$expr
+    concrete=${concrete//'${eval_job}'/$evaluation}
+    concrete=${concrete//'$eval_job'/$evaluation}
     concrete=${concrete//'${job}'/$running}
     concrete=${concrete//'$job'/$running}
     concrete=${concrete//'${__rate_interval}'/$rate_interval}

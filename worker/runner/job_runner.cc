@@ -4,6 +4,7 @@
 
 #include "common/status_macros.h"
 #include "worker/engine/cpu_threads.h"
+#include "worker/runner/evaluate_runner.h"
 #include "worker/runner/generate_runner.h"
 #include "worker/runner/pairs_runner.h"
 #include "worker/runner/prepare_runner.h"
@@ -20,6 +21,7 @@ absl::StatusOr<control::WorkerJobKinds> BuiltInWorkerJobKinds(const DeviceChoice
   RETURN_IF_ERROR(kinds.Register(MakeGenerateWorkerKind(device)));
   RETURN_IF_ERROR(kinds.Register(MakeScoreWorkerKind(device)));
   RETURN_IF_ERROR(kinds.Register(MakePairsWorkerKind()));
+  RETURN_IF_ERROR(kinds.Register(MakeEvaluateWorkerKind(device)));
   return kinds;
 }
 

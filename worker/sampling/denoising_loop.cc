@@ -33,12 +33,13 @@ absl::Status ExpectShape(const char* name, const torch::Tensor& t, const std::ve
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<DenoisingLoop>> DenoisingLoop::Load(const std::string& model_dir, torch::Device device,
-                                                                   torch::Dtype dtype, const std::string& sampler) {
+                                                                   torch::Dtype dtype, const std::string& sampler,
+                                                                   const std::string& unet_dir) {
   const diffusers::ModelFolder model(model_dir);
   RETURN_IF_ERROR(model.CheckFiles({diffusers::Component::kUNet, diffusers::Component::kScheduler}));
   ASSIGN_OR_RETURN(SamplerConfig config, LoadSamplerConfig(model.SchedulerConfigPath(), sampler));
   ASSIGN_OR_RETURN(models::UNet2DConditionModel unet,
-                   models::LoadUNet(model.Dir(diffusers::Component::kUNet),
+                   models::LoadUNet(unet_dir.empty() ? model.Dir(diffusers::Component::kUNet) : unet_dir,
                                     torch::TensorOptions().dtype(dtype).device(device)));
   unet->eval();
   return std::make_unique<DenoisingLoop>(std::move(unet), std::move(config), device);

@@ -54,9 +54,11 @@ class DenoisingLoop {
   // Reads `model_dir`/unet and `model_dir`/scheduler/scheduler_config.json;
   // `sampler` overrides the scheduler's class (see ParseSamplerConfig). The
   // UNet's parameters are `dtype` on `device`; the sampler's arithmetic is fp32.
+  // `unet_dir` replaces `model_dir`/unet when given (a training checkpoint's).
   static absl::StatusOr<std::unique_ptr<DenoisingLoop>> Load(const std::string& model_dir, torch::Device device,
                                                              torch::Dtype dtype = torch::kFloat,
-                                                             const std::string& sampler = "");
+                                                             const std::string& sampler = "",
+                                                             const std::string& unet_dir = "");
   DenoisingLoop(models::UNet2DConditionModel unet, SamplerConfig sampler_config, torch::Device device);
 
   // Whether `guidance_scale` makes the loop run the unconditional half too.

@@ -28,7 +28,7 @@ absl::StatusOr<std::unique_ptr<ImagePipeline>> ImagePipeline::Load(const std::st
   RETURN_IF_ERROR(model.CheckFiles({Component::kUNet, Component::kVae, Component::kScheduler,
                                     Component::kTokenizer, Component::kTextEncoder}));
   ASSIGN_OR_RETURN(std::unique_ptr<DenoisingLoop> loop,
-                   DenoisingLoop::Load(model_dir, device, options.dtype, options.sampler));
+                   DenoisingLoop::Load(model_dir, device, options.dtype, options.sampler, options.unet_dir));
   ASSIGN_OR_RETURN(models::TextConditioner text,
                    models::TextConditioner::Load(model_dir, torch::TensorOptions().dtype(options.dtype).device(device)));
   // fp32 always: SDXL's VAE overflows in fp16 (force_upcast), and one decode per image is cheap.

@@ -52,6 +52,9 @@ struct GeneratedBatch {
 struct ImagePipelineOptions {
   torch::Dtype dtype = torch::kFloat;  // UNet and text encoders; the VAE and sampler stay fp32
   std::string sampler;                 // overrides scheduler/'s class (ParseSamplerConfig); empty: the folder's
+  // Another UNet folder of the same architecture (a training checkpoint's
+  // unet/); empty: the model's own unet/. The rest comes from the model.
+  std::string unet_dir;
 };
 
 class ImagePipeline {
