@@ -71,6 +71,7 @@ absl::Status ParseLoss(const Fields& f, LossSpec* loss) {
   RETURN_IF_ERROR(only_for("divergence", is_fdpo, "loss type fdpo"));
   RETURN_IF_ERROR(only_for("beta", loss->type == LossType::kDpo || is_fdpo, "loss types dpo and fdpo"));
   RETURN_IF_ERROR(only_for("mapo_beta", loss->type == LossType::kMapo, "loss type mapo"));
+  RETURN_IF_ERROR(only_for("snr_value", loss->type == LossType::kMapo, "loss type mapo"));
 
   if (is_fdpo) {
     RETURN_IF_ERROR(f.Require(
@@ -89,6 +90,7 @@ absl::Status ParseLoss(const Fields& f, LossSpec* loss) {
   // loss code treat both through one formula.
   if (is_fdpo && loss->divergence == Divergence::kHellinger) loss->alpha = 0.5;
   RETURN_IF_ERROR(f.Double("mapo_beta", &loss->mapo_beta));
+  RETURN_IF_ERROR(f.Double("snr_value", &loss->snr_value));
   const std::vector<LossSpecProblem> problems = LossSpecProblems(*loss);
   if (!problems.empty()) return f.Error(problems.front().field, problems.front().message);
   return absl::OkStatus();
@@ -246,7 +248,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
 
   // The loss is what the job is about; a silent default would hide a forgotten section.
   if (spec.type == JobType::kTrain) RETURN_IF_ERROR(f.Require("loss", "required for type train"));
-  ASSIGN_OR_RETURN(auto loss, f.Section("loss", {"type", "divergence", "beta", "alpha", "mapo_beta"}));
+  ASSIGN_OR_RETURN(auto loss, f.Section("loss", {"type", "divergence", "beta", "alpha", "mapo_beta", "snr_value"}));
   if (loss) {
     RETURN_IF_ERROR(ParseLoss(*loss, &spec.loss));
   } else if (spec.type == JobType::kTrain) {
