@@ -1,5 +1,7 @@
 #include "common/dataset/empty_prompt.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
@@ -38,7 +40,7 @@ absl::StatusOr<std::vector<float>> ReadTensor(const safetensors::File& file, con
 }  // namespace
 
 absl::Status WriteEmptyPrompt(const std::string& dir, const PairShape& shape, absl::Span<const float> prompt_embeds,
-                              absl::Span<const float> pooled_prompt_embeds) {
+                              absl::Span<const float> pooled_prompt_embeds, int writer) {
   if (static_cast<int64_t>(prompt_embeds.size()) != shape.prompt_numel() ||
       static_cast<int64_t>(pooled_prompt_embeds.size()) != shape.pooled_dim) {
     return absl::InvalidArgumentError("the empty prompt's conditioning does not have the dataset's shape");
@@ -56,7 +58,15 @@ absl::Status WriteEmptyPrompt(const std::string& dir, const PairShape& shape, ab
     RETURN_IF_ERROR(out.Add("pooled_prompt_embeds", safetensors::DType::kF32, {1, shape.pooled_dim},
                             pooled_prompt_embeds.data(), pooled_prompt_embeds.size() * sizeof(float)));
   }
-  return out.WriteFile(path.string());
+  const std::string own = absl::StrCat(path.string(), ".", writer, ".", ::getpid());
+  RETURN_IF_ERROR(out.WriteFile(own));
+  std::filesystem::rename(own, path, ec);
+  if (ec) {
+    std::error_code ignored;
+    std::filesystem::remove(own, ignored);
+    return absl::PermissionDeniedError(absl::StrCat("cannot rename ", own, " to ", path.string(), ": ", ec.message()));
+  }
+  return absl::OkStatus();
 }
 
 bool PromptDropped(uint64_t seed, int64_t step, int64_t pair_id, double p) {

@@ -27,9 +27,12 @@ namespace align::data {
 inline constexpr absl::string_view kEmptyPromptFile = "conditioning/empty_prompt.safetensors";
 
 // Writes `dir`/kEmptyPromptFile: prompt_embeds F32 [1, tokens, context_dim] and,
-// when shape.pooled_dim > 0, pooled_prompt_embeds F32 [1, pooled_dim].
+// when shape.pooled_dim > 0, pooled_prompt_embeds F32 [1, pooled_dim]. Several
+// writers (the ranks of a prepare job) may write the same bytes at once: each
+// writes a file of its own, named by `writer` and its process id, and renames
+// it into place.
 absl::Status WriteEmptyPrompt(const std::string& dir, const PairShape& shape, absl::Span<const float> prompt_embeds,
-                              absl::Span<const float> pooled_prompt_embeds);
+                              absl::Span<const float> pooled_prompt_embeds, int writer = 0);
 
 // Whether pair `pair_id`'s caption is dropped at `step` under probability `p`.
 bool PromptDropped(uint64_t seed, int64_t step, int64_t pair_id, double p);

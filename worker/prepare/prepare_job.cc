@@ -132,7 +132,8 @@ absl::Status RunPrepareJob(const JobSpec& spec, const PrepareContext& context) {
       return t.defined() ? absl::Span<const float>(t.data_ptr<float>(), static_cast<size_t>(t.numel()))
                          : absl::Span<const float>();
     };
-    RETURN_IF_ERROR(data::WriteEmptyPrompt(spec.dataset, shape, values(empty.prompt_embeds), values(empty.pooled)));
+    RETURN_IF_ERROR(data::WriteEmptyPrompt(spec.dataset, shape, values(empty.prompt_embeds), values(empty.pooled),
+                                           context.rank));
   }
   ChunkWriter writer(spec, index, *encoder, shape);
   int shards_written = 0, resumed = 0;
