@@ -45,7 +45,10 @@ const NameTable<CurriculumPools> kCurriculumPools = {{"equal_count", CurriculumP
                                                       {"levels", CurriculumPools::kLevels}};
 const NameTable<PrepareFormat> kPrepareFormats = {{"jsonl", PrepareFormat::kJsonl},
                                                   {"webdataset", PrepareFormat::kWebDataset}};
-const NameTable<LatentMode> kLatentModes = {{"mean", LatentMode::kMean}, {"sample", LatentMode::kSample}};
+const NameTable<MicroConditioning> kMicroConditionings = {{"per_image", MicroConditioning::kPerImage},
+                                                          {"constant", MicroConditioning::kConstant}};
+const NameTable<LatentMode> kLatentModes = {
+    {"mean", LatentMode::kMean}, {"sample", LatentMode::kSample}, {"sample_per_step", LatentMode::kSamplePerStep}};
 const NameTable<absl::string_view> kDevices = {{"auto", "auto"}, {"cpu", "cpu"}, {"cuda", "cuda"}};
 
 bool ValidName(const std::string& name) {
@@ -73,6 +76,7 @@ absl::Status ParseLoss(const Fields& f, LossSpec* loss) {
   RETURN_IF_ERROR(only_for("divergence", is_fdpo, "loss type fdpo"));
   RETURN_IF_ERROR(only_for("beta", loss->type == LossType::kDpo || is_fdpo, "loss types dpo and fdpo"));
   RETURN_IF_ERROR(only_for("mapo_beta", loss->type == LossType::kMapo, "loss type mapo"));
+  RETURN_IF_ERROR(only_for("snr_value", loss->type == LossType::kMapo, "loss type mapo"));
 
   if (is_fdpo) {
     RETURN_IF_ERROR(f.Require(
@@ -91,6 +95,7 @@ absl::Status ParseLoss(const Fields& f, LossSpec* loss) {
   // loss code treat both through one formula.
   if (is_fdpo && loss->divergence == Divergence::kHellinger) loss->alpha = 0.5;
   RETURN_IF_ERROR(f.Double("mapo_beta", &loss->mapo_beta));
+  RETURN_IF_ERROR(f.Double("snr_value", &loss->snr_value));
   const std::vector<LossSpecProblem> problems = LossSpecProblems(*loss);
   if (!problems.empty()) return f.Error(problems.front().field, problems.front().message);
   return absl::OkStatus();
@@ -163,8 +168,16 @@ absl::Status ParsePrepare(const Fields& f, PrepareSpec* prepare) {
   RETURN_IF_ERROR(f.Check("resolution", prepare->resolution >= 8 && prepare->resolution <= 8192,
                           "must be in [8, 8192] pixels"));
   RETURN_IF_ERROR(f.Bool("center_crop", &prepare->center_crop));
-  RETURN_IF_ERROR(f.Bool("random_flip", &prepare->random_flip));
+  // true / false, or per_step (both orientations stored, the flip drawn in training).
+  std::string flip;
+  RETURN_IF_ERROR(f.String("random_flip", &flip));
+  if (flip == "per_step") {
+    prepare->flip_per_step = true;
+  } else {
+    RETURN_IF_ERROR(f.Bool("random_flip", &prepare->random_flip));
+  }
   RETURN_IF_ERROR(f.Enum("latent", kLatentModes, &prepare->latent));
+  RETURN_IF_ERROR(f.Enum("micro_conditioning", kMicroConditionings, &prepare->micro_conditioning));
   RETURN_IF_ERROR(f.Check("heldout", !(f.Has("heldout") && f.Has("heldout_fraction")),
                           "give heldout (a count) or heldout_fraction, not both"));
   RETURN_IF_ERROR(f.Double("heldout_fraction", &prepare->heldout_fraction));
@@ -195,7 +208,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
                            {"name", "type", "model", "dataset", "output", "loss", "optim", "batch", "steps",
                             "seed", "precision", "gradient_checkpointing", "checkpoint_every", "eval_every",
                             "max_bad_steps", "device", "allow_tf32", "progress_timeout_s", "resume", "curriculum",
-                            "prepare", "generate", "score", "pairs", "evaluate", "after"}));
+                            "prepare", "generate", "score", "pairs", "evaluate", "after", "data"}));
   JobSpec spec;
   for (const char* key : {"name", "type"}) {
     RETURN_IF_ERROR(f.Require(key));
@@ -257,7 +270,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
 
   // The loss is what the job is about; a silent default would hide a forgotten section.
   if (spec.type == JobType::kTrain) RETURN_IF_ERROR(f.Require("loss", "required for type train"));
-  ASSIGN_OR_RETURN(auto loss, f.Section("loss", {"type", "divergence", "beta", "alpha", "mapo_beta"}));
+  ASSIGN_OR_RETURN(auto loss, f.Section("loss", {"type", "divergence", "beta", "alpha", "mapo_beta", "snr_value"}));
   if (loss) {
     RETURN_IF_ERROR(ParseLoss(*loss, &spec.loss));
   } else if (spec.type == JobType::kTrain) {
@@ -306,6 +319,10 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
     RETURN_IF_ERROR(ParseCurriculum(*curriculum, &*spec.curriculum));
   }
 
+  RETURN_IF_ERROR(f.Check("data", spec.type == JobType::kTrain || !f.Has("data"), "only applies to type train"));
+  ASSIGN_OR_RETURN(auto data, f.Section("data", TrainDataFields()));
+  if (data) RETURN_IF_ERROR(ParseTrainData(*data, &spec.data));
+
   // A type's own section is the job for that type, and meaningless otherwise.
   for (const auto& [section, section_type] : NameTable<JobType>{{"prepare", JobType::kPrepare},
                                                                 {"generate", JobType::kGenerate},
@@ -320,6 +337,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
     RETURN_IF_ERROR(f.Require("prepare", "required for type prepare (e.g. {input: pairs.jsonl})"));
     ASSIGN_OR_RETURN(auto prepare,
                      f.Section("prepare", {"input", "format", "resolution", "center_crop", "random_flip", "latent",
+                                           "micro_conditioning",
                                            "heldout_fraction", "heldout", "pairs_per_shard", "max_error_ratio",
                                            "batch_size", "dtype"}));
     if (!prepare) return f.Error("prepare", "has no value (expected e.g. {input: pairs.jsonl})");

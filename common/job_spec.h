@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "common/loss_spec.h"
 #include "common/reward_name.h"
+#include "common/train_data_spec.h"
 
 namespace align {
 
@@ -90,7 +91,13 @@ struct CurriculumSpec {
 
 enum class ShardDtype { kF32, kF16, kBf16 };
 enum class PrepareFormat { kJsonl, kWebDataset };
-enum class LatentMode { kMean, kSample };
+// kSamplePerStep: the dataset stores the posterior's mean and log-variance and
+// training samples a latent each step (common/dataset/latent_draws.h).
+enum class LatentMode { kMean, kSample, kSamplePerStep };
+// SDXL's time ids: each image's (original size, crop, target size) as the
+// diffusers SDXL script computes them, or the constant (R, R, 0, 0, R, R) that
+// Diffusion-DPO's train.py --sdxl feeds for every image.
+enum class MicroConditioning { kPerImage, kConstant };
 
 // `type: prepare`: turns preference pairs (images + caption) into a prepared
 // dataset (docs/data-preparation.md). The dataset is written to JobSpec::dataset;
@@ -101,7 +108,11 @@ struct PrepareSpec {
   int64_t resolution = 1024;
   bool center_crop = true;   // false: random crop from the seed
   bool random_flip = false;  // flip both images of a pair with probability 1/2
+  // `random_flip: per_step`: store the latents of both orientations; training
+  // draws the flip each step (random_flip itself is then false).
+  bool flip_per_step = false;
   LatentMode latent = LatentMode::kMean;
+  MicroConditioning micro_conditioning = MicroConditioning::kPerImage;
   // At most one of the two; both 0: no held-out split.
   double heldout_fraction = 0;
   int64_t heldout = 0;
@@ -229,6 +240,7 @@ struct JobSpec {
   std::optional<bool> allow_tf32;
   ResumePolicy resume = ResumePolicy::kOwn;  // train only
   std::optional<CurriculumSpec> curriculum;
+  TrainDataSpec data;                    // train only: prompt dropout
   std::optional<PrepareSpec> prepare;    // present iff type == kPrepare
   std::optional<GenerateSpec> generate;  // present iff type == kGenerate
   std::optional<ScoreSpec> score;        // present iff type == kScore

@@ -84,6 +84,7 @@ std::vector<LossSpecProblem> LossSpecProblems(const LossSpec& spec) {
       break;
     case LossType::kMapo:
       RequirePositiveFinite(spec.mapo_beta, "mapo_beta", &problems);
+      RequirePositiveFinite(spec.snr_value, "snr_value", &problems);
       break;
     case LossType::kSft:
       break;

@@ -24,6 +24,8 @@ struct LossSpec {
   double beta = 5.0;       // dpo / fdpo: z = beta (f'(u_w) - f'(u_l)); Diffusion-DPO's beta_dpo = beta * T
   double alpha = 0.5;      // fdpo alpha-divergence, 0 < alpha < 1
   double mapo_beta = 0.1;  // mapo
+  // MaPO's c in s(L) = c L / (exp(c L) - 1): the official train script's --snr_value (default 0.5).
+  double snr_value = 0.5;  // mapo
 };
 
 // "dpo", "fdpo", "mapo", "sft", in that order.
@@ -39,10 +41,10 @@ std::string DivergenceName(Divergence divergence);
 absl::StatusOr<Divergence> ParseDivergence(absl::string_view name);
 
 // The fields of `spec` that break its loss's rules, in field order: beta (dpo, fdpo) and
-// mapo_beta (mapo) finite and > 0; alpha in (0, 1) for the alpha divergence. Fields the type
+// mapo_beta and snr_value (mapo) finite and > 0; alpha in (0, 1) for the alpha divergence. Fields the type
 // does not use are not checked.
 struct LossSpecProblem {
-  std::string field;    // "beta", "alpha" or "mapo_beta"
+  std::string field;    // "beta", "alpha", "mapo_beta" or "snr_value"
   std::string message;  // e.g. "must be a finite number > 0, got 0"
 };
 std::vector<LossSpecProblem> LossSpecProblems(const LossSpec& spec);

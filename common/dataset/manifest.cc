@@ -113,7 +113,8 @@ absl::StatusOr<Manifest> ParseManifest(const std::string& json_text, const std::
   if (root.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(what, ": not valid JSON"));
   if (!root.is_object()) return absl::InvalidArgumentError(absl::StrCat(what, ": expected a JSON object"));
   RETURN_IF_ERROR(
-      CheckKeys(root, what, "", {"format", "shape", "splits", "has_difficulty", "has_scores", "source"}));
+      CheckKeys(root, what, "", {"format", "shape", "splits", "has_difficulty", "has_scores", "has_flipped_latents",
+                             "has_latent_logvar", "source"}));
 
   auto format = root.find("format");
   if (format == root.end() || !format->is_string() || format->get<std::string>() != kFormat) {
@@ -149,7 +150,9 @@ absl::StatusOr<Manifest> ParseManifest(const std::string& json_text, const std::
   }
 
   for (const auto& [key, field] : {std::pair{"has_difficulty", &manifest.has_difficulty},
-                                   std::pair{"has_scores", &manifest.has_scores}}) {
+                                   std::pair{"has_scores", &manifest.has_scores},
+                                   std::pair{"has_flipped_latents", &manifest.has_flipped_latents},
+                                   std::pair{"has_latent_logvar", &manifest.has_latent_logvar}}) {
     auto it = root.find(key);
     if (it == root.end()) continue;
     if (!it->is_boolean()) return Invalid(what, key, "expected true or false");
@@ -181,6 +184,9 @@ std::string SerializeManifest(const Manifest& manifest) {
   root["splits"] = std::move(splits);
   root["has_difficulty"] = manifest.has_difficulty;
   root["has_scores"] = manifest.has_scores;
+  // Written only when set: a dataset without them keeps the bytes it always had.
+  if (manifest.has_flipped_latents) root["has_flipped_latents"] = true;
+  if (manifest.has_latent_logvar) root["has_latent_logvar"] = true;
   root["source"] = manifest.source.is_object() ? manifest.source : json::object();
   return root.dump(2) + "\n";
 }

@@ -52,6 +52,15 @@ struct Manifest {
   std::map<std::string, SplitEntry> splits;
   bool has_difficulty = false;                       // shards carry `difficulty` F32 [n]
   bool has_scores = false;                           // shards carry `score_w`, `score_l` F32 [n]
+  // Training-time augmentation (docs/dataset.md, "Latent variants"): shards carry
+  // `latents_flipped_w`, `latents_flipped_l`, the latents of the horizontally
+  // flipped images, so a flip can be drawn each step...
+  bool has_flipped_latents = false;
+  // ...and `latents_logvar_w`, `latents_logvar_l` (with flipped latents also
+  // `latents_flipped_logvar_w`, `latents_flipped_logvar_l`): the log-variance of
+  // the VAE posterior in the stored (scaled) latent units, the latents being its
+  // mean, so a latent can be sampled each step.
+  bool has_latent_logvar = false;
   nlohmann::json source = nlohmann::json::object();  // provenance, free-form
 };
 

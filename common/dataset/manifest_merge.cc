@@ -27,7 +27,8 @@ absl::StatusOr<std::vector<int64_t>> CheckShard(const std::string& path, const M
   }
   const int64_t n = ids.info->shape[0];
   const std::vector<FloatTensorSpec> specs =
-      FloatTensors(request.shape, request.has_difficulty, request.has_scores);
+      FloatTensors(request.shape, request.has_difficulty, request.has_scores, request.has_flipped_latents,
+                   request.has_latent_logvar);
   std::set<std::string> expected = {std::string(kPairIdTensor)};
   for (const FloatTensorSpec& spec : specs) {
     expected.insert(std::string(spec.name));
@@ -59,6 +60,8 @@ absl::StatusOr<Manifest> WriteMergedManifest(const std::string& dir, const Merge
   manifest.shape = request.shape;
   manifest.has_difficulty = request.has_difficulty;
   manifest.has_scores = request.has_scores;
+  manifest.has_flipped_latents = request.has_flipped_latents;
+  manifest.has_latent_logvar = request.has_latent_logvar;
   manifest.source = request.source;
   std::set<int64_t> ids;
   for (const auto& [split, files] : request.splits) {

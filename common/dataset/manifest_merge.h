@@ -20,6 +20,8 @@ struct MergeRequest {
   PairShape shape;
   bool has_difficulty = false;
   bool has_scores = false;
+  bool has_flipped_latents = false;
+  bool has_latent_logvar = false;
   // Shard file names (inside the dataset directory) per split, in order. Every
   // split named here is listed in the manifest, empty ones included.
   std::map<std::string, std::vector<std::string>> splits;

@@ -19,6 +19,11 @@ struct PairBatch {
   std::vector<int64_t> pair_ids;            // [size]
   std::vector<float> difficulty;            // [size], empty when the dataset has none
   std::vector<float> score_w, score_l;      // [size], empty when the dataset has none
+  // [size, C, H, W] each, empty unless the manifest declares them (has_latent_logvar,
+  // has_flipped_latents); common/dataset/latent_draws.h turns them into latents_w/l.
+  std::vector<float> latents_logvar_w, latents_logvar_l;
+  std::vector<float> latents_flipped_w, latents_flipped_l;
+  std::vector<float> latents_flipped_logvar_w, latents_flipped_logvar_l;
 };
 
 }  // namespace align::data

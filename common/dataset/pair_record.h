@@ -19,6 +19,10 @@ struct PairRecord {
   int64_t pair_id = 0;                           // unique within the dataset
   std::optional<float> difficulty;               // required iff WriterOptions::has_difficulty
   std::optional<float> score_w, score_l;         // required iff WriterOptions::has_scores
+  // C*H*W each, required iff ShardOptions::has_latent_logvar / has_flipped_latents.
+  absl::Span<const float> latents_logvar_w, latents_logvar_l;
+  absl::Span<const float> latents_flipped_w, latents_flipped_l;
+  absl::Span<const float> latents_flipped_logvar_w, latents_flipped_logvar_l;
 };
 
 }  // namespace align::data

@@ -67,7 +67,7 @@ absl::Status PairReader::OpenShard(const std::string& dir, const ShardEntry& ent
   ASSIGN_OR_RETURN(shard.mapped, safetensors::File::Open(absl::StrCat(dir, "/", entry.file)));
 
   const std::vector<FloatTensorSpec> specs =
-      FloatTensors(manifest_.shape, manifest_.has_difficulty, manifest_.has_scores);
+      FloatTensors(manifest_);
   std::vector<absl::string_view> expected;
   for (const FloatTensorSpec& spec : specs) expected.push_back(spec.name);
   expected.push_back(kPairIdTensor);
@@ -77,7 +77,9 @@ absl::Status PairReader::OpenShard(const std::string& dir, const ShardEntry& ent
       const bool optional = std::find(all.begin(), all.end(), info.name) != all.end();
       return absl::InvalidArgumentError(
           absl::StrCat(entry.file, ": unexpected tensor \"", info.name, "\"",
-                       optional ? " (the manifest does not declare it: has_difficulty / has_scores)" : ""));
+                       optional ? " (the manifest does not declare it: has_difficulty / has_scores / "
+                                  "has_flipped_latents / has_latent_logvar)"
+                               : ""));
     }
   }
 
@@ -131,7 +133,7 @@ int64_t PairReader::PairIdAt(const Shard& shard, int64_t row) const {
 
 absl::StatusOr<PairBatch> PairReader::Read(const std::vector<int64_t>& indices) const {
   const std::vector<FloatTensorSpec> specs =
-      FloatTensors(manifest_.shape, manifest_.has_difficulty, manifest_.has_scores);
+      FloatTensors(manifest_);
   PairBatch batch;
   batch.size = static_cast<int64_t>(indices.size());
   batch.shape = manifest_.shape;
@@ -179,7 +181,7 @@ absl::StatusOr<std::vector<float>> PairReader::PerPairValues(const std::string& 
                                                       " is false)"));
   }
   const std::vector<FloatTensorSpec> specs =
-      FloatTensors(manifest_.shape, manifest_.has_difficulty, manifest_.has_scores);
+      FloatTensors(manifest_);
   size_t slot = 0;
   while (slot < specs.size() && specs[slot].name != name) ++slot;
   if (slot == specs.size() || RowNumel(specs[slot]) != 1) {

@@ -24,6 +24,18 @@ std::vector<absl::Span<const float>> Rows(const PairRecord& pair, const ShardOpt
     rows.push_back(optional_span(pair.score_w));
     rows.push_back(optional_span(pair.score_l));
   }
+  if (options.has_latent_logvar) {
+    rows.push_back(pair.latents_logvar_w);
+    rows.push_back(pair.latents_logvar_l);
+  }
+  if (options.has_flipped_latents) {
+    rows.push_back(pair.latents_flipped_w);
+    rows.push_back(pair.latents_flipped_l);
+    if (options.has_latent_logvar) {
+      rows.push_back(pair.latents_flipped_logvar_w);
+      rows.push_back(pair.latents_flipped_logvar_l);
+    }
+  }
   return rows;
 }
 
@@ -31,7 +43,8 @@ std::vector<absl::Span<const float>> Rows(const PairRecord& pair, const ShardOpt
 
 ShardBuilder::ShardBuilder(const PairShape& shape, const ShardOptions& options)
     : shape_(shape), options_(options) {
-  floats_.resize(FloatTensors(shape_, options_.has_difficulty, options_.has_scores).size());
+  floats_.resize(FloatTensors(shape_, options_.has_difficulty, options_.has_scores, options_.has_flipped_latents,
+                                options_.has_latent_logvar).size());
 }
 
 absl::Status ShardBuilder::Validate(const PairRecord& pair, const std::string& who) const {
@@ -46,7 +59,8 @@ absl::Status ShardBuilder::Validate(const PairRecord& pair, const std::string& w
                                               : ": scores given but the dataset was opened without them"));
   }
   const std::vector<absl::Span<const float>> rows = Rows(pair, options_);
-  const std::vector<FloatTensorSpec> specs = FloatTensors(shape_, options_.has_difficulty, options_.has_scores);
+  const std::vector<FloatTensorSpec> specs = FloatTensors(shape_, options_.has_difficulty, options_.has_scores, options_.has_flipped_latents,
+                                options_.has_latent_logvar);
   for (size_t t = 0; t < specs.size(); ++t) {
     if (static_cast<int64_t>(rows[t].size()) != RowNumel(specs[t])) {
       return absl::InvalidArgumentError(absl::StrCat(who, ": ", specs[t].name, " has ", rows[t].size(),
@@ -72,7 +86,8 @@ absl::Status ShardBuilder::Add(const PairRecord& pair, const std::string& who) {
 absl::Status ShardBuilder::Write(const std::string& path, const std::string& split) const {
   const int64_t n = size();
   if (n == 0) return absl::OkStatus();
-  const std::vector<FloatTensorSpec> specs = FloatTensors(shape_, options_.has_difficulty, options_.has_scores);
+  const std::vector<FloatTensorSpec> specs = FloatTensors(shape_, options_.has_difficulty, options_.has_scores, options_.has_flipped_latents,
+                                options_.has_latent_logvar);
   safetensors::Writer shard;
   shard.SetMetadata("format", std::string(kFormat));
   shard.SetMetadata("split", split);

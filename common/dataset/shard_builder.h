@@ -20,6 +20,8 @@ struct ShardOptions {
   safetensors::DType float_dtype = safetensors::DType::kF32;
   bool has_difficulty = false;
   bool has_scores = false;
+  bool has_flipped_latents = false;
+  bool has_latent_logvar = false;
 };
 
 class ShardBuilder {

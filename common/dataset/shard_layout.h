@@ -21,7 +21,10 @@ struct FloatTensorSpec {
 
 // The floating tensors of a shard, in file order; optional ones only when the
 // manifest declares them.
-std::vector<FloatTensorSpec> FloatTensors(const PairShape& shape, bool has_difficulty, bool has_scores);
+std::vector<FloatTensorSpec> FloatTensors(const PairShape& shape, bool has_difficulty, bool has_scores,
+                                          bool has_flipped_latents = false, bool has_latent_logvar = false);
+// The same for `manifest`'s flags.
+std::vector<FloatTensorSpec> FloatTensors(const Manifest& manifest);
 
 // Every tensor name a shard may contain, for "unknown tensor" messages.
 std::vector<absl::string_view> AllTensorNames();

@@ -29,8 +29,11 @@ nlohmann::json Provenance(const JobSpec& spec, const PrepareReport& report) {
           {"model", spec.model},
           {"resolution", p.resolution},
           {"center_crop", p.center_crop},
-          {"random_flip", p.random_flip},
-          {"latent", p.latent == LatentMode::kMean ? "mean" : "sample"},
+          {"random_flip", p.flip_per_step ? nlohmann::json("per_step") : nlohmann::json(p.random_flip)},
+          {"latent", p.latent == LatentMode::kMean     ? "mean"
+                     : p.latent == LatentMode::kSample ? "sample"
+                                                       : "sample_per_step"},
+          {"micro_conditioning", p.micro_conditioning == MicroConditioning::kConstant ? "constant" : "per_image"},
           {"seed", spec.seed},
           {"items", report.total},
           {"ties", report.ties},
@@ -81,6 +84,8 @@ absl::StatusOr<PrepareReport> FinishPreparedDataset(const JobSpec& spec, const P
     if (!record.shard.empty()) merge.splits[record.split].push_back(record.shard);
   }
   merge.source = Provenance(spec, report);
+  merge.has_flipped_latents = spec.prepare->flip_per_step;
+  merge.has_latent_logvar = spec.prepare->latent == LatentMode::kSamplePerStep;
   RETURN_IF_ERROR(data::WriteMergedManifest(spec.dataset, merge).status());
   // Shards a killed rank left half-written (never renamed into place).
   std::error_code ec;

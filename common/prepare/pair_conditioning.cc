@@ -40,13 +40,23 @@ ConditionedPair ConditionPair(const imaging::RgbImage& image_0, const imaging::R
     out.crop_top = static_cast<int>(rng.Below(static_cast<uint64_t>(w.height - res + 1)));
     out.crop_left = static_cast<int>(rng.Below(static_cast<uint64_t>(w.width - res + 1)));
   }
+  if (options.flipped_variant) {
+    // The flip happens before the crop, as in the frozen-flip path above.
+    out.pixels_w_flipped = ToNormalizedChw(Crop(FlipHorizontal(w), out.crop_top, out.crop_left, res, res));
+    out.pixels_l_flipped = ToNormalizedChw(Crop(FlipHorizontal(l), out.crop_top, out.crop_left, res, res));
+  }
   w = Crop(w, out.crop_top, out.crop_left, res, res);
   l = Crop(l, out.crop_top, out.crop_left, res, res);
   out.pixels_w = ToNormalizedChw(w);
   out.pixels_l = ToNormalizedChw(l);
-  out.time_ids = {static_cast<float>(image_0.height), static_cast<float>(image_0.width),
-                  static_cast<float>(out.crop_top),   static_cast<float>(out.crop_left),
-                  static_cast<float>(res),            static_cast<float>(res)};
+  const float r = static_cast<float>(res);
+  if (options.constant_time_ids) {
+    out.time_ids = {r, r, 0.0f, 0.0f, r, r};
+  } else {
+    out.time_ids = {static_cast<float>(image_0.height), static_cast<float>(image_0.width),
+                    static_cast<float>(out.crop_top),   static_cast<float>(out.crop_left),
+                    r,                                  r};
+  }
   return out;
 }
 

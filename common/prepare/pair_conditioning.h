@@ -12,7 +12,8 @@
 //      taken after the flip as in the reference;
 //   6. ToTensor + Normalize(0.5, 0.5): [-1, 1], CHW;
 //   time_ids = (orig_h, orig_w, crop_top, crop_left, res, res), orig = image_0's
-//   size as decoded.
+//   size as decoded; or, with constant_time_ids, (res, res, 0, 0, res, res) as
+//   Diffusion-DPO's SDXL training feeds every image.
 // The flip and random crop draw from (seed, pair id), so they do not depend on
 // which rank prepares the pair or in what order.
 
@@ -28,12 +29,18 @@ struct ConditioningOptions {
   int resolution = 1024;
   bool center_crop = true;
   bool random_flip = false;
+  // time_ids = (res, res, 0, 0, res, res) whatever the image and crop.
+  bool constant_time_ids = false;
+  // Also the pixels of both images flipped (then cropped at the same offsets),
+  // for datasets that draw the flip per training step.
+  bool flipped_variant = false;
   uint64_t seed = 0;
 };
 
 struct ConditionedPair {
   std::vector<float> pixels_w;  // [3, res, res] in [-1, 1]
   std::vector<float> pixels_l;
+  std::vector<float> pixels_w_flipped, pixels_l_flipped;  // with flipped_variant
   std::array<float, 6> time_ids{};
   bool flipped = false;
   int crop_top = 0, crop_left = 0;

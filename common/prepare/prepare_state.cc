@@ -15,6 +15,9 @@ uint64_t PlanFingerprint(const JobSpec& spec, const InputIndex& index, const Wor
   h.Add(static_cast<uint64_t>(p.random_flip));
   h.Add(static_cast<uint64_t>(p.latent));
   h.Add(static_cast<uint64_t>(p.dtype));
+  // Only when not the default, so fingerprints of earlier runs still match.
+  if (p.micro_conditioning == MicroConditioning::kConstant) h.Add(std::string("micro_conditioning: constant"));
+  if (p.flip_per_step) h.Add(std::string("random_flip: per_step"));
   for (const std::string& source : index.sources) h.Add(source);
   for (const PairItem& item : index.items) {
     h.Add(static_cast<uint64_t>(item.id));

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/dataset/empty_prompt.h"
 #include "common/dataset/manifest.h"
 #include "common/diffusers/clip_model_config.h"
 #include "common/diffusers/dataset_fit.h"
@@ -116,6 +117,12 @@ absl::Status CheckTrainDataset(const std::string& dataset, const JobSpec& spec, 
                                                    by_scores ? "scores (has_scores is false) for difficulty: score_gap"
                                                              : "difficulty (has_difficulty is false)"));
     }
+  }
+  // Prompt dropout swaps in the empty prompt's conditioning the prepare job stored.
+  if (spec.data.prompt_dropout > 0 &&
+      !fs::is_regular_file(fs::path(dataset) / std::string(data::kEmptyPromptFile), ec)) {
+    return FieldError("data", absl::StrCat("prompt_dropout needs ", dataset, "/", data::kEmptyPromptFile,
+                                           " (written by prepare jobs); this dataset has none"));
   }
   return absl::OkStatus();
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -28,10 +29,29 @@ int64_t AnnouncedStage(const std::vector<JobEventRecord>& history) {
   return stage;
 }
 
+// The data settings a job's events record once, at its first start: prompt
+// dropout (with the curriculum it runs under). Empty when the job drops no
+// prompts, or when an earlier attempt already recorded them.
+std::string DataSettingsEvent(const JobSpec& spec, const std::vector<JobEventRecord>& history) {
+  if (spec.data.prompt_dropout <= 0) return "";
+  for (const JobEventRecord& event : history) {
+    if (event.kind == "data") return "";
+  }
+  std::string message = absl::StrCat("prompt_dropout ", spec.data.prompt_dropout,
+                                     " (the empty prompt, drawn per pair and step)");
+  if (spec.curriculum) {
+    absl::StrAppend(&message, "; curriculum ", spec.curriculum->stages, " stages of ",
+                    spec.curriculum->steps_per_stage, " steps");
+  }
+  return message;
+}
+
 class TrainJobRun : public JobRun {
  public:
-  TrainJobRun(std::unique_ptr<JobPlan> plan, int64_t resume_step, int64_t announced_stage, PlanStreaming streaming)
+  TrainJobRun(std::unique_ptr<JobPlan> plan, int64_t resume_step, int64_t announced_stage, PlanStreaming streaming,
+              std::string data_settings)
       : JobRun(plan->job_id()),
+        data_settings_(std::move(data_settings)),
         plan_(std::move(plan)),
         streaming_(streaming),
         resume_step_(resume_step),
@@ -45,6 +65,7 @@ class TrainJobRun : public JobRun {
 
   RunUpdate Start(const RankSinks& sinks) override {
     RunUpdate update;
+    if (!data_settings_.empty()) update.events.push_back({"data", data_settings_});
     // The stage the job resumes in, when it started before the resume step
     // (later boundaries go out with the chunks that reach them).
     if (plan_->num_stages() > 1) {
@@ -116,6 +137,7 @@ class TrainJobRun : public JobRun {
     return sent;
   }
 
+  const std::string data_settings_;
   const std::unique_ptr<JobPlan> plan_;
   const PlanStreaming streaming_;
   const int64_t resume_step_;
@@ -126,10 +148,12 @@ class TrainJobRun : public JobRun {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<JobRun>> TrainJobKind::Plan(JobToPlan job) const {
+  std::string data_settings = DataSettingsEvent(job.spec, job.history);
   ASSIGN_OR_RETURN(std::unique_ptr<JobPlan> plan,
                    JobPlan::Create(job.job_id, std::move(job.spec), job.base_dir, job.world_size));
   const int64_t announced = plan->num_stages() > 1 ? AnnouncedStage(job.history) : -1;
-  return std::make_unique<TrainJobRun>(std::move(plan), job.resume_step, announced, job.streaming);
+  return std::make_unique<TrainJobRun>(std::move(plan), job.resume_step, announced, job.streaming,
+                                       std::move(data_settings));
 }
 
 absl::Status TrainJobKind::CheckSubmitted(const JobSpec& resolved) const {

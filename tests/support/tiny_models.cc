@@ -63,6 +63,66 @@ absl::Status WriteTinySdxlModel(const std::string& golden_dir, const std::string
   return WriteWideTextEncoder2(golden_dir, dir + "/text_encoder_2");
 }
 
+namespace {
+
+// tiny-sd15's UNet with cross_attention_dim 32: the first 32 input columns of
+// each cross-attention key/value projection.
+absl::Status WriteNarrowSd15UNet(const std::string& golden_dir, const std::string& dir) {
+  constexpr int64_t kFrom = 48, kTo = 32;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+  const std::string source = golden_dir + "/tiny-sd15/unet";
+  ASSIGN_OR_RETURN(const std::string config_text, ReadFileToString(source + "/config.json"));
+  nlohmann::json config = nlohmann::json::parse(config_text);
+  if (config.value("cross_attention_dim", 0) != kFrom) {
+    return absl::FailedPreconditionError("tiny-sd15's cross_attention_dim is not 48");
+  }
+  config["cross_attention_dim"] = kTo;
+  RETURN_IF_ERROR(WriteFileAtomically(dir + "/config.json", config.dump(2)));
+  ASSIGN_OR_RETURN(std::unique_ptr<safetensors::File> file,
+                   safetensors::File::Open(source + "/diffusion_pytorch_model.safetensors"));
+  safetensors::Writer out;
+  for (const safetensors::TensorInfo& info : file->tensors()) {
+    ASSIGN_OR_RETURN(const safetensors::TensorView view, file->Get(info.name));
+    const bool cross = info.name.find("attn2.to_k.weight") != std::string::npos ||
+                       info.name.find("attn2.to_v.weight") != std::string::npos;
+    if (!cross) {
+      RETURN_IF_ERROR(out.Add(info.name, info.dtype, info.shape, view.data, info.nbytes()));
+      continue;
+    }
+    if (info.shape.size() != 2 || info.shape[1] != kFrom) {
+      return absl::FailedPreconditionError(absl::StrCat(info.name, " is not [out, 48]"));
+    }
+    const int64_t rows = info.shape[0];
+    std::vector<float> w(static_cast<size_t>(rows * kFrom)), narrow(static_cast<size_t>(rows * kTo));
+    RETURN_IF_ERROR(data::ConvertToFloat(info.dtype, view.data, rows * kFrom, w.data()));
+    for (int64_t r = 0; r < rows; ++r) {
+      std::copy(w.begin() + r * kFrom, w.begin() + r * kFrom + kTo, narrow.begin() + r * kTo);
+    }
+    RETURN_IF_ERROR(out.Add(info.name, safetensors::DType::kF32, {rows, kTo}, narrow.data(),
+                            narrow.size() * sizeof(float)));
+  }
+  return out.WriteFile(dir + "/diffusion_pytorch_model.safetensors");
+}
+
+}  // namespace
+
+absl::Status WriteTinySd15Model(const std::string& golden_dir, const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+  const std::pair<const char*, const char*> links[] = {{"tiny-sdxl/scheduler", "scheduler"},
+                                                       {"tiny-vae/vae", "vae"},
+                                                       {"tiny-clip/text_encoder", "text_encoder"},
+                                                       {"tokenizer/tokenizer", "tokenizer"}};
+  for (const auto& [target, name] : links) {
+    fs::create_directory_symlink(fs::absolute(fs::path(golden_dir) / target), fs::path(dir) / name, ec);
+    if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot link ", dir, "/", name, ": ", ec.message()));
+  }
+  return WriteNarrowSd15UNet(golden_dir, dir + "/unet");
+}
+
 absl::Status WriteTinyClipRewardModel(const std::string& golden_dir, const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);

@@ -20,6 +20,14 @@ absl::Status WriteWideTextEncoder2(const std::string& golden_dir, const std::str
 // text_encoder_2/, the tokenizer fixture as tokenizer/ and tokenizer_2/.
 absl::Status WriteTinySdxlModel(const std::string& golden_dir, const std::string& dir);
 
+// A tiny SD 1.5-family folder (one text encoder, no added conditioning) that
+// prepares and trains: tiny-sd15's unet/ with its cross-attention narrowed
+// from 48 to tiny-clip's 32 text features (the first 32 columns of every
+// attn2.to_k / to_v, config cross_attention_dim 32), tiny-sdxl's scheduler/
+// (SD 1.5's betas), tiny-vae's vae/, tiny-clip's text_encoder/ and the
+// tokenizer fixture as tokenizer/. No text_encoder_2/, no tokenizer_2/.
+absl::Status WriteTinySd15Model(const std::string& golden_dir, const std::string& dir);
+
 // A tiny PickScore-layout reward folder (a CLIPModel as transformers saves
 // it, with the processor's files): tiny-clip-vision's clip/ weights and
 // config, clip-preprocess's preprocessor_config.json, the tokenizer fixture.

@@ -1,6 +1,6 @@
 // make_tiny_models: writes the tiny model folders of tests/support/tiny_models.h
-// for shell tests: OUT/sdxl (samples and encodes) and OUT/pickscore (a CLIPModel
-// reward folder).
+// for shell tests: OUT/sdxl (samples and encodes), OUT/sd15 (one text encoder,
+// no added conditioning) and OUT/pickscore (a CLIPModel reward folder).
 //   make_tiny_models GOLDEN_DIR OUT_DIR
 
 #include <iostream>
@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   }
   const std::string golden = argv[1], out = argv[2];
   for (const absl::Status& status : {align::testing::WriteTinySdxlModel(golden, out + "/sdxl"),
+                                     align::testing::WriteTinySd15Model(golden, out + "/sd15"),
                                      align::testing::WriteTinyClipRewardModel(golden, out + "/pickscore")}) {
     if (!status.ok()) {
       std::cerr << "make_tiny_models: " << status.message() << "\n";

@@ -19,23 +19,12 @@ torch::Tensor ToComputeDtype(const torch::Tensor& t) {
   return t.scalar_type() == torch::kDouble ? t : t.to(torch::kFloat);
 }
 
-// exp(x) for x <= cap; exp's tangent at the cap beyond it. Both branches are
-// finite everywhere, so torch::where's backward never multiplies 0 by inf.
-torch::Tensor CappedExp(const torch::Tensor& x) {
-  const double e_cap = std::exp(kExpCap);
-  torch::Tensor inside = torch::exp(x.clamp_max(kExpCap));
-  torch::Tensor beyond = e_cap * (1.0 + (x - kExpCap));
-  return torch::where(x > kExpCap, beyond, inside);
-}
+// exp and expm1 of the soft-capped argument: finite everywhere, so autograd
+// never multiplies 0 by inf.
+torch::Tensor CappedExp(const torch::Tensor& x) { return torch::exp(SoftCapExponent(x)); }
 
-// expm1 with the same linear continuation; expm1 keeps (1 - u^-alpha)/alpha
-// accurate for small alpha, where 1 - exp(.) would cancel.
-torch::Tensor CappedExpm1(const torch::Tensor& x) {
-  const double e_cap = std::exp(kExpCap);
-  torch::Tensor inside = torch::expm1(x.clamp_max(kExpCap));
-  torch::Tensor beyond = std::expm1(kExpCap) + e_cap * (x - kExpCap);
-  return torch::where(x > kExpCap, beyond, inside);
-}
+// expm1 keeps (1 - u^-alpha)/alpha accurate for small alpha, where 1 - exp(.) would cancel.
+torch::Tensor CappedExpm1(const torch::Tensor& x) { return torch::expm1(SoftCapExponent(x)); }
 
 // (1 - u^-alpha) / alpha = -expm1(-alpha log u) / alpha.
 torch::Tensor AlphaLink(double alpha, const torch::Tensor& log_u) {
@@ -107,13 +96,13 @@ class FDivergenceDpoLoss : public PreferenceLoss {
 // MaPO: loss = mean(L_w) - mapo_beta * mean(log sigmoid(T (s(L_w) - s(L_l)))).
 class MapoLoss : public PreferenceLoss {
  public:
-  MapoLoss(double mapo_beta, int64_t T) : mapo_beta_(mapo_beta), T_(T) {}
+  MapoLoss(double mapo_beta, double snr_value, int64_t T) : mapo_beta_(mapo_beta), snr_value_(snr_value), T_(T) {}
 
   LossOutput Compute(const PairErrors& e) const override {
     CheckPairErrors(e, /*needs_reference=*/false);
     torch::Tensor l_w = ToComputeDtype(e.policy_w);
     torch::Tensor l_l = ToComputeDtype(e.policy_l);
-    torch::Tensor margin = MapoScore(l_w) - MapoScore(l_l);
+    torch::Tensor margin = MapoScore(l_w, snr_value_) - MapoScore(l_l, snr_value_);
     torch::Tensor logits = static_cast<double>(T_) * margin;
     LossOutput out;
     out.loss = l_w.mean() + mapo_beta_ * torch::softplus(-logits).mean();
@@ -127,28 +116,38 @@ class MapoLoss : public PreferenceLoss {
 
  private:
   double mapo_beta_;
+  double snr_value_;
   int64_t T_;
 };
 
 // Plain denoising loss on the preferred samples: the baseline every
-// preference method is compared with. Its logits are the reference-free
-// log-ratio difference so accuracy and margin are comparable across runs.
+// preference method is compared with. Training runs the policy on the
+// preferred half only (needs_rejected() is false); when the rejected errors are
+// there (evaluation), its logits are the reference-free log-ratio difference
+// so accuracy and margin are comparable across runs, else zeros.
 class SftLoss : public PreferenceLoss {
  public:
   explicit SftLoss(int64_t T) : T_(T) {}
 
   LossOutput Compute(const PairErrors& e) const override {
-    CheckPairErrors(e, /*needs_reference=*/false);
+    const bool has_rejected = e.policy_l.defined();
+    if (has_rejected) {
+      CheckPairErrors(e, /*needs_reference=*/false);
+    } else {
+      TORCH_CHECK(e.policy_w.defined() && e.policy_w.dim() == 1 && e.policy_w.size(0) > 0,
+                  "PairErrors.policy_w must be a non-empty [B] vector");
+    }
     torch::Tensor l_w = ToComputeDtype(e.policy_w);
-    torch::Tensor l_l = ToComputeDtype(e.policy_l);
     LossOutput out;
     out.loss = l_w.mean();
-    out.logits = (-0.5 * static_cast<double>(T_) * (l_w - l_l)).detach();
+    out.logits = has_rejected ? (-0.5 * static_cast<double>(T_) * (l_w - ToComputeDtype(e.policy_l))).detach()
+                              : torch::zeros_like(l_w).detach();
     out.implicit_accuracy = ImplicitAccuracy(out.logits);
     out.reward_margin = MeanOf(out.logits);
     return out;
   }
   bool needs_reference() const override { return false; }
+  bool needs_rejected() const override { return false; }
   std::string name() const override { return "sft"; }
 
  private:
@@ -162,6 +161,15 @@ torch::Tensor ImplicitLogRatio(const torch::Tensor& policy, const torch::Tensor&
   // Subtract after the cast: in bf16 the difference itself would be rounded.
   torch::Tensor diff = ToComputeDtype(policy) - ToComputeDtype(reference);
   return (-0.5 * static_cast<double>(num_train_timesteps)) * diff;
+}
+
+torch::Tensor SoftCapExponent(const torch::Tensor& x) {
+  const double a = kExpExactBelow, w = kExpSoftSpan;
+  // y is clamped at 0 so the unselected branch stays finite (its gradient is
+  // masked by torch::where, and 0 * finite is 0).
+  torch::Tensor y = ((x - a) / w).clamp_min(0.0);
+  torch::Tensor beyond = a + w * y / (1.0 + y);
+  return torch::where(x > a, beyond, x);
 }
 
 torch::Tensor LinkDerivative(Divergence divergence, double alpha, const torch::Tensor& log_u) {
@@ -182,14 +190,14 @@ torch::Tensor LinkDerivative(Divergence divergence, double alpha, const torch::T
   return torch::Tensor();
 }
 
-torch::Tensor MapoScore(const torch::Tensor& errors) {
+torch::Tensor MapoScore(const torch::Tensor& errors, double snr_value) {
   // x/(e^x - 1) is 0/0 at x = 0 and its autograd derivative cancels
   // catastrophically near 0, so small |x| uses the Bernoulli series; large x
   // uses x e^-x / (1 - e^-x) so e^x never overflows. Each branch only sees
   // inputs it is safe on: torch::where's backward would turn an inf in an
   // unselected branch into NaN.
   constexpr double kSeriesBound = 0.1;  // series error < x^8/1.2e6 ~ 1e-14 there
-  torch::Tensor x = kMapoC * ToComputeDtype(errors);
+  torch::Tensor x = snr_value * ToComputeDtype(errors);
   torch::Tensor small = x.abs() < kSeriesBound;
   torch::Tensor positive = x >= kSeriesBound;
 
@@ -221,7 +229,7 @@ absl::StatusOr<std::unique_ptr<PreferenceLoss>> MakeLoss(const LossSpec& spec, i
       return std::make_unique<FDivergenceDpoLoss>(absl::StrCat("fdpo_", DivergenceName(spec.divergence)),
                                                   spec.divergence, spec.alpha, spec.beta, T);
     case LossType::kMapo:
-      return std::make_unique<MapoLoss>(spec.mapo_beta, T);
+      return std::make_unique<MapoLoss>(spec.mapo_beta, spec.snr_value, T);
     case LossType::kSft:
       return std::make_unique<SftLoss>(T);
   }

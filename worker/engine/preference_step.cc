@@ -66,12 +66,25 @@ StepResult PreferenceStep::Forward(const PairTensors& batch, const NoiseDraws& d
   };
 
   PairErrors errors;
+  const bool preferred_only = train && !loss_.needs_rejected();
   {
     models::AutocastScope autocast(device_, bf16_);
     torch::AutoGradMode grad_mode(train);
-    torch::Tensor mse = per_sample_mse(policy_->forward(in));
-    errors.policy_w = mse.narrow(0, 0, b);
-    errors.policy_l = mse.narrow(0, b, b);
+    if (preferred_only) {
+      // SFT: the rejected images would cost a forward and never reach the loss.
+      models::UNetInputs half = in;
+      half.sample = in.sample.narrow(0, 0, b);
+      half.timestep = in.timestep.narrow(0, 0, b);
+      half.encoder_hidden_states = in.encoder_hidden_states.narrow(0, 0, b);
+      if (in.text_embeds.defined()) half.text_embeds = in.text_embeds.narrow(0, 0, b);
+      if (in.time_ids.defined()) half.time_ids = in.time_ids.narrow(0, 0, b);
+      torch::Tensor pred = policy_->forward(half);
+      errors.policy_w = (pred.to(torch::kFloat) - target.narrow(0, 0, b)).pow(2).mean({1, 2, 3});
+    } else {
+      torch::Tensor mse = per_sample_mse(policy_->forward(in));
+      errors.policy_w = mse.narrow(0, 0, b);
+      errors.policy_l = mse.narrow(0, b, b);
+    }
   }
   if (!reference_.is_empty()) {
     models::AutocastScope autocast(device_, bf16_);
@@ -90,8 +103,9 @@ StepResult PreferenceStep::Forward(const PairTensors& batch, const NoiseDraws& d
 
   StepResult r;
   r.out = loss_.Compute(errors);
+  r.policy_samples = preferred_only ? b : 2 * b;
   r.policy_w = errors.policy_w.mean().item<double>();
-  r.policy_l = errors.policy_l.mean().item<double>();
+  if (errors.policy_l.defined()) r.policy_l = errors.policy_l.mean().item<double>();
   if (errors.reference_w.defined()) {
     r.reference_w = errors.reference_w.mean().item<double>();
     r.reference_l = errors.reference_l.mean().item<double>();

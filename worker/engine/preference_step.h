@@ -40,6 +40,9 @@ NoiseDraws DrawNoise(uint64_t seed, RandomStream stream, int64_t a, const std::v
 struct StepResult {
   LossOutput out;
   double policy_w = 0, policy_l = 0, reference_w = 0, reference_l = 0;  // mean MSEs
+  // Images the policy UNet ran on: 2B, or B when a training step's loss reads
+  // the preferred half only (sft); policy_l is then 0 (not computed).
+  int64_t policy_samples = 0;
 };
 
 class PreferenceStep {
@@ -50,7 +53,9 @@ class PreferenceStep {
                  const models::NoiseSchedule& schedule, const PreferenceLoss& loss, torch::Device device, bool bf16);
 
   // Forward through policy (with autograd when `train`) and reference (never);
-  // the caller back-propagates result.out.loss.
+  // the caller back-propagates result.out.loss. With a loss that does not read
+  // the rejected half, a training forward runs the policy on the preferred
+  // half only; evaluation runs both so held-out metrics stay comparable.
   StepResult Forward(const PairTensors& batch, const NoiseDraws& draws, bool train);
 
  private:

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/dataset/empty_prompt.h"
+#include "common/dataset/latent_draws.h"
 #include "common/dataset/prefetch.h"
 #include "common/dataset/reader.h"
 #include "common/diffusers/dataset_fit.h"
@@ -78,6 +80,7 @@ class TrainerImpl : public Trainer {
   std::unique_ptr<GradientReducer> reducer_;
   std::vector<torch::Tensor> params_;
   std::shared_ptr<const data::PairReader> train_data_, heldout_data_;
+  std::optional<data::EmptyPrompt> empty_prompt_;  // with data.prompt_dropout > 0
   std::unique_ptr<data::PrefetchingReader> prefetch_;
   std::vector<plan::MicroBatchPlan> pending_plans_;  // in prefetch order
   std::unique_ptr<MetricsLog> metrics_;
@@ -119,6 +122,10 @@ absl::Status TrainerImpl::Init() {
   if (!fits.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("dataset ", spec_.dataset, " does not fit model ", spec_.model, ": ", fits.message()));
+  }
+
+  if (spec_.data.prompt_dropout > 0) {
+    ASSIGN_OR_RETURN(empty_prompt_, data::EmptyPrompt::Load(spec_.dataset, train_data_->shape()));
   }
 
   step_ = std::make_unique<PreferenceStep>(policy_, reference_, *schedule_, *loss_, device_, bf16_);
@@ -187,6 +194,8 @@ absl::StatusOr<StepMetrics> TrainerImpl::TrainStep(int64_t step) {
     // A bad pair on one rank fails the job on every rank, before the next collective.
     absl::StatusOr<data::PairBatch> batch = prefetch_->Next();
     RETURN_IF_ERROR(AgreeOnFailure(comm_, batch.status()));
+    if (empty_prompt_) empty_prompt_->ApplyDropout(*batch, spec_.seed, step, spec_.data.prompt_dropout);
+    data::DrawLatents(*batch, spec_.seed, step);  // per-step flips and VAE samples, when the dataset has them
     PairTensors tensors = ToDevice(*batch, device_);
     NoiseDraws draws = DrawNoise(spec_.seed, RandomStream::kNoise, step, mb.positions, tensors.latents.sizes().slice(1),
                             schedule_->num_train_timesteps(), device_);

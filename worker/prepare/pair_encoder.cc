@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -48,8 +49,11 @@ absl::StatusOr<std::unique_ptr<PairEncoder>> PairEncoder::Load(const std::string
     return absl::InvalidArgumentError(
         absl::StrCat(model.Dir(Component::kVae), " has a shift_factor: not an SDXL VAE (unsupported)"));
   }
-  // Prepared datasets are SDXL's: both encoders, pooled included.
-  RETURN_IF_ERROR(model.CheckFiles({Component::kTokenizer2, Component::kTextEncoder2}));
+  // SDXL folders (text_encoder_2/ present) need its tokenizer too; SD 1.x / 2.x
+  // folders have one encoder and their datasets no pooled embedding.
+  if (std::filesystem::exists(model.Dir(Component::kTextEncoder2))) {
+    RETURN_IF_ERROR(model.CheckFiles({Component::kTokenizer2, Component::kTextEncoder2}));
+  }
   ASSIGN_OR_RETURN(models::TextConditioner text, models::TextConditioner::Load(model_dir, options));
   vae->eval();
   return std::unique_ptr<PairEncoder>(new PairEncoder(device, std::move(vae), std::move(text)));
@@ -70,11 +74,19 @@ absl::StatusOr<data::PairShape> PairEncoder::ShapeFor(int64_t resolution) const 
   return shape;
 }
 
+models::TextConditioning PairEncoder::EncodeEmptyPrompt() {
+  models::TextConditioning text = text_.Encode({""});
+  text.prompt_embeds = text.prompt_embeds.to(torch::kCPU).contiguous();
+  if (text.pooled.defined()) text.pooled = text.pooled.to(torch::kCPU).contiguous();
+  return text;
+}
+
 bool PairEncoder::Truncates(const std::string& caption) const { return text_.Truncates(caption); }
 
 EncodedBatch PairEncoder::Encode(const std::vector<std::string>& captions, const std::vector<float>& pixels_w,
                                  const std::vector<float>& pixels_l, int64_t resolution, LatentMode latent,
-                                 const std::vector<int64_t>& pair_ids, uint64_t seed) {
+                                 const std::vector<int64_t>& pair_ids, uint64_t seed, uint64_t role_base,
+                                 bool encode_text) {
   c10::InferenceMode inference;  // no autograd bookkeeping at all
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t b = static_cast<int64_t>(captions.size());
@@ -92,31 +104,41 @@ EncodedBatch PairEncoder::Encode(const std::vector<std::string>& captions, const
   const int64_t positions = (resolution / vae_->config().downscale_factor()) *
                             (resolution / vae_->config().downscale_factor());
   const int64_t per_forward = std::max<int64_t>(1, (int64_t{1} << 30) / (positions * positions * 8));
-  std::vector<torch::Tensor> means, stddevs;
+  std::vector<torch::Tensor> means, stddevs, logvars;
   for (int64_t i = 0; i < 2 * b; i += per_forward) {
     models::LatentDistribution part = vae_->Encode(pixels.slice(0, i, std::min(2 * b, i + per_forward)));
     means.push_back(part.mean);
     if (latent == LatentMode::kSample) stddevs.push_back(part.stddev());
+    if (latent == LatentMode::kSamplePerStep) logvars.push_back(part.logvar);
   }
   torch::Tensor z = torch::cat(means);
   if (latent == LatentMode::kSample) {
     torch::Tensor noise = torch::empty(z.sizes(), cpu);
     const int64_t per_image = z[0].numel();
     for (int64_t i = 0; i < 2 * b; ++i) {
-      FillNormal(seed, pair_ids[i % b], /*role: w=0, l=1*/ static_cast<uint64_t>(i / b),
+      FillNormal(seed, pair_ids[i % b], /*role: w=0, l=1*/ role_base + static_cast<uint64_t>(i / b),
                  noise.data_ptr<float>() + i * per_image, per_image);
     }
     z = z + torch::cat(stddevs) * noise.to(device_);
   }
   z = (z * vae_->scaling_factor()).to(torch::kCPU).contiguous();
+  EncodedBatch batch;
+  if (latent == LatentMode::kSamplePerStep) {
+    // Var(s x) = s^2 Var(x): the log-variance of the scaled latent.
+    const double shift = 2.0 * std::log(vae_->scaling_factor());
+    torch::Tensor logvar = (torch::cat(logvars) + shift).to(torch::kCPU).contiguous();
+    batch.logvar_w = logvar.slice(0, 0, b).contiguous();
+    batch.logvar_l = logvar.slice(0, b, 2 * b).contiguous();
+  }
   const auto t1 = std::chrono::steady_clock::now();
 
-  const models::TextConditioning text = text_.Encode(captions);
-  EncodedBatch batch;
   batch.latents_w = z.slice(0, 0, b).contiguous();
   batch.latents_l = z.slice(0, b, 2 * b).contiguous();
-  batch.prompt_embeds = text.prompt_embeds.to(torch::kCPU).contiguous();
-  batch.pooled = text.pooled.to(torch::kCPU).contiguous();
+  if (encode_text) {
+    const models::TextConditioning text = text_.Encode(captions);
+    batch.prompt_embeds = text.prompt_embeds.to(torch::kCPU).contiguous();
+    if (text.pooled.defined()) batch.pooled = text.pooled.to(torch::kCPU).contiguous();
+  }
   batch.vae_seconds = std::chrono::duration<double>(t1 - t0).count();
   batch.text_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   return batch;

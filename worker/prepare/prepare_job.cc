@@ -15,6 +15,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/types/span.h"
+#include "common/dataset/empty_prompt.h"
 #include "common/diffusers/dataset_fit.h"
 #include "common/diffusers/model_folder.h"
 #include "common/diffusers/unet_config.h"
@@ -122,6 +124,17 @@ absl::Status RunPrepareJob(const JobSpec& spec, const PrepareContext& context) {
     WarnIfUnetDiffers(spec.model, shape, out);
   }
 
+  {
+    // Every rank that encodes writes the same bytes (atomically), so no rank
+    // waits for another and a coordinated job needs no extra step.
+    const models::TextConditioning empty = encoder->EncodeEmptyPrompt();
+    const auto values = [](const torch::Tensor& t) {
+      return t.defined() ? absl::Span<const float>(t.data_ptr<float>(), static_cast<size_t>(t.numel()))
+                         : absl::Span<const float>();
+    };
+    RETURN_IF_ERROR(data::WriteEmptyPrompt(spec.dataset, shape, values(empty.prompt_embeds), values(empty.pooled),
+                                           context.rank));
+  }
   ChunkWriter writer(spec, index, *encoder, shape);
   int shards_written = 0, resumed = 0;
   int64_t pairs_done = 0;

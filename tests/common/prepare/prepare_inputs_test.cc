@@ -251,6 +251,17 @@ TEST(PairConditioningTest, TimeIdsAreOriginalSizeCropAndTarget) {
   EXPECT_EQ(p.pixels_w, imaging::ToNormalizedChw(imaging::Crop(resized, 12, 0, 32, 32)));
 }
 
+TEST(PairConditioningTest, ConstantMicroConditioningIgnoresSizeAndCrop) {
+  ConditioningOptions options;
+  options.resolution = 32;
+  options.constant_time_ids = true;
+  const ConditionedPair p = ConditionPair(Picture(53, 37, 1), Picture(53, 37, 2), false, 0, options);
+  EXPECT_EQ(p.time_ids, (std::array<float, 6>{32, 32, 0, 0, 32, 32}));
+  // The pixels are those of the per-image run: only the time ids change.
+  options.constant_time_ids = false;
+  EXPECT_EQ(p.pixels_w, ConditionPair(Picture(53, 37, 1), Picture(53, 37, 2), false, 0, options).pixels_w);
+}
+
 TEST(PairConditioningTest, SwapPutsThePreferredImageFirst) {
   ConditioningOptions options;
   options.resolution = 24;

@@ -154,6 +154,26 @@ TEST_F(TrainJobKindTest, CurriculumStagesAreAnnouncedOnceAlsoAcrossAResume) {
   EXPECT_EQ(stage_events, 1);  // stage 2 only
 }
 
+TEST_F(TrainJobKindTest, PromptDropoutIsRecordedInTheEventsOnceAtTheFirstStart) {
+  std::unique_ptr<JobRun> run =
+      Plan(Job(12, "data: {prompt_dropout: 0.25}\ncurriculum: {stages: 3, steps_per_stage: 4}\n"));
+  ASSERT_NE(run, nullptr);
+  RecordingGroup group(2);
+  const RunUpdate started = run->Start(group.sinks);
+  ASSERT_EQ(started.events.size(), 1u);
+  EXPECT_EQ(started.events[0].kind, "data");
+  EXPECT_THAT(started.events[0].message, HasSubstr("prompt_dropout 0.25"));
+  EXPECT_THAT(started.events[0].message, HasSubstr("curriculum 3 stages of 4 steps"));
+
+  // A later attempt whose history already has it does not repeat it.
+  JobToPlan resumed = Job(12, "data: {prompt_dropout: 0.25}\n", /*resume=*/4);
+  resumed.history = {{1, 1, 0, "data", started.events[0].message}};
+  std::unique_ptr<JobRun> again = Plan(std::move(resumed));
+  ASSERT_NE(again, nullptr);
+  RecordingGroup next(2);
+  EXPECT_TRUE(again->Start(next.sinks).events.empty());
+}
+
 TEST_F(TrainJobKindTest, CompletionRecordsTheFinalStepAndCheckpointTheStoreLacks) {
   std::unique_ptr<JobRun> run = Plan(Job(8));
   ASSERT_NE(run, nullptr);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -407,6 +408,90 @@ TEST(LossesTest, CappedLinksKeepPushingBeyondTheCap) {
   const float g = e.policy_w.grad().item<float>();
   EXPECT_TRUE(std::isfinite(g));
   EXPECT_GT(g, 0.0f);
+}
+
+// Error gaps of 1 and 10 between policy and reference: |log u| = 500 and 5000
+// at T/2 = 500, far past where exp would overflow. The forward-KL and alpha
+// links must give a loss and gradients that are finite and bounded by the
+// soft cap (|f'| < e^(kExpExactBelow + kExpSoftSpan) / min(alpha, 1)).
+TEST(LossesTest, ForwardKlAndAlphaStayBoundedAtErrorGapsOneAndTen) {
+  const double beta = 5.0;
+  const double link_bound = std::exp(kExpExactBelow + kExpSoftSpan);
+  for (const LinkCase link : {LinkCase{Divergence::kForwardKl, 0.5}, LinkCase{Divergence::kAlpha, 0.3},
+                              LinkCase{Divergence::kAlpha, 0.8}}) {
+    auto loss = Make(Spec(LossType::kFdpo, link.divergence, beta, link.alpha));
+    const double f_bound = link_bound / std::min(link.alpha, 1.0) + 1.0 / link.alpha;
+    for (double gap : {1.0, 10.0}) {
+      for (double sign : {1.0, -1.0}) {
+        SCOPED_TRACE(loss->name() + " alpha " + std::to_string(link.alpha) + " gap " + std::to_string(sign * gap));
+        for (torch::Dtype dtype : {torch::kFloat, torch::kDouble}) {
+          // Pair 0: the preferred error off by the gap; pair 1: the rejected one.
+          const double off = sign > 0 ? gap : 0.0, base = sign > 0 ? 0.0 : gap;
+          PairErrors e = ToErrors({{off, 0.1}, {0.1, off}, {base, 0.1}, {0.1, base}}, dtype, true);
+          LossOutput out = loss->Compute(e);
+          const double value = out.loss.item<double>();
+          ASSERT_TRUE(std::isfinite(value));
+          EXPECT_LE(value, 2 * beta * f_bound + 1.0);
+          out.loss.backward();
+          for (const torch::Tensor& g : {e.policy_w.grad(), e.policy_l.grad()}) {
+            ASSERT_TRUE(torch::isfinite(g).all().item<bool>()) << g;
+            EXPECT_LE(g.abs().max().item<double>(), beta * 0.5 * kT * f_bound) << g;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(LossesTest, LinksAreExactBelowTheSoftCapAndSmoothAtIt) {
+  // Exact where |log u| <= kExpExactBelow: f'(u) = -1/u for forward KL.
+  for (double log_u : {-kExpExactBelow + 0.5, -3.0, 0.0, 4.0}) {
+    EXPECT_DOUBLE_EQ(LinkDerivative(Divergence::kForwardKl, 0.5, Vec({log_u})).item<double>(), -std::exp(-log_u));
+  }
+  // The capped argument meets x with equal value and slope at the cap, rises, and stays below the bound.
+  torch::Tensor x = Vec({kExpExactBelow - 1e-6, kExpExactBelow + 1e-6, kExpExactBelow + 3.0, 1e4}).requires_grad_(true);
+  torch::Tensor s = SoftCapExponent(x);
+  s.sum().backward();
+  const std::vector<double> v = ToVector(s), g = ToVector(x.grad());
+  EXPECT_NEAR(v[0], kExpExactBelow, 2e-6);
+  EXPECT_NEAR(v[1], kExpExactBelow, 2e-6);
+  EXPECT_NEAR(g[0], 1.0, 1e-5);
+  EXPECT_NEAR(g[1], 1.0, 1e-5);
+  EXPECT_LT(v[1], v[2]);
+  EXPECT_LT(v[2], v[3]);
+  EXPECT_LT(v[3], kExpExactBelow + kExpSoftSpan);
+  EXPECT_GT(g[3], 0.0);
+}
+
+TEST(LossesTest, MapoSnrValueIsTheSpecsAndNotAConstant) {
+  const Pairs p{{0.3, 0.05}, {0.6, 0.2}, {}, {}};
+  for (double c : {0.5, 1.0, 2.5}) {
+    LossSpec spec = Spec(LossType::kMapo, Divergence::kReverseKl, 0.7, 0.5, 0.1);
+    spec.snr_value = c;
+    LossOutput out = Make(spec)->Compute(ToErrors(p));
+    std::vector<double> z = ToVector(out.logits);
+    for (size_t i = 0; i < p.pw.size(); ++i) {
+      const auto s = [c](double L) { return c * L / std::expm1(c * L); };
+      EXPECT_NEAR(z[i], kT * (s(p.pw[i]) - s(p.pl[i])), 1e-9) << "c " << c;
+    }
+  }
+  LossSpec bad = Spec(LossType::kMapo);
+  bad.snr_value = 0;
+  EXPECT_EQ(MakeLoss(bad, kT).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(LossesTest, SftNeedsOnlyThePreferredHalf) {
+  auto sft = Make(Spec(LossType::kSft));
+  EXPECT_FALSE(sft->needs_rejected());
+  EXPECT_TRUE(Make(Spec(LossType::kDpo))->needs_rejected());
+  EXPECT_TRUE(Make(Spec(LossType::kMapo))->needs_rejected());
+  PairErrors preferred_only;
+  preferred_only.policy_w = Vec({0.1, 0.3}).requires_grad_(true);
+  LossOutput out = sft->Compute(preferred_only);
+  EXPECT_NEAR(out.loss.item<double>(), 0.2, 1e-12);
+  EXPECT_EQ(out.implicit_accuracy, 0.5);
+  out.loss.backward();
+  EXPECT_TRUE(torch::allclose(preferred_only.policy_w.grad(), Vec({0.5, 0.5})));
 }
 
 TEST(LossesTest, Bf16InputsAreComputedInFp32) {
