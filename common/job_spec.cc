@@ -190,7 +190,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
                            {"name", "type", "model", "dataset", "output", "loss", "optim", "batch", "steps",
                             "seed", "precision", "gradient_checkpointing", "checkpoint_every", "eval_every",
                             "max_bad_steps", "device", "allow_tf32", "progress_timeout_s", "curriculum",
-                            "prepare", "generate", "score", "pairs", "after"}));
+                            "prepare", "generate", "score", "pairs", "after", "lora", "reference"}));
   JobSpec spec;
   for (const char* key : {"name", "type"}) {
     RETURN_IF_ERROR(f.Require(key));
@@ -290,6 +290,14 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
     spec.curriculum.emplace();
     RETURN_IF_ERROR(ParseCurriculum(*curriculum, &*spec.curriculum));
   }
+
+  for (const char* key : {"lora", "reference"}) {
+    RETURN_IF_ERROR(f.Check(key, spec.type == JobType::kTrain || !f.Has(key), "only applies to type train"));
+  }
+  ASSIGN_OR_RETURN(auto lora, f.Section("lora", {"rank", "alpha", "targets", "dropout", "save_merged"}));
+  if (f.Has("lora")) spec.lora.emplace();  // `lora:` alone: the defaults
+  if (lora) RETURN_IF_ERROR(ParseLoraSection(*lora, &*spec.lora));
+  RETURN_IF_ERROR(ParseReference(f, spec.lora.has_value(), &spec.reference));
 
   // A type's own section is the job for that type, and meaningless otherwise.
   for (const auto& [section, section_type] : NameTable<JobType>{{"prepare", JobType::kPrepare},

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/loss_spec.h"
+#include "common/lora_spec.h"
 #include "common/reward_name.h"
 
 namespace align {
@@ -184,6 +185,10 @@ struct JobSpec {
   // IEEE matmuls); true turns both to TF32, false both to IEEE fp32.
   std::optional<bool> allow_tf32;
   std::optional<CurriculumSpec> curriculum;
+  // type train: a LoRA adapter instead of full fine-tuning (docs/lora.md),
+  // and what the reference of a reference-based loss is.
+  std::optional<LoraSpec> lora;
+  ReferenceKind reference = ReferenceKind::kModel;
   std::optional<PrepareSpec> prepare;    // present iff type == kPrepare
   std::optional<GenerateSpec> generate;  // present iff type == kGenerate
   std::optional<ScoreSpec> score;        // present iff type == kScore
