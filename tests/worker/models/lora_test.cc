@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
@@ -25,6 +27,7 @@ namespace align::models {
 namespace {
 
 namespace fs = std::filesystem;
+using tools::MaxRelativeError;
 const std::string kTiny = std::string(ALIGN_GOLDEN_DIR) + "/tiny-sdxl";
 const std::string kTinyLora = std::string(ALIGN_GOLDEN_DIR) + "/tiny-sdxl-lora";
 const std::vector<std::string> kAttention = {"to_q", "to_k", "to_v", "to_out.0"};
@@ -123,8 +126,9 @@ TEST(LoraInjectionTest, PicksTheNamedModulesOnlyWithPeftInit) {
   // Exactly the layers of the fixture's adapter (peft with the same targets).
   auto fixture = ReadLoraWeights(kTinyLora + "/lora");
   ASSERT_TRUE(fixture.ok()) << fixture.status();
+  const std::vector<std::string> fixture_layers = fixture->layers();
   EXPECT_EQ(std::set<std::string>(adapted->begin(), adapted->end()),
-            std::set<std::string>(fixture->layers().begin(), fixture->layers().end()));
+            std::set<std::string>(fixture_layers.begin(), fixture_layers.end()));
   for (auto& [layer, lora] : FindLora(*unet)) {
     const double bound = 1.0 / std::sqrt(static_cast<double>(lora->down->weight.size(1)));
     EXPECT_LE(lora->down->weight.abs().max().item<double>(), bound) << layer;
