@@ -139,7 +139,7 @@ TEST_F(TrainIntegrationTest, LoraDpoWithBaseReferenceLearnsThePreference) {
                                      "lora: {rank: 8, alpha: 8}\nreference: base\n"
                                      "optim: {name: adamw, lr: 1.0e-2, weight_decay: 0.0, grad_clip: 1.0}\n"
                                      "batch: {pairs_per_rank: 4, grad_accum: 1}\n"
-                                     "steps: 30\neval_every: 10\ncheckpoint_every: 0\n");
+                                     "steps: 40\neval_every: 10\ncheckpoint_every: 0\n");
   ASSERT_EQ(Shell(Mpirun(2) + ALIGN_WORKER_BIN + " train --spec " + spec + " > " + (root_ / (name + ".log")).string() +
                   " 2>&1"),
             0)
@@ -148,7 +148,7 @@ TEST_F(TrainIntegrationTest, LoraDpoWithBaseReferenceLearnsThePreference) {
   ASSERT_GE(acc.size(), 2u);
   EXPECT_NEAR(acc.front(), 0.5, 0.2);
   EXPECT_GE(acc.back(), 0.9);
-  const fs::path checkpoint = root_ / name / "checkpoint-30";
+  const fs::path checkpoint = root_ / name / "checkpoint-40";
   EXPECT_TRUE(fs::exists(checkpoint / "pytorch_lora_weights.safetensors"));
   EXPECT_FALSE(fs::exists(checkpoint / "unet")) << "only adapters are saved unless save_merged";
   double last_norm = 0;
