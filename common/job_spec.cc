@@ -208,7 +208,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
                            {"name", "type", "model", "dataset", "output", "loss", "optim", "batch", "steps",
                             "seed", "precision", "gradient_checkpointing", "checkpoint_every", "eval_every",
                             "max_bad_steps", "device", "allow_tf32", "progress_timeout_s", "resume", "curriculum",
-                            "prepare", "generate", "score", "pairs", "evaluate", "after", "data"}));
+                            "prepare", "generate", "score", "pairs", "evaluate", "after", "data", "lora", "reference"}));
   JobSpec spec;
   for (const char* key : {"name", "type"}) {
     RETURN_IF_ERROR(f.Require(key));
@@ -322,6 +322,13 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
   RETURN_IF_ERROR(f.Check("data", spec.type == JobType::kTrain || !f.Has("data"), "only applies to type train"));
   ASSIGN_OR_RETURN(auto data, f.Section("data", TrainDataFields()));
   if (data) RETURN_IF_ERROR(ParseTrainData(*data, &spec.data));
+  for (const char* key : {"lora", "reference"}) {
+    RETURN_IF_ERROR(f.Check(key, spec.type == JobType::kTrain || !f.Has(key), "only applies to type train"));
+  }
+  ASSIGN_OR_RETURN(auto lora, f.Section("lora", {"rank", "alpha", "targets", "dropout", "save_merged"}));
+  if (f.Has("lora")) spec.lora.emplace();  // `lora:` alone: the defaults
+  if (lora) RETURN_IF_ERROR(ParseLoraSection(*lora, &*spec.lora));
+  RETURN_IF_ERROR(ParseReference(f, spec.lora.has_value(), &spec.reference));
 
   // A type's own section is the job for that type, and meaningless otherwise.
   for (const auto& [section, section_type] : NameTable<JobType>{{"prepare", JobType::kPrepare},

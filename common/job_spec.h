@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/loss_spec.h"
+#include "common/lora_spec.h"
 #include "common/reward_name.h"
 #include "common/train_data_spec.h"
 
@@ -241,6 +242,10 @@ struct JobSpec {
   ResumePolicy resume = ResumePolicy::kOwn;  // train only
   std::optional<CurriculumSpec> curriculum;
   TrainDataSpec data;                    // train only: prompt dropout
+  // type train: a LoRA adapter instead of full fine-tuning (docs/lora.md),
+  // and what the reference of a reference-based loss is.
+  std::optional<LoraSpec> lora;
+  ReferenceKind reference = ReferenceKind::kModel;
   std::optional<PrepareSpec> prepare;    // present iff type == kPrepare
   std::optional<GenerateSpec> generate;  // present iff type == kGenerate
   std::optional<ScoreSpec> score;        // present iff type == kScore

@@ -4,7 +4,7 @@ namespace align {
 
 std::map<std::string, double> StepMetricValues(const StepMetrics& m) {
   namespace n = metric_names;
-  return {{n::kLoss, m.loss},
+  std::map<std::string, double> values = {{n::kLoss, m.loss},
           {n::kImplicitAccuracy, m.implicit_accuracy},
           {n::kRewardMargin, m.reward_margin},
           {n::kLearningRate, m.lr},
@@ -18,6 +18,9 @@ std::map<std::string, double> StepMetricValues(const StepMetrics& m) {
           {n::kGpuMemoryBytes, static_cast<double>(m.gpu_memory_bytes)},
           {n::kStage, static_cast<double>(m.stage)},
           {n::kSkipped, m.skipped ? 1.0 : 0.0}};
+  if (m.lora_norm) values[n::kLoraNorm] = *m.lora_norm;
+  if (m.lora_scale) values[n::kLoraScale] = *m.lora_scale;
+  return values;
 }
 
 std::map<std::string, double> EvalMetricValues(const EvalMetrics& e) {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 namespace align {
@@ -26,6 +27,9 @@ inline constexpr char kReferenceMseLoser[] = "reference_mse_l";
 inline constexpr char kGpuMemoryBytes[] = "gpu_memory_bytes";
 inline constexpr char kStage[] = "stage";
 inline constexpr char kSkipped[] = "skipped";
+// LoRA runs only: the adapters' global L2 norm after the step, and alpha / rank.
+inline constexpr char kLoraNorm[] = "lora_norm";
+inline constexpr char kLoraScale[] = "lora_scale";
 inline constexpr char kHeldoutImplicitAccuracy[] = "heldout_implicit_accuracy";
 inline constexpr char kHeldoutLoss[] = "heldout_loss";
 inline constexpr char kHeldoutPairs[] = "heldout_pairs";
@@ -40,6 +44,7 @@ struct StepMetrics {
   int64_t gpu_memory_bytes = 0;
   int64_t stage = 0;
   bool skipped = false;  // non-finite loss or gradient: no update
+  std::optional<double> lora_norm, lora_scale;  // LoRA runs only
 };
 
 // A held-out evaluation's numbers.
@@ -50,7 +55,7 @@ struct EvalMetrics {
   int64_t heldout_pairs = 0;
 };
 
-// Every field but the step, by name (skipped: 0 or 1).
+// Every field but the step, by name (skipped: 0 or 1; the LoRA ones when set).
 std::map<std::string, double> StepMetricValues(const StepMetrics& metrics);
 std::map<std::string, double> EvalMetricValues(const EvalMetrics& metrics);
 

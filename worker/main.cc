@@ -71,6 +71,13 @@ int main(int argc, char** argv) {
   verify_cmd->add_option("--dtype", verify.dtype, "fp32 or bf16")->check(CLI::IsMember({"fp32", "bf16"}));
   verify_cmd->add_flag("--gradient-checkpointing", verify.gradient_checkpointing,
                        "Recompute activations in backward (checks the checkpointed path)");
+  verify_cmd->add_option("--lora", verify.lora_path,
+                         "LoRA adapter (folder or .safetensors) on the UNet: compares out (adapter on), out_base "
+                         "(off) and the adapter's gradients with the base frozen")
+      ->check(CLI::ExistingPath);
+  verify_cmd->add_option("--lora-alpha", verify.lora_alpha,
+                         "The adapter's alpha when its file does not state it (default: the file's, else the rank)")
+      ->check(CLI::PositiveNumber);
 
   align::tools::TrainOptions train;
   CLI::App* train_cmd = app.add_subcommand(

@@ -35,6 +35,8 @@ TrainingMetrics::TrainingMetrics(prometheus::Registry& registry, absl::Duration 
       Gauges(registry, "align_train_reference_mse", "Reference denoising MSE of the latest step, pair=w|l");
   auto* grad_norm = Gauges(registry, "align_train_grad_norm", "Global gradient norm before clipping");
   auto* lr = Gauges(registry, "align_train_learning_rate", "Learning rate of the latest step");
+  auto* lora_norm = Gauges(registry, "align_train_lora_norm", "Global L2 norm of the LoRA adapter weights (LoRA jobs)");
+  auto* lora_scale = Gauges(registry, "align_train_lora_scale", "LoRA scale alpha / rank (LoRA jobs)");
   auto* pairs = Gauges(registry, "align_train_pairs_per_second", "Preference pairs trained per second, all ranks");
   auto* heldout_accuracy = Gauges(registry, "align_eval_heldout_implicit_accuracy",
                                   "Held-out implicit accuracy at the latest evaluation");
@@ -53,6 +55,8 @@ TrainingMetrics::TrainingMetrics(prometheus::Registry& registry, absl::Duration 
       {n::kReferenceMseLoser, {reference, {{"pair", "l"}}}},
       {n::kGradNorm, {grad_norm, {}}},
       {n::kLearningRate, {lr, {}}},
+      {n::kLoraNorm, {lora_norm, {}}},
+      {n::kLoraScale, {lora_scale, {}}},
       {n::kPairsPerSecond, {pairs, {}}},
       {n::kStage, {stage_, {}}},
       {n::kGpuMemoryBytes, {gpu_memory_, {{"rank", "0"}}}},

@@ -5,6 +5,7 @@
 //   align_train_reward_margin, align_train_policy_mse{pair="w"|"l"},
 //   align_train_reference_mse{pair}, align_train_grad_norm,
 //   align_train_learning_rate, align_train_pairs_per_second,
+//   align_train_lora_norm, align_train_lora_scale (LoRA jobs),
 //   align_curriculum_stage, align_gpu_memory_bytes{rank},
 //   align_eval_heldout_implicit_accuracy, align_eval_heldout_loss (gauges);
 //   an evaluate job's figures when it succeeds (docs/evaluation.md):

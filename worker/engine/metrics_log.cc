@@ -100,6 +100,8 @@ absl::Status MetricsLog::WriteStep(const StepMetrics& m) {
                       {n::kGpuMemoryBytes, m.gpu_memory_bytes},
                       {n::kStage, m.stage},
                       {n::kSkipped, m.skipped}};
+  if (m.lora_norm) j[n::kLoraNorm] = Number(*m.lora_norm);
+  if (m.lora_scale) j[n::kLoraScale] = *m.lora_scale;
   return Append(j.dump());
 }
 

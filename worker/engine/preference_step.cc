@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "worker/models/autocast.h"
+#include "worker/models/lora.h"
 
 namespace align::engine {
 namespace {
@@ -48,13 +49,14 @@ NoiseDraws DrawNoise(uint64_t seed, RandomStream stream, int64_t a, const std::v
 
 PreferenceStep::PreferenceStep(models::UNet2DConditionModel policy, models::UNet2DConditionModel reference,
                                const models::NoiseSchedule& schedule, const PreferenceLoss& loss,
-                               torch::Device device, bool bf16)
+                               torch::Device device, bool bf16, bool reference_is_base)
     : policy_(std::move(policy)),
       reference_(std::move(reference)),
       schedule_(schedule),
       loss_(loss),
       device_(device),
-      bf16_(bf16) {}
+      bf16_(bf16),
+      reference_is_base_(reference_is_base) {}
 
 StepResult PreferenceStep::Forward(const PairTensors& batch, const NoiseDraws& draws, bool train) {
   const int64_t b = batch.pairs;
@@ -86,7 +88,16 @@ StepResult PreferenceStep::Forward(const PairTensors& batch, const NoiseDraws& d
       errors.policy_l = mse.narrow(0, b, b);
     }
   }
-  if (!reference_.is_empty()) {
+  if (reference_is_base_) {
+    // The base weights are the policy's own, frozen: the same forward with the
+    // adapters off, in the policy's precision.
+    models::AutocastScope autocast(device_, bf16_);
+    torch::NoGradGuard no_grad;
+    models::LoraDisabledScope base_only(*policy_);
+    torch::Tensor mse = per_sample_mse(policy_->forward(in));
+    errors.reference_w = mse.narrow(0, 0, b);
+    errors.reference_l = mse.narrow(0, b, b);
+  } else if (!reference_.is_empty()) {
     models::AutocastScope autocast(device_, bf16_);
     torch::NoGradGuard no_grad;
     models::UNetInputs ref_in = in;

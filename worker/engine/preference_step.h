@@ -47,10 +47,13 @@ struct StepResult {
 
 class PreferenceStep {
  public:
-  // `reference` may be empty (reference-free losses). The models, schedule and
+  // `reference` may be empty (reference-free losses). `reference_is_base`:
+  // the reference is the LoRA policy itself with its adapters switched off
+  // (`reference: base`); `reference` is then ignored. The models, schedule and
   // loss must outlive this object.
   PreferenceStep(models::UNet2DConditionModel policy, models::UNet2DConditionModel reference,
-                 const models::NoiseSchedule& schedule, const PreferenceLoss& loss, torch::Device device, bool bf16);
+                 const models::NoiseSchedule& schedule, const PreferenceLoss& loss, torch::Device device, bool bf16,
+                 bool reference_is_base = false);
 
   // Forward through policy (with autograd when `train`) and reference (never);
   // the caller back-propagates result.out.loss. With a loss that does not read
@@ -64,6 +67,7 @@ class PreferenceStep {
   const PreferenceLoss& loss_;
   torch::Device device_;
   bool bf16_;
+  bool reference_is_base_;
 };
 
 }  // namespace align::engine

@@ -33,6 +33,8 @@
 #include "worker/engine/preference_step.h"
 #include "worker/engine/rank_agreement.h"
 #include "worker/models/fp32_precision.h"
+#include "worker/models/lora.h"
+#include "worker/models/lora_io.h"
 #include "worker/models/noise_schedule.h"
 #include "worker/models/unet_io.h"
 
@@ -41,6 +43,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+
+// Keys torch's generator for adapter dropout (common/random.h's streams are the project's own draws).
+constexpr uint64_t kLoraDropoutStream = 0x10ad;
 
 class TrainerImpl : public Trainer {
  public:
@@ -102,10 +107,26 @@ absl::Status TrainerImpl::Init() {
   ASSIGN_OR_RETURN(loss_, MakeLoss(spec_.loss, sched.num_train_timesteps));
 
   auto fp32 = torch::TensorOptions().dtype(torch::kFloat).device(device_);
-  ASSIGN_OR_RETURN(policy_, models::LoadUNet(model.Dir(diffusers::Component::kUNet), fp32));
+  if (spec_.lora) {
+    // The base weights are frozen: in the compute precision (bf16 halves
+    // their memory); the adapters are fp32 master weights.
+    auto base_options = torch::TensorOptions().dtype(bf16_ ? torch::kBFloat16 : torch::kFloat).device(device_);
+    ASSIGN_OR_RETURN(policy_, models::LoadUNet(model.Dir(diffusers::Component::kUNet), base_options));
+    for (auto& p : policy_->parameters()) p.set_requires_grad(false);
+    const models::LoraConfig config{spec_.lora->rank, spec_.lora->alpha, spec_.lora->dropout};
+    absl::StatusOr<std::vector<std::string>> adapted =
+        models::InjectLora(*policy_, spec_.lora->targets, config, spec_.seed);
+    if (!adapted.ok()) return absl::InvalidArgumentError(absl::StrCat("lora.targets: ", adapted.status().message()));
+  } else {
+    ASSIGN_OR_RETURN(policy_, models::LoadUNet(model.Dir(diffusers::Component::kUNet), fp32));
+  }
   policy_->train();
   policy_->set_gradient_checkpointing(spec_.gradient_checkpointing);
-  if (loss_->needs_reference()) {
+  const bool reference_is_base = spec_.reference == ReferenceKind::kBase;
+  if (loss_->needs_reference() && reference_is_base && !spec_.lora) {
+    return absl::InvalidArgumentError("reference: base needs a lora section (the base is the policy's adapters off)");
+  }
+  if (loss_->needs_reference() && !reference_is_base) {
     // The frozen reference runs in the compute precision: bf16 halves its memory.
     auto ref_options = torch::TensorOptions().dtype(bf16_ ? torch::kBFloat16 : torch::kFloat).device(device_);
     ASSIGN_OR_RETURN(reference_, models::LoadUNet(model.Dir(diffusers::Component::kUNet), ref_options));
@@ -128,13 +149,17 @@ absl::Status TrainerImpl::Init() {
     ASSIGN_OR_RETURN(empty_prompt_, data::EmptyPrompt::Load(spec_.dataset, train_data_->shape()));
   }
 
-  step_ = std::make_unique<PreferenceStep>(policy_, reference_, *schedule_, *loss_, device_, bf16_);
+  step_ = std::make_unique<PreferenceStep>(policy_, reference_, *schedule_, *loss_, device_, bf16_,
+                                           loss_->needs_reference() && reference_is_base);
 
+  // What trains: every weight, or only the adapters (the base is frozen).
   NamedParameters named;
-  for (auto& item : policy_->named_parameters()) {
-    named.emplace_back(item.key(), item.value());
-    params_.push_back(item.value());
+  if (spec_.lora) {
+    for (auto& [name, p] : models::LoraParameters(*policy_)) named.emplace_back(name, p);
+  } else {
+    for (auto& item : policy_->named_parameters()) named.emplace_back(item.key(), item.value());
   }
+  for (const auto& [name, p] : named) params_.push_back(p);
   optimizer_ = MakeOptimizer(named, spec_.optim);
   reducer_ = std::make_unique<GradientReducer>(comm_, params_);
 
@@ -156,7 +181,12 @@ absl::Status TrainerImpl::Resume() {
   std::optional<TrainingCheckpoint> latest = TrainingCheckpoint::FindLatest(spec_.output);
   if (latest) {
     RETURN_IF_ERROR(latest->CheckMayResume(identity_.job_id, spec_.resume));
-    RETURN_IF_ERROR(latest->LoadUNetWeights(policy_));
+    if (spec_.lora) {
+      ASSIGN_OR_RETURN(models::LoraWeights adapters, models::ReadLoraWeights(latest->dir()));
+      RETURN_IF_ERROR(models::LoadLoraWeights(*policy_, adapters));
+    } else {
+      RETURN_IF_ERROR(latest->LoadUNetWeights(policy_));
+    }
     ASSIGN_OR_RETURN(auto state, latest->ReadOptimizerState());
     RETURN_IF_ERROR(optimizer_->LoadState(state));
     start_step_ = latest->step();
@@ -183,6 +213,12 @@ absl::StatusOr<StepMetrics> TrainerImpl::TrainStep(int64_t step) {
   const auto start = Clock::now();
   EnqueuePrefetch(step + 1);
   for (auto& p : params_) p.mutable_grad() = torch::Tensor();
+  if (spec_.lora && spec_.lora->dropout > 0) {
+    // Adapter dropout draws from torch's generator: keyed by step and rank so
+    // that a resumed run drops what the uninterrupted one would have.
+    torch::manual_seed(DeriveSeed(spec_.seed, {kLoraDropoutStream, static_cast<uint64_t>(step),
+                                               static_cast<uint64_t>(comm_.rank())}));
+  }
 
   // loss, accuracy, margin, policy w/l, reference w/l, non-finite flag
   std::vector<double> sums(8, 0.0);
@@ -238,6 +274,10 @@ absl::StatusOr<StepMetrics> TrainerImpl::TrainStep(int64_t step) {
       ScaleGradients(params_, spec_.optim.grad_clip / (m.grad_norm + 1e-6));
     }
     optimizer_->Step(m.lr);
+  }
+  if (spec_.lora) {
+    m.lora_norm = models::LoraNorm(*policy_);
+    m.lora_scale = spec_.lora->alpha / static_cast<double>(spec_.lora->rank);
   }
   SynchronizeDevice(device_);
   m.step_s = std::chrono::duration<double>(Clock::now() - start).count();
@@ -314,7 +354,18 @@ absl::Status TrainerImpl::Checkpoint(int64_t step) {
       state["job_id"] = identity_.job_id;
       state["attempt"] = identity_.attempt;
     }
-    status = TrainingCheckpoint::Write(spec_.output, step, policy_, optimizer_->State(), state);
+    if (spec_.lora) {
+      state["lora"] = {{"rank", spec_.lora->rank}, {"alpha", spec_.lora->alpha}, {"targets", spec_.lora->targets}};
+      const bool merged = spec_.lora->save_merged;
+      const TrainingCheckpoint::ModelWriter write_adapters = [this, merged](const std::string& dir) -> absl::Status {
+        RETURN_IF_ERROR(models::SaveLoraWeights(*policy_, spec_.lora->targets, dir));
+        if (!merged) return absl::OkStatus();
+        return models::SaveMergedUNet(policy_, (fs::path(dir) / std::string(diffusers::ComponentName(diffusers::Component::kUNet))).string());
+      };
+      status = TrainingCheckpoint::WriteWith(spec_.output, step, write_adapters, optimizer_->State(), state);
+    } else {
+      status = TrainingCheckpoint::Write(spec_.output, step, policy_, optimizer_->State(), state);
+    }
   }
   // Every rank learns whether the checkpoint landed before anyone goes on:
   // 0 it did, 1 it failed, 2 another attempt of the job wrote this step first.

@@ -65,6 +65,15 @@ std::optional<TrainingCheckpoint> TrainingCheckpoint::FindLatest(const std::stri
 absl::Status TrainingCheckpoint::Write(const std::string& output, int64_t step, models::UNet2DConditionModel& unet,
                                        const std::map<std::string, torch::Tensor>& optimizer_state,
                                        const nlohmann::json& trainer_state) {
+  const ModelWriter write_unet = [&unet](const std::string& dir) {
+    return models::SaveUNet(unet, UNetDir(dir).string(), torch::kFloat);
+  };
+  return WriteWith(output, step, write_unet, optimizer_state, trainer_state);
+}
+
+absl::Status TrainingCheckpoint::WriteWith(const std::string& output, int64_t step, const ModelWriter& write_model,
+                                           const std::map<std::string, torch::Tensor>& optimizer_state,
+                                           const nlohmann::json& trainer_state) {
   const fs::path final_dir = Dir(output, step);
   // Every writer its own partial folder: two groups writing the same step (one
   // of them stale) never share, nor delete, each other's files.
@@ -76,7 +85,7 @@ absl::Status TrainingCheckpoint::Write(const std::string& output, int64_t step, 
   fs::remove_all(partial, ec);
   fs::create_directories(partial, ec);
   if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create ", partial.string(), ": ", ec.message()));
-  RETURN_IF_ERROR(models::SaveUNet(unet, UNetDir(partial).string(), torch::kFloat));
+  RETURN_IF_ERROR(write_model(partial.string()));
   RETURN_IF_ERROR(models::WriteTensors((partial / kOptimizerFile).string(), optimizer_state));
   RETURN_IF_ERROR(WriteFileAtomically((partial / kTrainerStateFile).string(), trainer_state.dump(2) + "\n"));
   // rename(2) does not replace a non-empty folder: of two writers of one

@@ -1,6 +1,8 @@
 #pragma once
 // A training checkpoint under a job's output folder:
 //   checkpoint-<step>/unet/        the policy UNet in diffusers' layout (fp32)
+//   (a LoRA run: checkpoint-<step>/pytorch_lora_weights.safetensors, the
+//   adapters in diffusers' format, and unet/ only when merged ones are asked for)
 //   checkpoint-<step>/optimizer.safetensors
 //   checkpoint-<step>/trainer_state.json   {"step": ..., ...}
 // A checkpoint is written as checkpoint-<step>.partial and renamed when
@@ -8,6 +10,7 @@
 // One class writes them and reads them back for resuming.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -39,6 +42,13 @@ class TrainingCheckpoint {
   static absl::Status Write(const std::string& output, int64_t step, models::UNet2DConditionModel& unet,
                             const std::map<std::string, torch::Tensor>& optimizer_state,
                             const nlohmann::json& trainer_state);
+
+  // Writes the model's files into the (partial) checkpoint folder it is given.
+  using ModelWriter = std::function<absl::Status(const std::string& checkpoint_dir)>;
+  // As above, with the model's files written by `write_model` (LoRA adapters).
+  static absl::Status WriteWith(const std::string& output, int64_t step, const ModelWriter& write_model,
+                                const std::map<std::string, torch::Tensor>& optimizer_state,
+                                const nlohmann::json& trainer_state);
 
   // The folder of step `step` under `output`: <output>/checkpoint-<step>.
   static std::string Dir(const std::string& output, int64_t step);

@@ -16,7 +16,9 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
   CountFlops(2.0 * static_cast<double>(x.numel() / x.size(-1)) * static_cast<double>(weight.numel()));
-  return torch::linear(x, weight, bias);
+  torch::Tensor y = torch::linear(x, weight, bias);
+  if (adapter && adapter->active()) y = y + adapter->forward(x);
+  return y;
 }
 
 Conv2dImpl::Conv2dImpl(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
@@ -31,6 +33,7 @@ torch::Tensor Conv2dImpl::forward(const torch::Tensor& x) {
   torch::Tensor y = torch::conv2d(x, weight, bias, stride_, padding_);
   // Each output element is one dot product over in_channels x k x k.
   CountFlops(2.0 * static_cast<double>(y.numel()) * static_cast<double>(weight.numel() / weight.size(0)));
+  if (adapter && adapter->active()) y = y + adapter->forward(x);
   return y;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 // The leaf layers the diffusion models are built from. They mirror torch.nn's
 // Linear / Conv2d / GroupNorm / LayerNorm parameter names ("weight", "bias") so
@@ -15,6 +16,16 @@
 
 namespace align::models {
 
+// A trainable addition to a layer's output computed from the layer's input:
+// LoRA's low-rank update (worker/models/lora.h). Plain layers have none.
+class LayerAdapter {
+ public:
+  virtual ~LayerAdapter() = default;
+  // False: the layer computes its base output only (adapters switched off).
+  virtual bool active() const = 0;
+  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+};
+
 class LinearImpl : public torch::nn::Module {
  public:
   LinearImpl(int64_t in_features, int64_t out_features, bool with_bias,
@@ -22,6 +33,7 @@ class LinearImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
   torch::Tensor weight, bias;
+  std::shared_ptr<LayerAdapter> adapter;  // added to the output when active
 };
 TORCH_MODULE(Linear);
 
@@ -30,8 +42,10 @@ class Conv2dImpl : public torch::nn::Module {
   Conv2dImpl(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride,
              int64_t padding, const torch::TensorOptions& options);
   torch::Tensor forward(const torch::Tensor& x);
+  int64_t kernel_size() const { return weight.size(-1); }
 
   torch::Tensor weight, bias;
+  std::shared_ptr<LayerAdapter> adapter;  // added to the output when active
 
  private:
   int64_t stride_, padding_;

@@ -13,6 +13,8 @@
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "worker/models/fp32_precision.h"
+#include "worker/models/lora.h"
+#include "worker/models/lora_io.h"
 #include "worker/models/unet_io.h"
 #include "worker/models/weights_io.h"
 #include "worker/tools/verify_clip.h"
@@ -52,6 +54,29 @@ absl::StatusOr<torch::Tensor> Require(const TensorMap& io, const std::string& ke
   return it->second;
 }
 
+// peft's parameter names in the io file (<layer>.lora_A.default.weight) as
+// the model's (<layer>.lora.down.weight); other names unchanged.
+std::string ModelParameterName(std::string name) {
+  for (const auto& [peft, ours] : {std::pair<std::string, std::string>{".lora_A.default.weight", ".lora.down.weight"},
+                                   {".lora_B.default.weight", ".lora.up.weight"},
+                                   {".lora_A.weight", ".lora.down.weight"},
+                                   {".lora_B.weight", ".lora.up.weight"}}) {
+    if (absl::EndsWith(name, peft)) return name.substr(0, name.size() - peft.size()) + ours;
+  }
+  return name;
+}
+
+// Freezes the base and adds the adapter of `opts.lora_path`, loaded.
+absl::Status AddLora(const VerifyModelOptions& opts, models::UNet2DConditionModel& unet) {
+  ASSIGN_OR_RETURN(models::LoraWeights weights, models::ReadLoraWeights(opts.lora_path));
+  for (auto& p : unet->parameters()) p.set_requires_grad(false);
+  models::LoraConfig config;
+  config.rank = weights.rank;
+  config.alpha = opts.lora_alpha > 0 ? opts.lora_alpha : weights.alpha.value_or(static_cast<double>(weights.rank));
+  RETURN_IF_ERROR(models::InjectLora(*unet, weights.layers(), config, /*seed=*/0).status());
+  return models::LoadLoraWeights(*unet, weights);
+}
+
 absl::Status VerifyUNet(const VerifyModelOptions& opts, const TensorMap& io, torch::Device device,
                         torch::Dtype dtype, Comparison& result) {
   const Tolerance tol = ToleranceFor(opts.dtype);
@@ -59,6 +84,7 @@ absl::Status VerifyUNet(const VerifyModelOptions& opts, const TensorMap& io, tor
   ASSIGN_OR_RETURN(models::UNet2DConditionModel unet, models::LoadUNet(diffusers::ModelFolder(opts.model_dir).Dir(diffusers::Component::kUNet), options));
   unet->train();
   unet->set_gradient_checkpointing(opts.gradient_checkpointing);
+  if (!opts.lora_path.empty()) RETURN_IF_ERROR(AddLora(opts, unet));
 
   auto as_input = [&](const std::string& key) -> absl::StatusOr<torch::Tensor> {
     ASSIGN_OR_RETURN(torch::Tensor t, Require(io, key));
@@ -84,6 +110,11 @@ absl::Status VerifyUNet(const VerifyModelOptions& opts, const TensorMap& io, tor
     return absl::InvalidArgumentError(absl::StrCat("UNet forward failed: ", e.what_without_backtrace()));
   }
   result.Add("out", MaxRelativeError(out, expected_out), tol.output);
+  if (!opts.lora_path.empty() && io.count("out_base")) {
+    torch::NoGradGuard no_grad;
+    models::LoraDisabledScope base_only(*unet);
+    result.Add("out_base", MaxRelativeError(unet->forward(inputs), io.at("out_base")), tol.output);
+  }
 
   if (io.count("target") == 0) return absl::OkStatus();
   ASSIGN_OR_RETURN(torch::Tensor target, as_input("target"));
@@ -95,7 +126,7 @@ absl::Status VerifyUNet(const VerifyModelOptions& opts, const TensorMap& io, tor
   for (const auto& item : unet->named_parameters()) params[item.key()] = item.value();
   for (const auto& [key, expected] : io) {
     if (!absl::StartsWith(key, "grad.")) continue;
-    const std::string name = key.substr(5);
+    const std::string name = ModelParameterName(key.substr(5));
     auto it = params.find(name);
     if (it == params.end()) {
       return absl::InvalidArgumentError(absl::StrCat("io file has ", key, " but the UNet has no parameter ", name));

@@ -15,6 +15,10 @@ struct VerifyModelOptions {
   std::string device = "cpu";   // cpu | cuda
   std::string dtype = "fp32";   // fp32 | bf16
   bool gradient_checkpointing = false;
+  // A LoRA adapter on the UNet (worker/models/lora_io.h): the io file then
+  // holds `out` with it, `out_base` without it and grad.<layer>.lora_A/B.
+  std::string lora_path;
+  double lora_alpha = 0;  // > 0: overrides the file's alpha
 };
 
 // Prints one JSON line to `out`; returns the process exit code: 0 when every
