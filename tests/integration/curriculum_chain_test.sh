@@ -146,30 +146,15 @@ sha256sum -c --quiet before-kill.sha || fail "a finished chunk's files changed a
 say "the $done_at_kill chunks done before the kill were kept"
 
 # ---- images, scores, pairs: checked by an independent implementation ----------
-python3 - <<'PY' || fail "the generated images, scores or pairs are wrong"
-import json, math, os, struct, sys, zlib
+PYTHONPATH="$(dirname "$lib")" python3 - <<'PY' || fail "the generated images, scores or pairs are wrong"
+import json, math, os, struct, sys
 
-def png_size_and_pixels(path):
-    data = open(path, "rb").read()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path}: not a PNG"
-    pos, idat, size = 8, b"", None
-    while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
-        if kind == b"IHDR":
-            size = struct.unpack(">II", body[:8])
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + length
-    raw = zlib.decompress(idat)  # decodes, or raises
-    w, h = size
-    assert len(raw) == h * (1 + 3 * w), f"{path}: {len(raw)} bytes of scanlines for {w}x{h} RGB"
-    return size
+from png_size import png_size
 
 index = [json.loads(l) for l in open("runs/gen/index.jsonl")]
 assert len(index) == 32, f"{len(index)} index rows, want 8 prompts x 4"
 for row in index:
-    assert png_size_and_pixels(os.path.join("runs/gen", row["image"])) == (64, 64), row["image"]
+    assert png_size(os.path.join("runs/gen", row["image"])) == (64, 64), row["image"]
 
 scores = [json.loads(l) for l in open("runs/scores/scores.jsonl")]
 assert len(scores) == 32

@@ -112,24 +112,10 @@ timeout 600 "$alignctl" wait "$evaluation" > wait-eval.out || {
 say "train -> evaluate succeeded"
 
 # ---- the report, recomputed from the stored per-image records ------------------
-python3 - <<'PY' || fail "the report does not match its records"
-import json, math, os, struct, zlib
+PYTHONPATH="$(dirname "$lib")" python3 - <<'PY' || fail "the report does not match its records"
+import json, math, os, struct
 
-def png_size(path):
-    data = open(path, "rb").read()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path}: not a PNG"
-    pos, idat, size = 8, b"", None
-    while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
-        if kind == b"IHDR":
-            size = struct.unpack(">II", body[:8])
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + length
-    w, h = size
-    assert len(zlib.decompress(idat)) == h * (1 + 3 * w), f"{path}: scanlines"
-    return size
+from png_size import png_size
 
 def safetensors(path):
     data = open(path, "rb").read()

@@ -102,15 +102,19 @@ class TrainIntegrationTest : public testing::Test {
     return out;
   }
 
+  // `align-worker train` on 2 ranks under mpirun; its output goes to <root>/<name>.log.
+  static void TrainOnTwoRanks(const std::string& name, const std::string& spec) {
+    const fs::path log = root_ / (name + ".log");
+    ASSERT_EQ(Shell(Mpirun(2) + ALIGN_WORKER_BIN + " train --spec " + spec + " > " + log.string() + " 2>&1"), 0)
+        << "see " << log;
+  }
+
   void ExpectLearns(const std::string& name, const std::string& loss) {
     const std::string spec = WriteSpec(name, loss,
                                        "optim: {name: adamw, lr: 1.0e-3, weight_decay: 0.0, warmup_steps: 0, grad_clip: 1.0}\n"
                                        "batch: {pairs_per_rank: 4, grad_accum: 1}\n"
                                        "steps: 30\neval_every: 10\ncheckpoint_every: 0\n");
-    ASSERT_EQ(Shell(Mpirun(2) + ALIGN_WORKER_BIN + " train --spec " + spec + " > " +
-                  (root_ / (name + ".log")).string() + " 2>&1"),
-              0)
-        << "see " << (root_ / (name + ".log"));
+    TrainOnTwoRanks(name, spec);
     std::vector<double> acc = HeldoutAccuracies(name);
     ASSERT_GE(acc.size(), 2u);
     EXPECT_NEAR(acc.front(), 0.5, 0.2) << name;
@@ -140,10 +144,7 @@ TEST_F(TrainIntegrationTest, LoraDpoWithBaseReferenceLearnsThePreference) {
                                      "optim: {name: adamw, lr: 1.0e-2, weight_decay: 0.0, grad_clip: 1.0}\n"
                                      "batch: {pairs_per_rank: 4, grad_accum: 1}\n"
                                      "steps: 40\neval_every: 10\ncheckpoint_every: 0\n");
-  ASSERT_EQ(Shell(Mpirun(2) + ALIGN_WORKER_BIN + " train --spec " + spec + " > " + (root_ / (name + ".log")).string() +
-                  " 2>&1"),
-            0)
-      << "see " << (root_ / (name + ".log"));
+  TrainOnTwoRanks(name, spec);
   std::vector<double> acc = HeldoutAccuracies(name);
   ASSERT_GE(acc.size(), 2u);
   EXPECT_NEAR(acc.front(), 0.5, 0.2);

@@ -41,6 +41,7 @@
 #include "common/file_util.h"
 #include "gmock/gmock.h"
 #include "nlohmann/json.hpp"
+#include "tests/support/shell.h"
 #include "tests/support/test_pairs.h"
 #include "tests/support/tiny_models.h"
 
@@ -55,17 +56,8 @@ std::string Mpirun(int ranks) {
   return absl::StrCat("mpirun --allow-run-as-root --oversubscribe --bind-to none -np ", ranks, " ");
 }
 
-int Shell(const std::string& command) {
-  const int rc = std::system(command.c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using ::align::testing::Shell;
+using ::align::testing::Slurp;
 
 int FreePort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);

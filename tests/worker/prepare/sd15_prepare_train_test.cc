@@ -22,6 +22,7 @@
 #include "common/dataset/reader.h"
 #include "common/safetensors/reader.h"
 #include "nlohmann/json.hpp"
+#include "tests/support/shell.h"
 #include "tests/support/test_pairs.h"
 #include "tests/support/tiny_models.h"
 
@@ -31,17 +32,8 @@ namespace {
 namespace fs = std::filesystem;
 const std::string kGolden = ALIGN_GOLDEN_DIR;
 
-int Shell(const std::string& command) {
-  const int rc = std::system(command.c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using ::align::testing::Shell;
+using ::align::testing::Slurp;
 
 std::string Worker(int ranks) {
   return absl::StrCat("mpirun --allow-run-as-root --oversubscribe --bind-to none -np ", ranks, " ", ALIGN_WORKER_BIN);
