@@ -153,8 +153,10 @@ metrics_have '^align_train_step\{job="job-000003"\} 16$' || fail "/metrics after
 # final checkpoint but before it recorded the job's end: the job completes
 # without a step to train, and the final step's metrics, which only
 # metrics.jsonl still has, must reach the coordinator before the completion.
+# The output is a copy of the first job's, so this job stands in for it:
+# `resume: any` lets it resume a checkpoint another job wrote.
 cp -r runs/first runs/fourth
-fourth=$(submit fourth 10)
+fourth=$(submit_dpo fourth 10 4 5 "resume: any")
 timeout 300 "$alignctl" wait "$fourth" > wait-fourth.out || fail "$fourth did not succeed: $(cat wait-fourth.out)"
 say "$fourth succeeded from its final checkpoint"
 check_steps fourth 10

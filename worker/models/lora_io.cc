@@ -201,12 +201,21 @@ absl::Status SaveLoraWeights(torch::nn::Module& model, const std::vector<std::st
   for (const auto& [layer, lora] : adapters) {
     RETURN_IF_ERROR(add(absl::StrCat("unet.", layer, ".lora.down.weight"), lora->down->weight));
     RETURN_IF_ERROR(add(absl::StrCat("unet.", layer, ".lora.up.weight"), lora->up->weight));
-    RETURN_IF_ERROR(add(absl::StrCat("unet.", layer, ".alpha"), torch::tensor(lora->config().alpha, torch::kFloat)));
   }
+  // The scale travels only as diffusers' adapter metadata: the LoraConfig
+  // fields load_lora_weights builds its config from (it refuses a file with
+  // any key that does not name a lora weight, so no `.alpha` tensors).
   const nlohmann::json metadata = {{"unet.r", config.rank},
                                    {"unet.lora_alpha", config.alpha},
                                    {"unet.lora_dropout", config.dropout},
-                                   {"unet.target_modules", ExpandLoraTargets(targets)}};
+                                   {"unet.target_modules", ExpandLoraTargets(targets)},
+                                   {"unet.rank_pattern", nlohmann::json::object()},
+                                   {"unet.alpha_pattern", nlohmann::json::object()},
+                                   {"unet.bias", "none"},
+                                   {"unet.use_dora", false},
+                                   {"unet.lora_bias", false},
+                                   {"unet.fan_in_fan_out", false},
+                                   {"unet.init_lora_weights", true}};
   writer.SetMetadata("format", "pt");
   writer.SetMetadata(kAdapterMetadataKey, metadata.dump());
   return writer.WriteFile((fs::path(dir) / kLoraWeightsFile).string());
