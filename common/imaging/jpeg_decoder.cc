@@ -16,26 +16,15 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/imaging/decode_image.h"
+#include "common/imaging/jpeg_errors.h"
 #include "jpeglib.h"
 
 namespace align::imaging {
 namespace {
 
-struct ErrorManager {
-  jpeg_error_mgr pub;  // first member: libjpeg casts cinfo->err to this struct
-  std::jmp_buf jump;
-  char message[JMSG_LENGTH_MAX];
-};
-
-void OnError(j_common_ptr cinfo) {
-  auto* err = reinterpret_cast<ErrorManager*>(cinfo->err);
-  (*cinfo->err->format_message)(cinfo, err->message);
-  std::longjmp(err->jump, 1);
-}
-
 void OnMessage(j_common_ptr cinfo, int msg_level) {
   if (msg_level >= 0) return;  // trace messages
-  OnError(cinfo);              // a warning: corrupt or truncated data
+  JpegErrorExit(cinfo);        // a warning: corrupt or truncated data
 }
 
 // PIL decodes CMYK JPEGs with rawmode "CMYK;I" (Adobe's inverted convention,
@@ -66,19 +55,19 @@ absl::StatusOr<RgbImage> DecodeJpeg(absl::string_view bytes, const std::string& 
   // pointer that is set once, before setjmp.
   struct State {
     jpeg_decompress_struct cinfo;
-    ErrorManager err;
+    JpegErrorManager err;
     RgbImage image;
     std::vector<uint8_t> cmyk_row;
   };
   const auto state = std::make_unique<State>();
   jpeg_decompress_struct& cinfo = state->cinfo;
-  ErrorManager& err = state->err;
+  JpegErrorManager& err = state->err;
   RgbImage& image = state->image;
   std::vector<uint8_t>& cmyk_row = state->cmyk_row;
   std::string failure;  // only read on the path without longjmp
 
   cinfo.err = jpeg_std_error(&err.pub);
-  err.pub.error_exit = OnError;
+  err.pub.error_exit = JpegErrorExit;
   err.pub.emit_message = OnMessage;
   err.message[0] = '\0';
   if (setjmp(err.jump)) {

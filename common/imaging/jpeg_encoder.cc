@@ -13,24 +13,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/imaging/encode_image.h"
+#include "common/imaging/jpeg_errors.h"
 #include "jpeglib.h"
 
 namespace align::imaging {
-namespace {
-
-struct ErrorManager {
-  jpeg_error_mgr pub;  // first member: libjpeg casts cinfo->err to this struct
-  std::jmp_buf jump;
-  char message[JMSG_LENGTH_MAX];
-};
-
-void OnError(j_common_ptr cinfo) {
-  auto* err = reinterpret_cast<ErrorManager*>(cinfo->err);
-  (*cinfo->err->format_message)(cinfo, err->message);
-  std::longjmp(err->jump, 1);
-}
-
-}  // namespace
 
 absl::StatusOr<std::string> EncodeJpeg(const RgbImage& image, int quality) {
   if (image.width < 1 || image.height < 1 ||
@@ -43,14 +29,14 @@ absl::StatusOr<std::string> EncodeJpeg(const RgbImage& image, int quality) {
   }
   struct State {
     jpeg_compress_struct cinfo;
-    ErrorManager err;
+    JpegErrorManager err;
     unsigned char* buffer = nullptr;
     unsigned long size = 0;
   };
   const auto state = std::make_unique<State>();
   jpeg_compress_struct& cinfo = state->cinfo;
   cinfo.err = jpeg_std_error(&state->err.pub);
-  state->err.pub.error_exit = OnError;
+  state->err.pub.error_exit = JpegErrorExit;
   state->err.message[0] = '\0';
   if (setjmp(state->err.jump)) {
     jpeg_destroy_compress(&cinfo);
