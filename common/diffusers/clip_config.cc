@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/config_reader.h"
+#include "common/diffusers/clip_config_fields.h"
 #include "common/diffusers/pretrained_config_keys.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
@@ -38,15 +39,7 @@ absl::StatusOr<ClipTextConfig> ParseClipTextConfig(const std::string& json_text,
   ASSIGN_OR_RETURN(ConfigReader r, ConfigReader::Parse(json_text, what));
   ClipTextConfig c;
   r.Expect("model_type", "clip_text_model");
-  const std::vector<std::string> architectures = r.StringList("architectures");
-  if (architectures.size() == 1 && architectures[0] == "CLIPTextModel") {
-    c.with_projection = false;
-  } else if (architectures.size() == 1 && architectures[0] == "CLIPTextModelWithProjection") {
-    c.with_projection = true;
-  } else if (!architectures.empty()) {
-    r.Fail(absl::StrCat("architectures [", absl::StrJoin(architectures, ", "),
-                        "] is not supported (supported: CLIPTextModel, CLIPTextModelWithProjection)"));
-  }
+  ReadClipArchitecture(r, "CLIPTextModel", &c.with_projection);
   c.vocab_size = r.Int("vocab_size", c.vocab_size);
   c.hidden_size = r.Int("hidden_size", c.hidden_size);
   c.intermediate_size = r.Int("intermediate_size", c.intermediate_size);
@@ -56,18 +49,8 @@ absl::StatusOr<ClipTextConfig> ParseClipTextConfig(const std::string& json_text,
   c.layer_norm_eps = r.Double("layer_norm_eps", c.layer_norm_eps);
   c.projection_dim = r.Int("projection_dim", c.projection_dim);
   c.eos_token_id = r.Int("eos_token_id", c.eos_token_id);
-  const std::string act = r.String("hidden_act", "quick_gelu");
-  if (act == "quick_gelu") {
-    c.hidden_act = ClipActivation::kQuickGelu;
-  } else if (act == "gelu") {
-    c.hidden_act = ClipActivation::kGelu;
-  } else {
-    r.Fail(absl::StrCat("hidden_act '", act, "' is not supported (supported: quick_gelu, gelu)"));
-  }
-  // Dropout would make training differ from the reference; it is 0 in every
-  // CLIP release.
-  r.ExpectOneOf("attention_dropout", {0, 0.0});
-  r.ExpectOneOf("dropout", {0, 0.0});
+  ReadClipActivation(r, &c.hidden_act);
+  ExpectNoClipDropout(r);
   // Pruned heads would change parameter shapes per layer.
   r.ExpectOneOf("pruned_heads", {nlohmann::json::object(), nullptr});
   IgnorePretrainedConfigKeys(r);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/config_reader.h"
+#include "common/diffusers/clip_config_fields.h"
 #include "common/diffusers/model_folder.h"
 #include "common/diffusers/pretrained_config_keys.h"
 #include "common/file_util.h"
@@ -61,15 +62,7 @@ absl::StatusOr<ClipVisionConfig> ParseClipVisionConfig(const std::string& json_t
   ASSIGN_OR_RETURN(ConfigReader r, ConfigReader::Parse(json_text, what));
   ClipVisionConfig c;
   r.Expect("model_type", "clip_vision_model");
-  const std::vector<std::string> architectures = r.StringList("architectures");
-  if (architectures.size() == 1 && architectures[0] == "CLIPVisionModel") {
-    c.with_projection = false;
-  } else if (architectures.size() == 1 && architectures[0] == "CLIPVisionModelWithProjection") {
-    c.with_projection = true;
-  } else if (!architectures.empty()) {
-    r.Fail(absl::StrCat("architectures [", absl::StrJoin(architectures, ", "),
-                        "] is not supported (supported: CLIPVisionModel, CLIPVisionModelWithProjection)"));
-  }
+  ReadClipArchitecture(r, "CLIPVisionModel", &c.with_projection);
   c.hidden_size = r.Int("hidden_size", c.hidden_size);
   c.intermediate_size = r.Int("intermediate_size", c.intermediate_size);
   c.num_hidden_layers = r.Int("num_hidden_layers", c.num_hidden_layers);
@@ -78,18 +71,10 @@ absl::StatusOr<ClipVisionConfig> ParseClipVisionConfig(const std::string& json_t
   c.patch_size = r.Int("patch_size", c.patch_size);
   c.layer_norm_eps = r.Double("layer_norm_eps", c.layer_norm_eps);
   c.projection_dim = r.Int("projection_dim", c.projection_dim);
-  const std::string act = r.String("hidden_act", "quick_gelu");
-  if (act == "quick_gelu") {
-    c.hidden_act = ClipActivation::kQuickGelu;
-  } else if (act == "gelu") {
-    c.hidden_act = ClipActivation::kGelu;
-  } else {
-    r.Fail(absl::StrCat("hidden_act '", act, "' is not supported (supported: quick_gelu, gelu)"));
-  }
+  ReadClipActivation(r, &c.hidden_act);
   // RGB input: the patch embedding's in_channels.
   r.ExpectOneOf("num_channels", {3});
-  r.ExpectOneOf("attention_dropout", {0, 0.0});
-  r.ExpectOneOf("dropout", {0, 0.0});
+  ExpectNoClipDropout(r);
   r.ExpectOneOf("pruned_heads", {nlohmann::json::object(), nullptr});
   IgnorePretrainedConfigKeys(r);
   RETURN_IF_ERROR(r.Finish());
