@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <numeric>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -22,6 +23,7 @@
 #include "worker/engine/preference_step.h"
 #include "worker/models/flop_counter.h"
 #include "worker/models/layers.h"
+#include "worker/tools/step_profile.h"
 
 namespace align::tools {
 namespace {
@@ -122,12 +124,12 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
 
   // Model FLOPs of one training step, counted on its first run.
   double step_flops = 0;
-  std::vector<double> times;
-  for (int i = 0; i < o.warmup_steps + o.steps; ++i) {
-    engine::NoiseDraws draws = engine::DrawNoise(o.seed, RandomStream::kNoise, i, keys,
-                                                 batch.latents.sizes().slice(1), sched.num_train_timesteps, device);
-    engine::SynchronizeDevice(device);
-    const auto start = Clock::now();
+  auto draw_noise = [&](int i) {
+    return engine::DrawNoise(o.seed, RandomStream::kNoise, i, keys, batch.latents.sizes().slice(1),
+                             sched.num_train_timesteps, device);
+  };
+  // One step as the trainer runs it; the noise is drawn outside the timing.
+  auto run_step = [&](int i, const engine::NoiseDraws& draws) {
     for (auto& p : named) p.second.mutable_grad() = torch::Tensor();
     engine::StepResult r;
     {
@@ -142,8 +144,31 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
     const double grad_norm = engine::GlobalGradNorm(trained);
     if (grad_norm > optim.grad_clip) engine::ScaleGradients(trained, optim.grad_clip / (grad_norm + 1e-6));
     optimizer->Step(1e-6);
+  };
+  std::vector<double> times;
+  for (int i = 0; i < o.warmup_steps + o.steps; ++i) {
+    const engine::NoiseDraws draws = draw_noise(i);
+    engine::SynchronizeDevice(device);
+    const auto start = Clock::now();
+    run_step(i, draws);
     engine::SynchronizeDevice(device);
     if (i >= o.warmup_steps) times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  // The profiled step is not timed: recording slows the host down.
+  std::optional<ProfileSummary> profile;
+  if (!o.profile_path.empty()) {
+    const int i = o.warmup_steps + o.steps;
+    const engine::NoiseDraws draws = draw_noise(i);
+    engine::SynchronizeDevice(device);
+    StepProfile recording(device);
+    run_step(i, draws);
+    engine::SynchronizeDevice(device);
+    absl::StatusOr<ProfileSummary> summary = recording.Finish(o.profile_path);
+    if (!summary.ok()) {
+      err << "align-bench: --profile: " << summary.status().message() << "\n";
+      return 1;
+    }
+    profile = *summary;
   }
   // The policy's backward costs twice its forward (input and weight
   // gradients), the reference has no backward: 3 F_policy + F_reference.
@@ -172,6 +197,13 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
                          {"model_tflops", model_flops / median / 1e12},
                          {"peak_device_bytes", engine::PeakDeviceMemoryBytes(device)},
                          {"peak_host_bytes", PeakHostBytes()}};
+  if (profile.has_value()) {
+    line["profile"] = {{"trace", o.profile_path},
+                       {"host_ops_per_step", profile->host_ops},
+                       {"device_activities_per_step", profile->device_activities},
+                       {"device_busy_fraction", profile->device_busy_fraction},
+                       {"device_span_s", profile->device_span_s}};
+  }
   out << line.dump() << std::endl;
   return 0;
 }

@@ -23,6 +23,9 @@ struct BenchOptions {
   int warmup_steps = 2;
   int steps = 5;
   uint64_t seed = 0;
+  // Non-empty: one more step after the timed ones runs under the profiler and
+  // its Kineto trace (Chrome-trace JSON) is written here.
+  std::string profile_path;
 };
 
 // Prints one JSON line; returns the exit code (0 ok, 2 bad options).

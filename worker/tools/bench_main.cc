@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", o.warmup_steps, "untimed steps first");
   app.add_option("--steps", o.steps, "timed steps (the median is reported)");
   app.add_option("--seed", o.seed, "seed for weights and data");
+  app.add_option("--profile", o.profile_path, "write a Kineto trace of one extra step here (Chrome-trace JSON)");
   CLI11_PARSE(app, argc, argv);
   return align::tools::RunBench(o, std::cout, std::cerr);
 }

@@ -1,0 +1,97 @@
+#include "worker/tools/bench.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "nlohmann/json.hpp"
+
+namespace align::tools {
+namespace {
+
+namespace fs = std::filesystem;
+
+BenchOptions TinyBench(const std::string& profile_path) {
+  BenchOptions o;
+  o.unet_config = std::string(ALIGN_GOLDEN_DIR) + "/tiny-sdxl/unet/config.json";
+  o.resolution = 64;
+  o.tokens = 8;
+  o.precision = "fp32";
+  o.device = "cpu";
+  o.warmup_steps = 0;
+  o.steps = 1;
+  o.profile_path = profile_path;
+  return o;
+}
+
+nlohmann::json RunOrFail(const BenchOptions& o) {
+  std::ostringstream out, err;
+  EXPECT_EQ(RunBench(o, out, err), 0) << err.str();
+  return nlohmann::json::parse(out.str());
+}
+
+class BenchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("bench_test_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+TEST_F(BenchTest, ReportsSpeedWithoutAProfileByDefault) {
+  const nlohmann::json line = RunOrFail(TinyBench(""));
+  EXPECT_GT(line.at("pairs_per_s").get<double>(), 0);
+  EXPECT_GT(line.at("model_tflop_per_step").get<double>(), 0);
+  EXPECT_FALSE(line.contains("profile"));
+}
+
+TEST_F(BenchTest, ProfileWritesAKinetoTraceAndCountsTheStepsOps) {
+  const fs::path trace = dir_ / "traces" / "step.json";
+  const nlohmann::json line = RunOrFail(TinyBench(trace.string()));
+  const nlohmann::json& profile = line.at("profile");
+  EXPECT_EQ(profile.at("trace").get<std::string>(), trace.string());
+  // A UNet training step dispatches thousands of ATen ops even at this size.
+  EXPECT_GT(profile.at("host_ops_per_step").get<int64_t>(), 1000);
+  // No GPU activities on the CPU.
+  EXPECT_EQ(profile.at("device_activities_per_step").get<int64_t>(), 0);
+  EXPECT_EQ(profile.at("device_busy_fraction").get<double>(), 0.0);
+
+  std::ifstream file(trace);
+  ASSERT_TRUE(file.good()) << trace;
+  const nlohmann::json chrome_trace = nlohmann::json::parse(file);
+  ASSERT_TRUE(chrome_trace.at("traceEvents").is_array());
+  bool saw_convolution = false;
+  for (const auto& event : chrome_trace.at("traceEvents")) {
+    if (event.value("name", "").find("convolution") != std::string::npos) saw_convolution = true;
+  }
+  EXPECT_TRUE(saw_convolution) << "the trace should hold the UNet's convolutions";
+}
+
+TEST_F(BenchTest, FusedOptimizerDispatchesFewerOps) {
+  BenchOptions plain = TinyBench((dir_ / "plain.json").string());
+  BenchOptions fused = plain;
+  fused.fused_optimizer = true;
+  fused.profile_path = (dir_ / "fused.json").string();
+  const int64_t plain_ops = RunOrFail(plain).at("profile").at("host_ops_per_step").get<int64_t>();
+  const int64_t fused_ops = RunOrFail(fused).at("profile").at("host_ops_per_step").get<int64_t>();
+  // The plain AdamW runs ~8 ops per parameter; the fused one a few per device.
+  EXPECT_LT(fused_ops, plain_ops - 1000) << "plain " << plain_ops << ", fused " << fused_ops;
+}
+
+TEST_F(BenchTest, AnUnwritableTracePathFailsWithAMessage) {
+  const fs::path blocker = dir_ / "file";
+  fs::create_directories(dir_);
+  std::ofstream(blocker) << "x";
+  std::ostringstream out, err;
+  EXPECT_NE(RunBench(TinyBench((blocker / "trace.json").string()), out, err), 0);
+  EXPECT_NE(err.str().find("--profile"), std::string::npos) << err.str();
+}
+
+}  // namespace
+}  // namespace align::tools
