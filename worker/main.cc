@@ -71,6 +71,8 @@ int main(int argc, char** argv) {
   verify_cmd->add_option("--dtype", verify.dtype, "fp32 or bf16")->check(CLI::IsMember({"fp32", "bf16"}));
   verify_cmd->add_flag("--gradient-checkpointing", verify.gradient_checkpointing,
                        "Recompute activations in backward (checks the checkpointed path)");
+  verify_cmd->add_flag("--channels-last", verify.channels_last,
+                       "NHWC activations and convolution weights (checks the channels-last path)");
   verify_cmd->add_option("--lora", verify.lora_path,
                          "LoRA adapter (folder or .safetensors) on the UNet: compares out (adapter on), out_base "
                          "(off) and the adapter's gradients with the base frozen")

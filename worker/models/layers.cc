@@ -49,7 +49,27 @@ GroupNormImpl::GroupNormImpl(int64_t num_groups, int64_t num_channels, double ep
 // autocast already runs norms in fp32; LibTorch 1.x's CPU autocast does not
 // cast them and would fail on the mixed dtypes.
 torch::Tensor GroupNormImpl::forward(const torch::Tensor& x) {
+  // The CPU kernel keeps channels-last itself.
+  if (!x.is_cpu() && IsChannelsLast(x)) return GroupNormChannelsLast(x, num_groups_, weight, bias, eps_);
   return torch::group_norm(x.to(weight.scalar_type()), num_groups_, weight, bias, eps_);
+}
+
+bool IsChannelsLast(const torch::Tensor& x) {
+  return x.dim() == 4 && x.suggest_memory_format() == torch::MemoryFormat::ChannelsLast;
+}
+
+torch::Tensor GroupNormChannelsLast(const torch::Tensor& x, int64_t num_groups, const torch::Tensor& weight,
+                                    const torch::Tensor& bias, double eps) {
+  TORCH_CHECK(x.dim() == 4 && x.size(1) % num_groups == 0, "GroupNormChannelsLast: ", x.size(1),
+              " channels do not split into ", num_groups, " groups");
+  const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  // [B, H, W, C] is the memory order: a view, no copy, for NHWC input.
+  torch::Tensor nhwc = x.permute({0, 2, 3, 1});
+  torch::Tensor grouped = nhwc.reshape({b, h * w, num_groups, c / num_groups}).to(torch::kFloat);
+  auto [var, mean] = torch::var_mean(grouped, {1, 3}, /*correction=*/0, /*keepdim=*/true);
+  torch::Tensor y = ((grouped - mean) * torch::rsqrt(var + eps)).reshape({b, h, w, c});
+  y = torch::addcmul(bias.to(torch::kFloat), y, weight.to(torch::kFloat));
+  return y.to(weight.scalar_type()).permute({0, 3, 1, 2});
 }
 
 LayerNormImpl::LayerNormImpl(int64_t dim, double eps, const torch::TensorOptions& options)

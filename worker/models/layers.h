@@ -66,6 +66,15 @@ class GroupNormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(GroupNorm);
 
+// GroupNorm of a channels-last (NHWC in memory) activation that keeps it
+// channels-last: the groups are a free view of the NHWC memory, statistics in
+// fp32, the result in `weight`'s dtype. ATen's CUDA group_norm converts its
+// input to NCHW and returns NCHW, so between two channels-last convolutions it
+// would cost two layout copies; GroupNormImpl takes this path on GPUs.
+torch::Tensor GroupNormChannelsLast(const torch::Tensor& x, int64_t num_groups, const torch::Tensor& weight,
+                                    const torch::Tensor& bias, double eps);
+bool IsChannelsLast(const torch::Tensor& x);
+
 class LayerNormImpl : public torch::nn::Module {
  public:
   LayerNormImpl(int64_t dim, double eps, const torch::TensorOptions& options);

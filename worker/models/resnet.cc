@@ -59,7 +59,7 @@ torch::Tensor Upsample2DImpl::forward(const torch::Tensor& x, c10::IntArrayRef s
   // unchanged, so a round trip through fp32 is exact.
   const bool via_fp32 = x.scalar_type() == torch::kBFloat16;
   torch::Tensor in = via_fp32 ? x.to(torch::kFloat) : x;
-  torch::Tensor up = torch::upsample_nearest2d(in.contiguous(), size);
+  torch::Tensor up = torch::upsample_nearest2d(in.contiguous(in.suggest_memory_format()), size);
   if (via_fp32) up = up.to(x.scalar_type());
   return conv(up);
 }

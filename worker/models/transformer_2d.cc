@@ -86,7 +86,8 @@ torch::Tensor Transformer2DModelImpl::forward(const torch::Tensor& x, const torc
   }
 
   if (linear_projection_) tokens = proj_out_linear(tokens);
-  torch::Tensor out = tokens.reshape({b, h, w, c}).permute({0, 3, 1, 2}).contiguous();
+  // For a channels-last x the permute already is channels-last memory: no copy.
+  torch::Tensor out = tokens.reshape({b, h, w, c}).permute({0, 3, 1, 2}).contiguous(x.suggest_memory_format());
   if (!linear_projection_) out = proj_out_conv(out);
   return out + x;
 }

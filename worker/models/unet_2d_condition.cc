@@ -143,6 +143,7 @@ torch::Tensor UNet2DConditionModelImpl::forward(const UNetInputs& in) {
   const bool recompute = gradient_checkpointing_ && is_training();
 
   torch::Tensor x = c.center_input_sample ? in.sample * 2.0 - 1.0 : in.sample;
+  if (channels_last_) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
   const torch::Tensor temb = TimeEmbedding(in, batch, x.scalar_type());
   const torch::Tensor& context = in.encoder_hidden_states;
 
@@ -152,7 +153,17 @@ torch::Tensor UNet2DConditionModelImpl::forward(const UNetInputs& in) {
   x = mid_stage_(x, temb, context, recompute);
   for (UpStage& stage : up_stages_) x = stage(x, temb, context, skips, recompute);
   x = conv_out(torch::silu(conv_norm_out(x)));
-  return x;
+  // The caller gets its own layout back (a copy of a few channels at most).
+  return x.contiguous(in.sample.suggest_memory_format());
+}
+
+void UNet2DConditionModelImpl::set_channels_last(bool enabled) {
+  torch::NoGradGuard no_grad;
+  const torch::MemoryFormat format = enabled ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+  for (torch::Tensor& p : parameters()) {
+    if (p.dim() == 4) p.set_data(p.contiguous(format));
+  }
+  channels_last_ = enabled;
 }
 
 }  // namespace align::models

@@ -33,6 +33,13 @@ class UNet2DConditionModelImpl : public torch::nn::Module {
   const diffusers::UNetConfig& config() const { return config_; }
   void set_gradient_checkpointing(bool enabled) { gradient_checkpointing_ = enabled; }
   bool gradient_checkpointing() const { return gradient_checkpointing_; }
+  // Channels-last (NHWC) activations and convolution weights: cuDNN's and
+  // oneDNN's preferred layout, so convolutions need no layout conversions; the
+  // transformers' token views become free. Converts the 4-D parameters now
+  // (call it after loading weights and attaching adapters, before an optimizer
+  // takes them); the output keeps the sample's layout.
+  void set_channels_last(bool enabled);
+  bool channels_last() const { return channels_last_; }
   int64_t num_parameters() const;
 
  private:
@@ -40,6 +47,7 @@ class UNet2DConditionModelImpl : public torch::nn::Module {
 
   diffusers::UNetConfig config_;
   bool gradient_checkpointing_ = false;
+  bool channels_last_ = false;
   Conv2d conv_in{nullptr}, conv_out{nullptr};
   TimestepEmbedding time_embedding{nullptr}, add_embedding{nullptr};
   std::vector<DownStage> down_stages_;

@@ -15,6 +15,7 @@ struct VerifyModelOptions {
   std::string device = "cpu";   // cpu | cuda
   std::string dtype = "fp32";   // fp32 | bf16
   bool gradient_checkpointing = false;
+  bool channels_last = false;  // NHWC activations and convolution weights
   // A LoRA adapter on the UNet (worker/models/lora_io.h): the io file then
   // holds `out` with it, `out_base` without it and grad.<layer>.lora_A/B.
   std::string lora_path;

@@ -101,6 +101,88 @@ TEST(UNetTest, GradientCheckpointingGivesTheSameGradients) {
   }
 }
 
+// Channels-last runs the same math in another memory order: the output and
+// every gradient agree with the NCHW run to fp32 rounding, the convolution
+// weights (and so their gradients and optimizer state) are NHWC, and the caller
+// gets the sample's layout back.
+void ExpectChannelsLastMatches(UNet2DConditionModel& unet, const UNetInputs& in, const torch::Tensor& target) {
+  unet->train();
+  auto [loss_nchw, grads_nchw] = LossAndGrads(unet, in, target);
+  unet->set_channels_last(true);
+  int converted = 0;
+  for (const auto& p : unet->parameters()) {
+    if (p.dim() != 4) continue;
+    EXPECT_TRUE(p.is_contiguous(torch::MemoryFormat::ChannelsLast));
+    ++converted;
+  }
+  EXPECT_GT(converted, 0);
+  auto [loss_nhwc, grads_nhwc] = LossAndGrads(unet, in, target);
+  EXPECT_NEAR(loss_nhwc.item<double>(), loss_nchw.item<double>(), 1e-6 * std::abs(loss_nchw.item<double>()));
+  double largest = 0;
+  for (const auto& [name, g] : grads_nchw) largest = std::max(largest, g.abs().max().item<double>());
+  for (const auto& [name, g] : grads_nchw) {
+    const double scale = g.abs().max().item<double>();
+    EXPECT_LE((grads_nhwc.at(name) - g).abs().max().item<double>(), 1e-5 * scale + 1e-6 * largest) << name;
+    if (g.dim() == 4) EXPECT_TRUE(grads_nhwc.at(name).is_contiguous(torch::MemoryFormat::ChannelsLast)) << name;
+  }
+  torch::NoGradGuard no_grad;
+  torch::Tensor out = unet->forward(in);
+  EXPECT_TRUE(out.is_contiguous());
+  unet->set_channels_last(false);
+  EXPECT_LT(tools::MaxRelativeError(out, unet->forward(in)), 1e-5);
+}
+
+TEST(UNetTest, ChannelsLastGivesTheSameOutputAndGradients) {
+  auto io = Io();
+  UNet2DConditionModel unet = LoadTiny();
+  ExpectChannelsLastMatches(unet, InputsFrom(io), io.at("target"));
+}
+
+TEST(UNetTest, ChannelsLastWithConvolutionProjectionsAndCheckpointing) {
+  // SD 1.5 UNets project into and out of their transformers with 1x1 convolutions.
+  const std::string dir = std::string(ALIGN_GOLDEN_DIR) + "/tiny-sd15";
+  auto io = ReadTensors(dir + "/io.safetensors");
+  ASSERT_TRUE(io.ok()) << io.status();
+  auto unet = LoadUNet(dir + "/unet", torch::TensorOptions().dtype(torch::kFloat));
+  ASSERT_TRUE(unet.ok()) << unet.status();
+  (*unet)->set_gradient_checkpointing(true);
+  UNetInputs in;
+  in.sample = io->at("sample");
+  in.timestep = io->at("timestep");
+  in.encoder_hidden_states = io->at("encoder_hidden_states");
+  torch::manual_seed(3);
+  ExpectChannelsLastMatches(*unet, in, torch::randn_like(in.sample));
+}
+
+TEST(GroupNormChannelsLastTest, MatchesGroupNormAndKeepsTheLayout) {
+  torch::manual_seed(11);
+  // Odd spatial sizes, 4 groups of 6 channels, a mean far from zero.
+  torch::Tensor x = (torch::randn({2, 24, 5, 7}) * 3 + 10).contiguous(torch::MemoryFormat::ChannelsLast);
+  x.set_requires_grad(true);
+  torch::Tensor weight = torch::randn({24}, torch::requires_grad());
+  torch::Tensor bias = torch::randn({24}, torch::requires_grad());
+  torch::Tensor upstream = torch::randn({2, 24, 5, 7});
+
+  torch::Tensor y = GroupNormChannelsLast(x, 4, weight, bias, 1e-5);
+  EXPECT_TRUE(y.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  EXPECT_TRUE(IsChannelsLast(y));
+  auto grads = torch::autograd::grad({(y * upstream).sum()}, {x, weight, bias});
+
+  torch::Tensor x_ref = x.detach().contiguous().requires_grad_(true);
+  torch::Tensor w_ref = weight.detach().clone().requires_grad_(true);
+  torch::Tensor b_ref = bias.detach().clone().requires_grad_(true);
+  torch::Tensor y_ref = torch::group_norm(x_ref, 4, w_ref, b_ref, 1e-5);
+  auto grads_ref = torch::autograd::grad({(y_ref * upstream).sum()}, {x_ref, w_ref, b_ref});
+
+  EXPECT_LT(tools::MaxRelativeError(y, y_ref), 1e-5);
+  for (int i = 0; i < 3; ++i) EXPECT_LT(tools::MaxRelativeError(grads[i], grads_ref[i]), 1e-4) << i;
+}
+
+TEST(GroupNormChannelsLastTest, RejectsChannelsThatDoNotSplitIntoGroups) {
+  torch::Tensor x = torch::randn({1, 6, 2, 2}).contiguous(torch::MemoryFormat::ChannelsLast);
+  EXPECT_THROW(GroupNormChannelsLast(x, 4, torch::ones({6}), torch::zeros({6}), 1e-5), c10::Error);
+}
+
 // Shapes the fixture does not cover: odd, non-square latents (the upsample
 // follows the skip sizes), other batch sizes and token counts. Each sample of
 // a batch must not depend on the others.
