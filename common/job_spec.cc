@@ -206,7 +206,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
   ASSIGN_OR_RETURN(
       Fields f, Fields::Of(root, "",
                            {"name", "type", "model", "dataset", "output", "loss", "optim", "batch", "steps",
-                            "seed", "precision", "gradient_checkpointing", "checkpoint_every", "eval_every",
+                            "seed", "precision", "gradient_checkpointing", "channels_last", "checkpoint_every", "eval_every",
                             "max_bad_steps", "device", "allow_tf32", "progress_timeout_s", "resume", "curriculum",
                             "prepare", "generate", "score", "pairs", "evaluate", "after", "data", "lora", "reference"}));
   JobSpec spec;
@@ -285,6 +285,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
   RETURN_IF_ERROR(f.UInt64("seed", &spec.seed));
   RETURN_IF_ERROR(f.Enum("precision", kPrecisions, &spec.precision));
   RETURN_IF_ERROR(f.Bool("gradient_checkpointing", &spec.gradient_checkpointing));
+  RETURN_IF_ERROR(f.Bool("channels_last", &spec.channels_last));
   RETURN_IF_ERROR(f.Int("checkpoint_every", &spec.checkpoint_every));
   RETURN_IF_ERROR(
       f.Check("checkpoint_every", spec.checkpoint_every >= 0, "must be >= 0 (0: only at the end)"));

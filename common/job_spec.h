@@ -228,6 +228,9 @@ struct JobSpec {
   uint64_t seed = 0;
   Precision precision = Precision::kFp32;
   bool gradient_checkpointing = false;
+  // Channels-last (NHWC) UNet activations and convolution weights: the layout
+  // GPU convolution kernels prefer; the same math (docs/training.md).
+  bool channels_last = false;
   int64_t checkpoint_every = 0;  // 0: only at the end
   int64_t eval_every = 0;        // 0: only at the end
   int64_t max_bad_steps = 5;     // consecutive non-finite steps before the job fails

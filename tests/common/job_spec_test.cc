@@ -39,6 +39,7 @@ steps: 2000
 seed: 1234
 precision: bf16
 gradient_checkpointing: true
+channels_last: true
 checkpoint_every: 200
 eval_every: 100
 max_bad_steps: 3
@@ -75,6 +76,7 @@ TEST(JobSpecTest, ParsesFullSpec) {
   EXPECT_EQ(spec->seed, 1234u);
   EXPECT_EQ(spec->precision, Precision::kBf16);
   EXPECT_TRUE(spec->gradient_checkpointing);
+  EXPECT_TRUE(spec->channels_last);
   EXPECT_EQ(spec->checkpoint_every, 200);
   EXPECT_EQ(spec->eval_every, 100);
   EXPECT_EQ(spec->max_bad_steps, 3);
@@ -101,6 +103,7 @@ TEST(JobSpecTest, Defaults) {
   EXPECT_EQ(spec->seed, 0u);
   EXPECT_EQ(spec->precision, Precision::kFp32);
   EXPECT_FALSE(spec->gradient_checkpointing);
+  EXPECT_FALSE(spec->channels_last);
   EXPECT_EQ(spec->checkpoint_every, 0);
   EXPECT_EQ(spec->eval_every, 0);
   EXPECT_EQ(spec->max_bad_steps, 5);
@@ -287,6 +290,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"gradient_checkpointing",
                 With("gradient_checkpointing", "gradient_checkpointing: maybe"),
                 {"gradient_checkpointing", "true or false"}},
+        BadCase{"channels_last", With("channels_last", "channels_last: nhwc"), {"channels_last", "true or false"}},
         BadCase{"checkpoint_every", With("checkpoint_every", "checkpoint_every: -1"), {"checkpoint_every"}},
         BadCase{"eval_every", With("eval_every", "eval_every: -5"), {"eval_every"}},
         BadCase{"max_bad_steps", With("max_bad_steps", "max_bad_steps: 0"), {"max_bad_steps", ">= 1"}},

@@ -132,7 +132,11 @@ absl::Status TrainerImpl::Init() {
     ASSIGN_OR_RETURN(reference_, models::LoadUNet(model.Dir(diffusers::Component::kUNet), ref_options));
     reference_->eval();
     for (auto& p : reference_->parameters()) p.set_requires_grad(false);
+    reference_->set_channels_last(spec_.channels_last);
   }
+  // After the adapters exist and before the optimizer takes the parameters:
+  // their optimizer state follows their layout.
+  policy_->set_channels_last(spec_.channels_last);
 
   ASSIGN_OR_RETURN(std::unique_ptr<data::PairReader> train, data::PairReader::Open(spec_.dataset, "train"));
   train_data_ = std::move(train);

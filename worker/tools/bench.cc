@@ -99,7 +99,9 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
     models::InitializeRandomWeights(*reference, o.seed);
     reference->eval();
     for (auto& p : reference->parameters()) p.set_requires_grad(false);
+    reference->set_channels_last(o.channels_last);
   }
+  policy->set_channels_last(o.channels_last);
   engine::NamedParameters named;
   for (auto& item : policy->named_parameters()) named.emplace_back(item.key(), item.value());
   OptimSpec optim;
@@ -185,6 +187,7 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
                          {"tokens", o.tokens},
                          {"precision", o.precision},
                          {"gradient_checkpointing", o.gradient_checkpointing},
+                         {"channels_last", o.channels_last},
                          {"fused_optimizer", o.fused_optimizer},
                          {"grad_clip", optim.grad_clip},
                          {"device", device.str()},

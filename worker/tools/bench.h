@@ -18,6 +18,7 @@ struct BenchOptions {
   int tokens = 77;
   std::string precision = "bf16";  // fp32 | bf16
   bool gradient_checkpointing = false;
+  bool channels_last = false;      // NHWC activations and convolution weights
   bool fused_optimizer = false;    // optim.fused: ATen's multi-tensor AdamW
   std::string device = "auto";     // auto | cpu | cuda
   int warmup_steps = 2;

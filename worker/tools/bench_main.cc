@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   app.add_option("--tokens", o.tokens, "text tokens per prompt");
   app.add_option("--precision", o.precision, "fp32 | bf16")->check(CLI::IsMember({"fp32", "bf16"}));
   app.add_flag("--gradient-checkpointing", o.gradient_checkpointing, "recompute activations in backward");
+  app.add_flag("--channels-last", o.channels_last, "NHWC activations and convolution weights (channels_last)");
   app.add_flag("--fused-optimizer", o.fused_optimizer, "AdamW as one multi-tensor kernel per device (optim.fused)");
   app.add_option("--device", o.device, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_option("--warmup", o.warmup_steps, "untimed steps first");

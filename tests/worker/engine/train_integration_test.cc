@@ -233,6 +233,36 @@ TEST_F(TrainIntegrationTest, TwoRankStepEqualsOneRankStepOnTheConcatenatedBatch)
   }
 }
 
+// channels_last changes the memory order, not the math: two steps on 2 ranks
+// (fused AdamW over the NHWC parameters and their state) end where the NCHW
+// run ends, to fp32 rounding, and the checkpoint is written in diffusers' order.
+TEST_F(TrainIntegrationTest, ChannelsLastRunEqualsTheNchwRun) {
+  // eps 100 keeps the update linear in the gradient, so rounding differences stay rounding-sized.
+  const std::string common = "optim: {name: adamw, lr: 1.0e-3, eps: 100.0, weight_decay: 0.01, grad_clip: 0.0, fused: true}\n"
+                             "batch: {pairs_per_rank: 2, grad_accum: 1}\nsteps: 2\neval_every: 0\ncheckpoint_every: 0\n";
+  TrainOnTwoRanks("nchw", WriteSpec("nchw", "{type: dpo, beta: 5}", common));
+  TrainOnTwoRanks("nhwc", WriteSpec("nhwc", "{type: dpo, beta: 5}", common + "channels_last: true\n"));
+  auto a = Weights((root_ / "nchw" / "checkpoint-2").string());
+  auto b = Weights((root_ / "nhwc" / "checkpoint-2").string());
+  auto base = Weights(kTiny);
+  ASSERT_EQ(a.size(), b.size());
+  double max_change = 0;
+  for (const auto& [name, wa] : a) {
+    const auto& w0 = base.at(name);
+    for (size_t i = 0; i < wa.size(); ++i) max_change = std::max(max_change, double(std::abs(wa[i] - w0[i])));
+  }
+  EXPECT_GT(max_change, 1e-4);
+  int64_t outside = 0;
+  for (const auto& [name, wa] : a) {
+    const auto& wb = b.at(name);
+    for (size_t i = 0; i < wa.size(); ++i) {
+      const double allowed = 1e-4 * max_change + 2.4e-7 * std::abs(wa[i]);
+      if (std::abs(double(wa[i]) - wb[i]) > allowed) ++outside;
+    }
+  }
+  EXPECT_EQ(outside, 0) << "largest update " << max_change;
+}
+
 // A run killed with SIGKILL after a checkpoint and started again with the same
 // spec ends with weights bit-identical to an uninterrupted run (CPU, 2 ranks).
 TEST_F(TrainIntegrationTest, KilledRunResumesBitIdentically) {
