@@ -16,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "common/file_util.h"
 #include "common/job_spec_sections.h"
+#include "common/prepare_variants_spec.h"
 #include "common/spec_fields.h"
 #include "common/status_macros.h"
 #include "yaml-cpp/yaml.h"
@@ -176,6 +177,7 @@ absl::Status ParsePrepare(const Fields& f, PrepareSpec* prepare) {
   } else {
     RETURN_IF_ERROR(f.Bool("random_flip", &prepare->random_flip));
   }
+  RETURN_IF_ERROR(ParsePrepareVariants(f, prepare));
   RETURN_IF_ERROR(f.Enum("latent", kLatentModes, &prepare->latent));
   RETURN_IF_ERROR(f.Enum("micro_conditioning", kMicroConditionings, &prepare->micro_conditioning));
   RETURN_IF_ERROR(f.Check("heldout", !(f.Has("heldout") && f.Has("heldout_fraction")),
@@ -343,11 +345,12 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
   }
   if (spec.type == JobType::kPrepare) {
     RETURN_IF_ERROR(f.Require("prepare", "required for type prepare (e.g. {input: pairs.jsonl})"));
-    ASSIGN_OR_RETURN(auto prepare,
-                     f.Section("prepare", {"input", "format", "resolution", "center_crop", "random_flip", "latent",
-                                           "micro_conditioning",
-                                           "heldout_fraction", "heldout", "pairs_per_shard", "max_error_ratio",
-                                           "batch_size", "dtype"}));
+    std::vector<std::string> prepare_fields = {"input", "format", "resolution", "center_crop", "random_flip", "latent",
+                                               "micro_conditioning",
+                                               "heldout_fraction", "heldout", "pairs_per_shard", "max_error_ratio",
+                                               "batch_size", "dtype"};
+    prepare_fields.insert(prepare_fields.end(), PrepareVariantsFields().begin(), PrepareVariantsFields().end());
+    ASSIGN_OR_RETURN(auto prepare, f.Section("prepare", prepare_fields));
     if (!prepare) return f.Error("prepare", "has no value (expected e.g. {input: pairs.jsonl})");
     spec.prepare.emplace();
     RETURN_IF_ERROR(ParsePrepare(*prepare, &*spec.prepare));

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/dataset/flip_images.h"
 #include "common/loss_spec.h"
 #include "common/lora_spec.h"
 #include "common/reward_name.h"
@@ -112,6 +113,10 @@ struct PrepareSpec {
   // `random_flip: per_step`: store the latents of both orientations; training
   // draws the flip each step (random_flip itself is then false).
   bool flip_per_step = false;
+  // With either flip: the pair's images flip together or each on its own, and
+  // random crops stored per pair (prepare_variants_spec.h).
+  data::FlipImages flip_images = data::FlipImages::kTogether;
+  int64_t crop_variants = 1;
   LatentMode latent = LatentMode::kMean;
   MicroConditioning micro_conditioning = MicroConditioning::kPerImage;
   // At most one of the two; both 0: no held-out split.

@@ -8,6 +8,9 @@
 //       latents F32 [n, C, h, w]  (final, before VAE decoding: the space prepared datasets store)
 //       sample_ids I64 [n], prompt_indices I64 [p]
 //       prompt_embeds F32 [p, tokens, dim], pooled_prompt_embeds F32 [p, pooled] (models with a pooled embedding)
+//       time_ids F32 [p, 6]
+//       empty_prompt_embeds F32 [1, tokens, dim], empty_pooled_prompt_embeds F32 [1, pooled]: the
+//       empty prompt's conditioning, for prompt dropout (absent from files older generate jobs wrote)
 //   <output>/generate-state/plan.json, chunk-<c>.json  resume state (run_fingerprint.h)
 //   <output>/index.jsonl                              written when every chunk is done
 //
@@ -28,6 +31,9 @@ namespace align::curriculum {
 
 inline constexpr char kGenerateStateDir[] = "generate-state";
 inline constexpr char kGenerateIndexFile[] = "index.jsonl";
+// The tensors of a latents file that hold "" through the prompts' encoders.
+inline constexpr char kEmptyPromptEmbeds[] = "empty_prompt_embeds";
+inline constexpr char kEmptyPooledPromptEmbeds[] = "empty_pooled_prompt_embeds";
 
 struct GenerateLayout {
   std::string output;

@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/curriculum/score_layout.h"
+#include "common/dataset/empty_prompt.h"
 #include "common/dataset/pair_record.h"
 #include "common/dataset/shard_builder.h"
 #include "common/file_util.h"
@@ -82,6 +83,22 @@ class LatentsFile {
   LatentsFile() = default;
   std::unique_ptr<safetensors::File> file_;
 };
+
+// The generate job's empty-prompt conditioning (kEmptyPromptEmbeds) as the
+// dataset's conditioning/empty_prompt.safetensors, for train jobs' prompt
+// dropout. Every chunk writes it (the same bytes, renamed into place), so a
+// dataset with any finished chunk has it. Latents files of older generate
+// jobs have none: the dataset then has none either, as before.
+absl::Status CopyEmptyPrompt(const LatentsFile& file, const std::string& dataset, const data::PairShape& shape,
+                             int64_t writer) {
+  if (!file.Has(kEmptyPromptEmbeds)) return absl::OkStatus();
+  ASSIGN_OR_RETURN(const std::vector<float> embeds, file.Row(kEmptyPromptEmbeds, 0));
+  std::vector<float> pooled;
+  if (file.Has(kEmptyPooledPromptEmbeds)) {
+    ASSIGN_OR_RETURN(pooled, file.Row(kEmptyPooledPromptEmbeds, 0));
+  }
+  return data::WriteEmptyPrompt(dataset, shape, embeds, pooled, static_cast<int>(writer));
+}
 
 }  // namespace
 
@@ -171,6 +188,7 @@ absl::StatusOr<prepare::ChunkRecord> WritePairsChunk(const PairsLayout& layout, 
 
   std::optional<data::PairShape> shape;
   std::unique_ptr<data::ShardBuilder> shard;
+  const LatentsFile* first_prompt_file = nullptr;
   for (int64_t pair_id : chunk.items) {
     const PlannedPair& pair = layout.pairs.at(pair_id);
     const GeneratedIndexRow& w = layout.by_sample_id.at(pair.preferred);
@@ -180,6 +198,7 @@ absl::StatusOr<prepare::ChunkRecord> WritePairsChunk(const PairsLayout& layout, 
     ASSIGN_OR_RETURN(const LatentsFile* prompt_file, file_of(layout.latents_of_prompt.at(pair.prompt_index)));
     ASSIGN_OR_RETURN(const std::vector<float> latents_w, file_w->Row("latents", w.latents_row));
     ASSIGN_OR_RETURN(const std::vector<float> latents_l, file_l->Row("latents", l.latents_row));
+    if (!first_prompt_file) first_prompt_file = prompt_file;
     ASSIGN_OR_RETURN(const int64_t prompt_row, prompt_file->RowOf("prompt_indices", pair.prompt_index));
     ASSIGN_OR_RETURN(const std::vector<float> prompt_embeds, prompt_file->Row("prompt_embeds", prompt_row));
     ASSIGN_OR_RETURN(const std::vector<float> time_ids, prompt_file->Row("time_ids", prompt_row));
@@ -221,6 +240,7 @@ absl::StatusOr<prepare::ChunkRecord> WritePairsChunk(const PairsLayout& layout, 
     std::error_code ec;
     fs::create_directories(layout.dataset, ec);
     RETURN_IF_ERROR(shard->Write((fs::path(layout.dataset) / record.shard).string(), chunk.split));
+    RETURN_IF_ERROR(CopyEmptyPrompt(*first_prompt_file, layout.dataset, *shape, chunk.index));
   }
   record.shape = shape;
   record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -1,6 +1,8 @@
 #include "common/dataset/manifest.h"
 
+#include <optional>
 #include <set>
+#include <string>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -96,6 +98,10 @@ absl::StatusOr<SplitEntry> ParseSplit(const json& object, const std::string& wha
 
 }  // namespace
 
+absl::string_view Manifest::format() const {
+  return crop_variants > 1 || flip_images != FlipImages::kTogether ? kFormatV2 : kFormat;
+}
+
 bool IsValidSplitName(absl::string_view name) {
   if (name.empty() || name.size() > 64) return false;
   for (char c : name) {
@@ -114,13 +120,14 @@ absl::StatusOr<Manifest> ParseManifest(const std::string& json_text, const std::
   if (!root.is_object()) return absl::InvalidArgumentError(absl::StrCat(what, ": expected a JSON object"));
   RETURN_IF_ERROR(
       CheckKeys(root, what, "", {"format", "shape", "splits", "has_difficulty", "has_scores", "has_flipped_latents",
-                             "has_latent_logvar", "source"}));
+                             "has_latent_logvar", "flip_images", "crop_variants", "source"}));
 
   auto format = root.find("format");
-  if (format == root.end() || !format->is_string() || format->get<std::string>() != kFormat) {
-    return Invalid(
-        what, "format",
-        absl::StrCat("expected \"", kFormat, "\", got ", format == root.end() ? "nothing" : format->dump()));
+  if (format == root.end() || !format->is_string() ||
+      (format->get<std::string>() != kFormat && format->get<std::string>() != kFormatV2)) {
+    return Invalid(what, "format",
+                   absl::StrCat("expected \"", kFormat, "\" or \"", kFormatV2, "\", got ",
+                                format == root.end() ? "nothing" : format->dump()));
   }
 
   Manifest manifest;
@@ -158,6 +165,26 @@ absl::StatusOr<Manifest> ParseManifest(const std::string& json_text, const std::
     if (!it->is_boolean()) return Invalid(what, key, "expected true or false");
     *field = it->get<bool>();
   }
+  if (auto flip = root.find("flip_images"); flip != root.end()) {
+    const std::optional<FlipImages> parsed =
+        flip->is_string() ? ParseFlipImages(flip->get<std::string>()) : std::nullopt;
+    if (!parsed) return Invalid(what, "flip_images", "expected \"together\" or \"each\"");
+    if (!manifest.has_flipped_latents) return Invalid(what, "flip_images", "needs has_flipped_latents");
+    manifest.flip_images = *parsed;
+  }
+  if (root.contains("crop_variants")) {
+    ASSIGN_OR_RETURN(manifest.crop_variants,
+                     GetInt(root, what, "crop_variants", "crop_variants", 1, kMaxCropVariants));
+  }
+  // The version is the oldest that describes the dataset: /1 cannot carry the
+  // /2 keys, and /2 names a dataset that uses one of them.
+  if (format->get<std::string>() != manifest.format()) {
+    return Invalid(what, "format",
+                   absl::StrCat("is ", format->dump(), " but the manifest ",
+                                manifest.format() == kFormat
+                                    ? "uses nothing of align-pairs/2 (crop_variants > 1 or flip_images: each)"
+                                    : "uses crop_variants > 1 or flip_images: each, which need align-pairs/2"));
+  }
   auto source = root.find("source");
   if (source != root.end()) {
     if (!source->is_object()) return Invalid(what, "source", "expected an object");
@@ -168,7 +195,7 @@ absl::StatusOr<Manifest> ParseManifest(const std::string& json_text, const std::
 
 std::string SerializeManifest(const Manifest& manifest) {
   json root = json::object();  // std::map-backed: keys sorted, output stable
-  root["format"] = kFormat;
+  root["format"] = std::string(manifest.format());
   const PairShape& s = manifest.shape;
   root["shape"] = {{"latent_channels", s.latent_channels}, {"latent_height", s.latent_height},
                    {"latent_width", s.latent_width},       {"tokens", s.tokens},
@@ -187,6 +214,10 @@ std::string SerializeManifest(const Manifest& manifest) {
   // Written only when set: a dataset without them keeps the bytes it always had.
   if (manifest.has_flipped_latents) root["has_flipped_latents"] = true;
   if (manifest.has_latent_logvar) root["has_latent_logvar"] = true;
+  if (manifest.flip_images != FlipImages::kTogether) {
+    root["flip_images"] = std::string(FlipImagesName(manifest.flip_images));
+  }
+  if (manifest.crop_variants > 1) root["crop_variants"] = manifest.crop_variants;
   root["source"] = manifest.source.is_object() ? manifest.source : json::object();
   return root.dump(2) + "\n";
 }

@@ -10,11 +10,19 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/dataset/flip_images.h"
 #include "nlohmann/json.hpp"
 
 namespace align::data {
 
+// The format a manifest names is the oldest that describes it: align-pairs/1,
+// or align-pairs/2 for a dataset with crop variants or per-image flips (the
+// keys only /2 has), so a reader that predates them refuses such a dataset by
+// its version. Readers read both.
 inline constexpr absl::string_view kFormat = "align-pairs/1";
+inline constexpr absl::string_view kFormatV2 = "align-pairs/2";
+// At most this many crops per pair (each one is a copy of every latent tensor).
+inline constexpr int64_t kMaxCropVariants = 64;
 inline constexpr absl::string_view kManifestFile = "manifest.json";
 // SDXL micro-conditioning: original size, crop top-left, target size.
 inline constexpr int64_t kTimeIdsPerPair = 6;
@@ -61,6 +69,15 @@ struct Manifest {
   // the VAE posterior in the stored (scaled) latent units, the latents being its
   // mean, so a latent can be sampled each step.
   bool has_latent_logvar = false;
+  // Format 2: with has_flipped_latents, whether a pair's images flip together
+  // (one draw) or each on its own (flip_images.h).
+  FlipImages flip_images = FlipImages::kTogether;
+  // Format 2: > 1 when every pair is stored at that many random crops (crop 0
+  // in latents_w/l etc., crops 1.. in the crop_* tensors, each with its own
+  // time ids), one of which training draws each time it reads the pair.
+  int64_t crop_variants = 1;
+  // The format version this manifest needs (kFormat or kFormatV2).
+  absl::string_view format() const;
   nlohmann::json source = nlohmann::json::object();  // provenance, free-form
 };
 

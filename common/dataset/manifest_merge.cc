@@ -28,7 +28,7 @@ absl::StatusOr<std::vector<int64_t>> CheckShard(const std::string& path, const M
   const int64_t n = ids.info->shape[0];
   const std::vector<FloatTensorSpec> specs =
       FloatTensors(request.shape, request.has_difficulty, request.has_scores, request.has_flipped_latents,
-                   request.has_latent_logvar);
+                   request.has_latent_logvar, request.crop_variants);
   std::set<std::string> expected = {std::string(kPairIdTensor)};
   for (const FloatTensorSpec& spec : specs) {
     expected.insert(std::string(spec.name));
@@ -62,6 +62,8 @@ absl::StatusOr<Manifest> WriteMergedManifest(const std::string& dir, const Merge
   manifest.has_scores = request.has_scores;
   manifest.has_flipped_latents = request.has_flipped_latents;
   manifest.has_latent_logvar = request.has_latent_logvar;
+  manifest.flip_images = request.flip_images;
+  manifest.crop_variants = request.crop_variants;
   manifest.source = request.source;
   std::set<int64_t> ids;
   for (const auto& [split, files] : request.splits) {

@@ -6,6 +6,7 @@
 // count), pair ids must be unique across the whole dataset, and only then is
 // the manifest written, atomically and last, as DatasetWriter::Finish does.
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -22,6 +23,8 @@ struct MergeRequest {
   bool has_scores = false;
   bool has_flipped_latents = false;
   bool has_latent_logvar = false;
+  FlipImages flip_images = FlipImages::kTogether;
+  int64_t crop_variants = 1;
   // Shard file names (inside the dataset directory) per split, in order. Every
   // split named here is listed in the manifest, empty ones included.
   std::map<std::string, std::vector<std::string>> splits;

@@ -24,6 +24,15 @@ struct PairBatch {
   std::vector<float> latents_logvar_w, latents_logvar_l;
   std::vector<float> latents_flipped_w, latents_flipped_l;
   std::vector<float> latents_flipped_logvar_w, latents_flipped_logvar_l;
+  // With crop_variants K > 1: crops 1 .. K-1 of each of the above (those
+  // present) and of time_ids, [size, K - 1, ...] (the fields above hold crop 0).
+  std::vector<float> crop_latents_w, crop_latents_l, crop_time_ids;
+  std::vector<float> crop_latents_logvar_w, crop_latents_logvar_l;
+  std::vector<float> crop_latents_flipped_w, crop_latents_flipped_l;
+  std::vector<float> crop_latents_flipped_logvar_w, crop_latents_flipped_logvar_l;
+  // The manifest's: how the variants are drawn (latent_draws.h).
+  int64_t crop_variants = 1;
+  FlipImages flip_images = FlipImages::kTogether;
 };
 
 }  // namespace align::data

@@ -23,6 +23,13 @@ struct PairRecord {
   absl::Span<const float> latents_logvar_w, latents_logvar_l;
   absl::Span<const float> latents_flipped_w, latents_flipped_l;
   absl::Span<const float> latents_flipped_logvar_w, latents_flipped_logvar_l;
+  // With ShardOptions::crop_variants K > 1: crops 1 .. K-1 of each latent
+  // tensor above that the shard has, (K - 1) * C*H*W each, and of time_ids,
+  // (K - 1) * 6 (docs/dataset.md); the fields above are crop 0.
+  absl::Span<const float> crop_latents_w, crop_latents_l, crop_time_ids;
+  absl::Span<const float> crop_latents_logvar_w, crop_latents_logvar_l;
+  absl::Span<const float> crop_latents_flipped_w, crop_latents_flipped_l;
+  absl::Span<const float> crop_latents_flipped_logvar_w, crop_latents_flipped_logvar_l;
 };
 
 }  // namespace align::data

@@ -78,7 +78,7 @@ absl::Status PairReader::OpenShard(const std::string& dir, const ShardEntry& ent
       return absl::InvalidArgumentError(
           absl::StrCat(entry.file, ": unexpected tensor \"", info.name, "\"",
                        optional ? " (the manifest does not declare it: has_difficulty / has_scores / "
-                                  "has_flipped_latents / has_latent_logvar)"
+                                  "has_flipped_latents / has_latent_logvar / crop_variants)"
                                : ""));
     }
   }
@@ -137,6 +137,8 @@ absl::StatusOr<PairBatch> PairReader::Read(const std::vector<int64_t>& indices) 
   PairBatch batch;
   batch.size = static_cast<int64_t>(indices.size());
   batch.shape = manifest_.shape;
+  batch.crop_variants = manifest_.crop_variants;
+  batch.flip_images = manifest_.flip_images;
   for (const FloatTensorSpec& spec : specs) (batch.*spec.field).resize(batch.size * RowNumel(spec));
   batch.pair_ids.resize(indices.size());
 

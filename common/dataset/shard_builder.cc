@@ -36,6 +36,23 @@ std::vector<absl::Span<const float>> Rows(const PairRecord& pair, const ShardOpt
       rows.push_back(pair.latents_flipped_logvar_l);
     }
   }
+  if (options.crop_variants > 1) {  // FloatTensors() order: crop_X in the order of X
+    rows.push_back(pair.crop_latents_w);
+    rows.push_back(pair.crop_latents_l);
+    rows.push_back(pair.crop_time_ids);
+    if (options.has_latent_logvar) {
+      rows.push_back(pair.crop_latents_logvar_w);
+      rows.push_back(pair.crop_latents_logvar_l);
+    }
+    if (options.has_flipped_latents) {
+      rows.push_back(pair.crop_latents_flipped_w);
+      rows.push_back(pair.crop_latents_flipped_l);
+      if (options.has_latent_logvar) {
+        rows.push_back(pair.crop_latents_flipped_logvar_w);
+        rows.push_back(pair.crop_latents_flipped_logvar_l);
+      }
+    }
+  }
   return rows;
 }
 
@@ -44,7 +61,7 @@ std::vector<absl::Span<const float>> Rows(const PairRecord& pair, const ShardOpt
 ShardBuilder::ShardBuilder(const PairShape& shape, const ShardOptions& options)
     : shape_(shape), options_(options) {
   floats_.resize(FloatTensors(shape_, options_.has_difficulty, options_.has_scores, options_.has_flipped_latents,
-                                options_.has_latent_logvar).size());
+                                options_.has_latent_logvar, options_.crop_variants).size());
 }
 
 absl::Status ShardBuilder::Validate(const PairRecord& pair, const std::string& who) const {
@@ -60,7 +77,7 @@ absl::Status ShardBuilder::Validate(const PairRecord& pair, const std::string& w
   }
   const std::vector<absl::Span<const float>> rows = Rows(pair, options_);
   const std::vector<FloatTensorSpec> specs = FloatTensors(shape_, options_.has_difficulty, options_.has_scores, options_.has_flipped_latents,
-                                options_.has_latent_logvar);
+                                options_.has_latent_logvar, options_.crop_variants);
   for (size_t t = 0; t < specs.size(); ++t) {
     if (static_cast<int64_t>(rows[t].size()) != RowNumel(specs[t])) {
       return absl::InvalidArgumentError(absl::StrCat(who, ": ", specs[t].name, " has ", rows[t].size(),
@@ -87,9 +104,9 @@ absl::Status ShardBuilder::Write(const std::string& path, const std::string& spl
   const int64_t n = size();
   if (n == 0) return absl::OkStatus();
   const std::vector<FloatTensorSpec> specs = FloatTensors(shape_, options_.has_difficulty, options_.has_scores, options_.has_flipped_latents,
-                                options_.has_latent_logvar);
+                                options_.has_latent_logvar, options_.crop_variants);
   safetensors::Writer shard;
-  shard.SetMetadata("format", std::string(kFormat));
+  shard.SetMetadata("format", std::string(options_.crop_variants > 1 ? kFormatV2 : kFormat));
   shard.SetMetadata("split", split);
   const size_t element_size = safetensors::DTypeSize(options_.float_dtype);
   std::vector<uint8_t> bytes;

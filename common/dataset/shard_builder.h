@@ -22,6 +22,7 @@ struct ShardOptions {
   bool has_scores = false;
   bool has_flipped_latents = false;
   bool has_latent_logvar = false;
+  int64_t crop_variants = 1;  // > 1: the crop_* tensors (shard_layout.h)
 };
 
 class ShardBuilder {

@@ -20,11 +20,17 @@ struct FloatTensorSpec {
 };
 
 // The floating tensors of a shard, in file order; optional ones only when the
-// manifest declares them.
+// manifest declares them. With crop_variants K > 1, every per-image latent
+// tensor X and time_ids also have `crop_X` with row shape [K - 1, ...]: the
+// pair's crops 1 .. K-1 (crop 0 is X itself).
 std::vector<FloatTensorSpec> FloatTensors(const PairShape& shape, bool has_difficulty, bool has_scores,
-                                          bool has_flipped_latents = false, bool has_latent_logvar = false);
+                                          bool has_flipped_latents = false, bool has_latent_logvar = false,
+                                          int64_t crop_variants = 1);
 // The same for `manifest`'s flags.
 std::vector<FloatTensorSpec> FloatTensors(const Manifest& manifest);
+
+// The prefix of the crop variants' tensors.
+inline constexpr absl::string_view kCropTensorPrefix = "crop_";
 
 // Every tensor name a shard may contain, for "unknown tensor" messages.
 std::vector<absl::string_view> AllTensorNames();

@@ -22,22 +22,29 @@ namespace fs = std::filesystem;
 
 nlohmann::json Provenance(const JobSpec& spec, const PrepareReport& report) {
   const PrepareSpec& p = *spec.prepare;
-  return {{"tool", "align-worker prepare"},
-          {"job", spec.name},
-          {"input", p.input},
-          {"format", p.format == PrepareFormat::kJsonl ? "jsonl" : "webdataset"},
-          {"model", spec.model},
-          {"resolution", p.resolution},
-          {"center_crop", p.center_crop},
-          {"random_flip", p.flip_per_step ? nlohmann::json("per_step") : nlohmann::json(p.random_flip)},
-          {"latent", p.latent == LatentMode::kMean     ? "mean"
-                     : p.latent == LatentMode::kSample ? "sample"
-                                                       : "sample_per_step"},
-          {"micro_conditioning", p.micro_conditioning == MicroConditioning::kConstant ? "constant" : "per_image"},
-          {"seed", spec.seed},
-          {"items", report.total},
-          {"ties", report.ties},
-          {"failed", report.failed}};
+  nlohmann::json source = {
+      {"tool", "align-worker prepare"},
+      {"job", spec.name},
+      {"input", p.input},
+      {"format", p.format == PrepareFormat::kJsonl ? "jsonl" : "webdataset"},
+      {"model", spec.model},
+      {"resolution", p.resolution},
+      {"center_crop", p.center_crop},
+      {"random_flip", p.flip_per_step ? nlohmann::json("per_step") : nlohmann::json(p.random_flip)},
+      {"latent", p.latent == LatentMode::kMean     ? "mean"
+                 : p.latent == LatentMode::kSample ? "sample"
+                                                   : "sample_per_step"},
+      {"micro_conditioning", p.micro_conditioning == MicroConditioning::kConstant ? "constant" : "per_image"},
+      {"seed", spec.seed},
+      {"items", report.total},
+      {"ties", report.ties},
+      {"failed", report.failed}};
+  // Only when not the default, so other datasets keep the manifest they always had.
+  if (p.flip_images != data::FlipImages::kTogether) {
+    source["flip_images"] = std::string(data::FlipImagesName(p.flip_images));
+  }
+  if (p.crop_variants > 1) source["crop_variants"] = p.crop_variants;
+  return source;
 }
 
 // Every shard was written by the same model and resolution; a record that
@@ -86,6 +93,9 @@ absl::StatusOr<PrepareReport> FinishPreparedDataset(const JobSpec& spec, const P
   merge.source = Provenance(spec, report);
   merge.has_flipped_latents = spec.prepare->flip_per_step;
   merge.has_latent_logvar = spec.prepare->latent == LatentMode::kSamplePerStep;
+  // Frozen flips need no record: the shards hold the flipped images' latents.
+  if (spec.prepare->flip_per_step) merge.flip_images = spec.prepare->flip_images;
+  merge.crop_variants = spec.prepare->crop_variants;
   RETURN_IF_ERROR(data::WriteMergedManifest(spec.dataset, merge).status());
   // Shards a killed rank left half-written (never renamed into place).
   std::error_code ec;

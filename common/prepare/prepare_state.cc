@@ -1,5 +1,8 @@
 #include "common/prepare/prepare_state.h"
 
+#include <string>
+
+#include "absl/strings/str_cat.h"
 #include "common/run_fingerprint.h"
 
 namespace align::prepare {
@@ -18,6 +21,8 @@ uint64_t PlanFingerprint(const JobSpec& spec, const InputIndex& index, const Wor
   // Only when not the default, so fingerprints of earlier runs still match.
   if (p.micro_conditioning == MicroConditioning::kConstant) h.Add(std::string("micro_conditioning: constant"));
   if (p.flip_per_step) h.Add(std::string("random_flip: per_step"));
+  if (p.flip_images == data::FlipImages::kEach) h.Add(std::string("flip_images: each"));
+  if (p.crop_variants > 1) h.Add(absl::StrCat("crop_variants: ", p.crop_variants));
   for (const std::string& source : index.sources) h.Add(source);
   for (const PairItem& item : index.items) {
     h.Add(static_cast<uint64_t>(item.id));

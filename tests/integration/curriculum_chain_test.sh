@@ -13,6 +13,9 @@
 #     implementation of the ranking derives from scores.jsonl, with the
 #     preferred image scoring higher and the stage (difficulty) following the
 #     rank gap;
+#   - the pairs dataset carries the empty prompt's conditioning (encoded by
+#     the generate job), so the train job runs with Curriculum DPO's prompt
+#     dropout of 0.25;
 #   - the train job moves through its three stages: the `stage` column of
 #     metrics.jsonl and align_curriculum_stage in Prometheus;
 #   - bad input is refused at submit with a message naming it: an empty prompt
@@ -80,6 +83,7 @@ steps: 6
 seed: 3
 device: cpu
 curriculum: {stages: 3, steps_per_stage: 2, pools: levels}
+data: {prompt_dropout: 0.25}
 YAML
 
 start_coordinator --worker-timeout 10s
@@ -206,6 +210,12 @@ for pid, (d, w, l) in seen.items():
     assert w > l, f"pair {pid}: the preferred image scores {w} <= {l}"
     assert abs(w - ew) <= 1e-5 * max(1, abs(ew)) and abs(l - el) <= 1e-5 * max(1, abs(el)), f"pair {pid}: scores"
     assert d == stage[pid], f"pair {pid} (rank gap {gap}): stage {d}, want {stage[pid]}"
+# The empty prompt, for the train job's prompt dropout: "" through both encoders.
+empty = read_shard("runs/pairs-data/conditioning/empty_prompt.safetensors")
+shape = manifest["shape"]
+assert len(empty("prompt_embeds")) == shape["tokens"] * shape["context_dim"], "empty prompt_embeds"
+assert len(empty("pooled_prompt_embeds")) == shape["pooled_dim"], "empty pooled_prompt_embeds"
+assert any(v != 0 for v in empty("pooled_prompt_embeds")), "the empty prompt is zeros, not the encoders' output"
 print(f"{len(index)} images, {len(scores)} scores, {len(seen)} pairs in 3 stages checked")
 PY
 

@@ -42,6 +42,12 @@ absl::Status WriteGeneratedChunk(const curriculum::GenerateLayout& layout, int64
   RETURN_IF_ERROR(w.Add("pooled_prompt_embeds", DType::kF32, {np, kGeneratedPooled}, pooled.data(),
                         pooled.size() * sizeof(float)));
   RETURN_IF_ERROR(w.Add("time_ids", DType::kF32, {np, 6}, time_ids.data(), time_ids.size() * sizeof(float)));
+  const std::vector<float> empty(kGeneratedTokens * kGeneratedDim, kEmptyPromptValue);
+  const std::vector<float> empty_pooled(kGeneratedPooled, kEmptyPromptValue - 1);
+  RETURN_IF_ERROR(w.Add(curriculum::kEmptyPromptEmbeds, DType::kF32, {1, kGeneratedTokens, kGeneratedDim},
+                        empty.data(), empty.size() * sizeof(float)));
+  RETURN_IF_ERROR(w.Add(curriculum::kEmptyPooledPromptEmbeds, DType::kF32, {1, kGeneratedPooled},
+                        empty_pooled.data(), empty_pooled.size() * sizeof(float)));
   std::error_code ec;
   std::filesystem::create_directories(layout.output + "/latents", ec);
   RETURN_IF_ERROR(w.WriteFile(layout.output + "/" + record.latents));

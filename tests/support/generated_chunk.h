@@ -14,9 +14,11 @@ namespace align::testing {
 inline constexpr int64_t kGeneratedTokens = 5;
 inline constexpr int64_t kGeneratedDim = 3;
 inline constexpr int64_t kGeneratedPooled = 2;
+// Every value of the empty prompt's embeddings (its pooled: this minus 1).
+inline constexpr float kEmptyPromptValue = -1;
 
 // Latents [n, 4, 2, 2]; prompt_embeds [p, 5, 3]; pooled [p, 2] = index + 0.5;
-// time_ids (64, 48, 0, 0, 64, 48).
+// time_ids (64, 48, 0, 0, 64, 48); the empty prompt's embeddings.
 absl::Status WriteGeneratedChunk(const curriculum::GenerateLayout& layout, int64_t chunk);
 
 }  // namespace align::testing

@@ -4,6 +4,8 @@
 // the returned record says what became of every item. The caller writes the
 // record after this returns, which is what marks the chunk done.
 
+#include <cstdint>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -34,6 +36,10 @@ class ChunkWriter {
 
  private:
   absl::Status EncodeBatch(const std::vector<PreparedItem>& batch, data::ShardBuilder& shard, ChunkRecord& record);
+  // The batch's images at crop `crop` (0: the pair's first), flipped or not.
+  absl::StatusOr<EncodedBatch> EncodeCrop(const std::vector<PreparedItem>& batch,
+                                          const std::vector<std::string>& captions, const std::vector<int64_t>& ids,
+                                          int crop, bool flipped, bool encode_text);
 
   const JobSpec& spec_;
   const PrepareSpec& p_;

@@ -113,6 +113,13 @@ class GenerateProcessor : public ChunkProcessor {
     RETURN_IF_ERROR(AddF32(writer, "prompt_embeds", text.prompt_embeds));
     if (text.pooled.defined()) RETURN_IF_ERROR(AddF32(writer, "pooled_prompt_embeds", text.pooled));
     RETURN_IF_ERROR(AddF32(writer, "time_ids", time_ids));
+    // "" through the same encoders, which a pairs job stores with its dataset
+    // for train jobs' prompt dropout (as a prepare job does).
+    const models::TextConditioning empty = pipeline_->text().Encode({""});
+    RETURN_IF_ERROR(AddF32(writer, std::string(curriculum::kEmptyPromptEmbeds), empty.prompt_embeds));
+    if (empty.pooled.defined()) {
+      RETURN_IF_ERROR(AddF32(writer, std::string(curriculum::kEmptyPooledPromptEmbeds), empty.pooled));
+    }
     RETURN_IF_ERROR(writer.WriteFile((fs::path(layout_.output) / record.latents).string()));
     record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     RETURN_IF_ERROR(curriculum::WriteGenerateChunkRecord(layout_, record));

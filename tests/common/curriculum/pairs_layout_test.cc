@@ -18,6 +18,7 @@
 #include "common/curriculum/pairs_layout.h"
 #include "common/curriculum/prompt_list.h"
 #include "common/curriculum/score_layout.h"
+#include "common/dataset/empty_prompt.h"
 #include "common/dataset/reader.h"
 #include "common/job_spec.h"
 #include "common/run_fingerprint.h"
@@ -167,6 +168,12 @@ TEST(CurriculumLayoutTest, GenerateScorePairsMakeAPreparedDataset) {
       EXPECT_EQ(planned.rejected, 5);
     }
   }
+  // The generate job's empty-prompt conditioning, stored with the dataset for
+  // train jobs' prompt dropout.
+  absl::StatusOr<data::EmptyPrompt> empty = data::EmptyPrompt::Load(root + "/ds", (*reader)->shape());
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(empty->prompt_embeds(), std::vector<float>(kTokens * kDim, ::align::testing::kEmptyPromptValue));
+  EXPECT_EQ(empty->pooled_prompt_embeds(), std::vector<float>(kPooled, ::align::testing::kEmptyPromptValue - 1));
 }
 
 TEST(CurriculumLayoutTest, PairsNameInputsThatAreNotFinished) {

@@ -96,5 +96,96 @@ TEST(LatentDrawsTest, ABatchWithoutVariantsIsLeftAsIs) {
   EXPECT_EQ(b.latents_w, (std::vector<float>{1, 2}));
 }
 
+TEST(LatentDrawsTest, FlipImagesEachFlipsTheTwoImagesOfAPairIndependently) {
+  // Over many pairs at one step: with each, the halves agree about half the
+  // time (and each is flipped about half the time); together, always.
+  for (const FlipImages mode : {FlipImages::kEach, FlipImages::kTogether}) {
+    int64_t agree = 0, flipped_w = 0, flipped_l = 0;
+    const int kPairs = 4000;
+    for (int64_t id = 0; id < kPairs; ++id) {
+      PairBatch b = Batch(id, false);
+      b.flip_images = mode;
+      DrawLatents(b, 3, 17);
+      const bool w = b.latents_w[0] == 10, l = b.latents_l[0] == 110;
+      EXPECT_EQ(w, ImageFlipped(3, 17, id, 0, mode));
+      EXPECT_EQ(l, ImageFlipped(3, 17, id, 1, mode));
+      agree += w == l ? 1 : 0;
+      flipped_w += w ? 1 : 0;
+      flipped_l += l ? 1 : 0;
+      // The same seed and step reproduce both draws.
+      PairBatch again = Batch(id, false);
+      again.flip_images = mode;
+      DrawLatents(again, 3, 17);
+      EXPECT_EQ(again.latents_w, b.latents_w);
+      EXPECT_EQ(again.latents_l, b.latents_l);
+    }
+    if (mode == FlipImages::kEach) {
+      EXPECT_NEAR(static_cast<double>(agree) / kPairs, 0.5, 0.03);
+    } else {
+      EXPECT_EQ(agree, kPairs);
+    }
+    EXPECT_NEAR(static_cast<double>(flipped_w) / kPairs, 0.5, 0.03);
+    EXPECT_NEAR(static_cast<double>(flipped_l) / kPairs, 0.5, 0.03);
+  }
+  // together is the draw datasets without flip_images always had.
+  for (int64_t step = 0; step < 100; ++step) {
+    EXPECT_EQ(ImageFlipped(5, step, 2, 1, FlipImages::kTogether), LatentFlipped(5, step, 2));
+  }
+}
+
+// One pair stored at 3 crops; crop c's latents hold 10 c + (w: 1, l: 2), its
+// flipped latents 10 c + (w: 5, l: 6), its time ids crop (top, left) = (c, 2 c).
+PairBatch Crops(int64_t pair_id) {
+  PairBatch b;
+  b.size = 1;
+  b.shape.latent_channels = 1;
+  b.shape.latent_height = b.shape.latent_width = 1;
+  b.pair_ids = {pair_id};
+  b.crop_variants = 3;
+  b.latents_w = {1};
+  b.latents_l = {2};
+  b.latents_flipped_w = {5};
+  b.latents_flipped_l = {6};
+  b.time_ids = {64, 48, 0, 0, 32, 32};
+  b.crop_latents_w = {11, 21};
+  b.crop_latents_l = {12, 22};
+  b.crop_latents_flipped_w = {15, 25};
+  b.crop_latents_flipped_l = {16, 26};
+  b.crop_time_ids = {64, 48, 1, 2, 32, 32, 64, 48, 2, 4, 32, 32};
+  return b;
+}
+
+TEST(LatentDrawsTest, CropsAreDrawnPerStepReproduciblyWithTheirTimeIds) {
+  std::vector<int64_t> counts(3, 0);
+  int64_t changes = 0, previous = -1;
+  const int kSteps = 3000;
+  for (int64_t step = 0; step < kSteps; ++step) {
+    PairBatch b = Crops(9);
+    DrawLatents(b, 4, step);
+    const int64_t crop = CropVariant(4, step, 9, 3);
+    ASSERT_GE(crop, 0);
+    ASSERT_LT(crop, 3);
+    ++counts[crop];
+    const bool flip = LatentFlipped(4, step, 9);
+    // Both images come from the drawn crop, flipped or not, and the time ids
+    // are that crop's.
+    EXPECT_EQ(b.latents_w[0], 10 * crop + (flip ? 5 : 1));
+    EXPECT_EQ(b.latents_l[0], 10 * crop + (flip ? 6 : 2));
+    EXPECT_EQ(b.time_ids, (std::vector<float>{64, 48, static_cast<float>(crop), static_cast<float>(2 * crop), 32, 32}));
+    PairBatch again = Crops(9);
+    DrawLatents(again, 4, step);
+    EXPECT_EQ(again.latents_w, b.latents_w);
+    EXPECT_EQ(again.time_ids, b.time_ids);
+    changes += previous >= 0 && crop != previous ? 1 : 0;
+    previous = crop;
+  }
+  for (int64_t c : counts) EXPECT_NEAR(static_cast<double>(c) / kSteps, 1.0 / 3, 0.03);
+  EXPECT_NEAR(static_cast<double>(changes) / (kSteps - 1), 2.0 / 3, 0.03);  // a new draw every step
+  // Another seed, other crops.
+  int64_t same = 0;
+  for (int64_t step = 0; step < 1000; ++step) same += CropVariant(4, step, 9, 3) == CropVariant(5, step, 9, 3);
+  EXPECT_LT(same, 450);
+}
+
 }  // namespace
 }  // namespace align::data

@@ -14,6 +14,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -321,6 +322,69 @@ TEST(PairConditioningTest, RandomCropsStayInsideAndAreRecorded) {
     EXPECT_EQ(p.pixels_w, imaging::ToNormalizedChw(imaging::Crop(resized, 0, p.crop_left, 16, 16)));
   }
   EXPECT_GT(lefts.size(), 5u);
+}
+
+TEST(PairConditioningTest, FlipImagesEachFlipsEachImageOnItsOwn) {
+  ConditioningOptions options;
+  options.resolution = 24;
+  options.random_flip = true;
+  options.flip_images = data::FlipImages::kEach;
+  int agree = 0, flipped_w = 0, flipped_l = 0;
+  for (int64_t id = 0; id < 400; ++id) {
+    const ConditionedPair p = ConditionPair(Picture(24, 24, 1), Picture(24, 24, 2), false, id, options);
+    const ConditionedPair again = ConditionPair(Picture(24, 24, 1), Picture(24, 24, 2), false, id, options);
+    EXPECT_EQ(again.pixels_w, p.pixels_w);
+    EXPECT_EQ(again.pixels_l, p.pixels_l);
+    EXPECT_EQ(p.pixels_w, imaging::ToNormalizedChw(p.flipped ? imaging::FlipHorizontal(Picture(24, 24, 1))
+                                                             : Picture(24, 24, 1)));
+    EXPECT_EQ(p.pixels_l, imaging::ToNormalizedChw(p.flipped_l ? imaging::FlipHorizontal(Picture(24, 24, 2))
+                                                               : Picture(24, 24, 2)));
+    agree += p.flipped == p.flipped_l;
+    flipped_w += p.flipped;
+    flipped_l += p.flipped_l;
+    // w's flip is the one together draws, so a dataset's other draws stay put.
+    ConditioningOptions together = options;
+    together.flip_images = data::FlipImages::kTogether;
+    EXPECT_EQ(ConditionPair(Picture(24, 24, 1), Picture(24, 24, 2), false, id, together).flipped, p.flipped);
+  }
+  EXPECT_GT(agree, 160);
+  EXPECT_LT(agree, 240);
+  EXPECT_GT(flipped_w, 160);
+  EXPECT_GT(flipped_l, 160);
+}
+
+TEST(PairConditioningTest, CropVariantsAreFurtherRandomCropsWithTheirTimeIds) {
+  ConditioningOptions options;
+  options.resolution = 16;
+  options.center_crop = false;
+  options.flipped_variant = true;
+  const imaging::RgbImage resized_w = imaging::ResizeShorterSide(Picture(40, 30, 1), 16);
+  const imaging::RgbImage resized_l = imaging::ResizeShorterSide(Picture(40, 30, 2), 16);
+  std::set<std::pair<int, int>> crops;
+  for (int64_t id = 0; id < 20; ++id) {
+    options.crop_variants = 1;
+    const ConditionedPair one = ConditionPair(Picture(40, 30, 1), Picture(40, 30, 2), false, id, options);
+    EXPECT_TRUE(one.more_crops.empty());
+    options.crop_variants = 4;
+    const ConditionedPair p = ConditionPair(Picture(40, 30, 1), Picture(40, 30, 2), false, id, options);
+    // Crop 0 is the crop a single-crop dataset has.
+    EXPECT_EQ(p.crop_left, one.crop_left);
+    EXPECT_EQ(p.crop_top, one.crop_top);
+    EXPECT_EQ(p.pixels_w, one.pixels_w);
+    ASSERT_EQ(p.more_crops.size(), 3u);
+    for (const CroppedPair& crop : p.more_crops) {
+      // 40x30 -> 21x16: top 0, left in [0, 5]; the same cut of both images.
+      EXPECT_EQ(crop.crop_top, 0);
+      EXPECT_LE(crop.crop_left, 5);
+      EXPECT_EQ(crop.time_ids, (std::array<float, 6>{30, 40, 0, static_cast<float>(crop.crop_left), 16, 16}));
+      EXPECT_EQ(crop.pixels_w, imaging::ToNormalizedChw(imaging::Crop(resized_w, 0, crop.crop_left, 16, 16)));
+      EXPECT_EQ(crop.pixels_l, imaging::ToNormalizedChw(imaging::Crop(resized_l, 0, crop.crop_left, 16, 16)));
+      EXPECT_EQ(crop.pixels_w_flipped, imaging::ToNormalizedChw(imaging::Crop(
+                                           imaging::FlipHorizontal(resized_w), 0, crop.crop_left, 16, 16)));
+      crops.insert({crop.crop_top, crop.crop_left});
+    }
+  }
+  EXPECT_EQ(crops.size(), 6u);  // every offset turns up
 }
 
 TEST(ChunkSourceTest, ReportsMissingAndCorruptImagesPerItem) {

@@ -82,5 +82,32 @@ TEST(PrepareSpecTest, Errors) {
               HasSubstr("prepare: only applies to type prepare"));
 }
 
+TEST(PrepareSpecTest, FlipImagesAndCropVariants) {
+  absl::StatusOr<JobSpec> spec = ParseJobSpec(kBase + "prepare: {input: /p.jsonl}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->prepare->flip_images, data::FlipImages::kTogether);
+  EXPECT_EQ(spec->prepare->crop_variants, 1);
+  spec = ParseJobSpec(kBase + "prepare: {input: /p.jsonl, random_flip: per_step, flip_images: each}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->prepare->flip_images, data::FlipImages::kEach);
+  spec = ParseJobSpec(kBase + "prepare: {input: /p.jsonl, random_flip: true, flip_images: each}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->prepare->flip_images, data::FlipImages::kEach);
+  spec = ParseJobSpec(kBase + "prepare: {input: /p.jsonl, center_crop: false, crop_variants: 4}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->prepare->crop_variants, 4);
+
+  const auto error = [](const std::string& fields) {
+    absl::StatusOr<JobSpec> bad = ParseJobSpec(kBase + "prepare: {input: /p.jsonl, " + fields + "}\n");
+    return bad.ok() ? std::string("accepted") : std::string(bad.status().message());
+  };
+  EXPECT_THAT(error("flip_images: each"), HasSubstr("prepare.flip_images: only applies with random_flip"));
+  EXPECT_THAT(error("random_flip: true, flip_images: both"), HasSubstr("prepare.flip_images"));
+  EXPECT_THAT(error("crop_variants: 2"),
+              HasSubstr("prepare.crop_variants: more than one crop needs center_crop: false"));
+  EXPECT_THAT(error("center_crop: false, crop_variants: 0"), HasSubstr("prepare.crop_variants: must be in [1, 64]"));
+  EXPECT_THAT(error("center_crop: false, crop_variants: 65"), HasSubstr("prepare.crop_variants"));
+}
+
 }  // namespace
 }  // namespace align

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -16,11 +17,13 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/dataset/empty_prompt.h"
 #include "common/dataset/reader.h"
 #include "common/safetensors/reader.h"
+#include "common/safetensors/writer.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/shell.h"
 #include "tests/support/test_pairs.h"
@@ -57,14 +60,19 @@ class Sd15PrepareTrainTest : public ::testing::Test {
   }
   // Prepares the test pairs into `dataset` with `extra` lines in the prepare section.
   static int Prepare(const std::string& name, const std::string& dataset, const std::string& extra) {
+    return PrepareWith("sd15", input_, name, dataset, "  heldout: 4\n" + extra);
+  }
+  // Prepares `input` with the model folder `model` (under the test's root).
+  static int PrepareWith(const std::string& model, const std::string& input, const std::string& name,
+                         const std::string& dataset, const std::string& extra) {
     const fs::path spec = root_ / (name + ".yaml");
     std::ofstream(spec) << "name: " << name << "\ntype: prepare\n"
-                        << "model: " << (root_ / "sd15").string() << "\n"
+                        << "model: " << (root_ / model).string() << "\n"
                         << "dataset: " << dataset << "\n"
                         << "output: " << (root_ / (name + "-out")).string() << "\n"
                         << "seed: 2\ndevice: cpu\n"
-                        << "prepare:\n  input: " << input_ << "\n  resolution: 64\n  pairs_per_shard: 8\n"
-                        << "  heldout: 4\n  batch_size: 4\n"
+                        << "prepare:\n  input: " << input << "\n  resolution: 64\n  pairs_per_shard: 8\n"
+                        << "  batch_size: 4\n"
                         << extra;
     return Shell(absl::StrCat(Worker(1), " prepare --spec ", spec.string(), " > ", (root_ / (name + ".log")).string(),
                               " 2>&1"));
@@ -165,6 +173,144 @@ TEST_F(Sd15PrepareTrainTest, PerStepFlipsAndLatentSamplesAreStoredThenDrawnInTra
   int steps = 0;
   ASSERT_EQ(Train("variants-train", "{type: dpo, beta: 5}", "", &steps, dataset), 0) << Log("variants-train.log");
   EXPECT_EQ(steps, 3);
+}
+
+TEST_F(Sd15PrepareTrainTest, CropVariantsAndPerImageFlipsArePreparedThenDrawnInTraining) {
+  const std::string dataset = (root_ / "crops-data").string();
+  ASSERT_EQ(Prepare("crops", dataset,
+                    "  center_crop: false\n  crop_variants: 3\n  random_flip: per_step\n  flip_images: each\n"),
+            0)
+      << Log("crops.log");
+  const std::string manifest = Slurp(fs::path(dataset) / "manifest.json");
+  EXPECT_NE(manifest.find("\"format\": \"align-pairs/2\""), std::string::npos) << manifest;
+  auto reader = data::PairReader::Open(dataset, "train");
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  EXPECT_EQ((*reader)->manifest().crop_variants, 3);
+  EXPECT_EQ((*reader)->manifest().flip_images, data::FlipImages::kEach);
+  std::vector<int64_t> all;
+  for (int64_t i = 0; i < (*reader)->num_pairs(); ++i) all.push_back(i);
+  auto batch = (*reader)->Read(all);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  const int64_t n = batch->shape.latent_numel();
+  // A pair's crops: the same offsets (time ids) give the same latents, other
+  // offsets other latents; every offset lies inside the resized image.
+  int differing = 0;
+  for (int64_t i = 0; i < batch->size; ++i) {
+    std::vector<std::vector<float>> time_ids = {
+        std::vector<float>(batch->time_ids.begin() + 6 * i, batch->time_ids.begin() + 6 * (i + 1))};
+    std::vector<std::vector<float>> latents = {
+        std::vector<float>(batch->latents_w.begin() + n * i, batch->latents_w.begin() + n * (i + 1))};
+    for (int c = 0; c < 2; ++c) {
+      const auto t = batch->crop_time_ids.begin() + 6 * (2 * i + c);
+      time_ids.emplace_back(t, t + 6);
+      const auto z = batch->crop_latents_w.begin() + n * (2 * i + c);
+      latents.emplace_back(z, z + n);
+    }
+    for (int a = 0; a < 3; ++a) {
+      const float orig_h = time_ids[a][0], orig_w = time_ids[a][1];
+      const float short_side = std::min(orig_h, orig_w);
+      EXPECT_LE(time_ids[a][2], std::floor(64 * orig_h / short_side) - 64);
+      EXPECT_LE(time_ids[a][3], std::floor(64 * orig_w / short_side) - 64);
+      for (int b = a + 1; b < 3; ++b) {
+        const bool same_crop = time_ids[a] == time_ids[b];
+        EXPECT_EQ(latents[a] == latents[b], same_crop) << "pair " << batch->pair_ids[i] << " crops " << a << ", " << b;
+        differing += same_crop ? 0 : 1;
+      }
+    }
+  }
+  EXPECT_GT(differing, 0);
+  int steps = 0;
+  ASSERT_EQ(Train("crops-train", "{type: dpo, beta: 5}", "", &steps, dataset), 0) << Log("crops-train.log");
+  EXPECT_EQ(steps, 3);
+}
+
+// An SD 2.x-like folder: the tiny text encoder with its last layer dropped as
+// diffusers' converters drop OpenCLIP-H's (num_hidden_layers one less, the
+// layer's weights gone). Its "last" hidden state is then the 3-layer encoder's
+// penultimate one after final_layer_norm: the golden penultimate states
+// through that LayerNorm, not the golden last states.
+TEST_F(Sd15PrepareTrainTest, AnSd2FolderConditionsOnThePenultimateLayerThroughItsConfig) {
+  const fs::path sd2 = root_ / "sd2";
+  fs::create_directories(sd2 / "text_encoder");
+  for (const char* part : {"scheduler", "vae", "tokenizer", "unet"}) {
+    fs::create_directory_symlink(fs::canonical(root_ / "sd15" / part), sd2 / part);
+  }
+  const fs::path encoder = fs::path(kGolden) / "tiny-clip" / "text_encoder";
+  nlohmann::json config = nlohmann::json::parse(Slurp(encoder / "config.json"));
+  ASSERT_EQ(config["num_hidden_layers"], 3);
+  config["num_hidden_layers"] = 2;
+  std::ofstream(sd2 / "text_encoder" / "config.json") << config.dump(2);
+  auto weights = safetensors::File::Open((encoder / "model.safetensors").string());
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  safetensors::Writer cut;
+  std::vector<float> ln_weight, ln_bias;
+  for (const safetensors::TensorInfo& info : (*weights)->tensors()) {
+    if (info.name.find("layers.2.") != std::string::npos) continue;
+    auto view = (*weights)->Get(info.name);
+    ASSERT_TRUE(view.ok());
+    ASSERT_TRUE(cut.Add(info.name, info.dtype, info.shape, view->data, info.nbytes()).ok());
+    if (info.name.find("final_layer_norm.") != std::string::npos) {
+      ASSERT_EQ(info.dtype, safetensors::DType::kF32);
+      const float* values = reinterpret_cast<const float*>(view->data);
+      (info.name.find("weight") != std::string::npos ? ln_weight : ln_bias).assign(values, values + info.shape[0]);
+    }
+  }
+  ASSERT_TRUE(cut.WriteFile((sd2 / "text_encoder" / "model.safetensors").string()).ok());
+  ASSERT_EQ(ln_weight.size(), 32u);
+  ASSERT_EQ(ln_bias.size(), 32u);
+
+  // The golden prompts as the captions of four pairs.
+  const nlohmann::json prompts =
+      nlohmann::json::parse(Slurp(fs::path(kGolden) / "tokenizer" / "expected.json"))["prompts"];
+  std::ifstream lines(input_);
+  const fs::path input = fs::path(input_).parent_path() / "sd2-pairs.jsonl";
+  std::ofstream out(input);
+  std::string line;
+  for (int k = 0; k < 4 && std::getline(lines, line);) {
+    if (line.empty()) continue;
+    nlohmann::json item = nlohmann::json::parse(line);
+    item["caption"] = prompts[k++];
+    item["label_0"] = 1;
+    out << item.dump() << "\n";
+  }
+  out.close();
+  const std::string dataset = (root_ / "sd2-data").string();
+  ASSERT_EQ(PrepareWith("sd2", input.string(), "sd2", dataset, ""), 0) << Log("sd2.log");
+
+  auto golden = safetensors::File::Open((fs::path(kGolden) / "tiny-clip" / "io.safetensors").string());
+  ASSERT_TRUE(golden.ok()) << golden.status();
+  const auto golden_rows = [&](const std::string& name) {
+    auto view = (*golden)->Get(name);
+    EXPECT_TRUE(view.ok() && view->info->dtype == safetensors::DType::kF32) << name;
+    const float* values = reinterpret_cast<const float*>(view->data);
+    return std::vector<float>(values, values + 4 * 77 * 32);
+  };
+  const std::vector<float> penultimate = golden_rows("text_encoder.penultimate");
+  const std::vector<float> last = golden_rows("text_encoder.last");
+  auto reader = data::PairReader::Open(dataset, "train");
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  ASSERT_EQ((*reader)->num_pairs(), 4);
+  auto batch = (*reader)->Read({0, 1, 2, 3});
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_EQ(batch->shape.context_dim, 32);
+  for (int64_t i = 0; i < 4; ++i) {
+    const int64_t k = batch->pair_ids[i];  // the item's line, i.e. the prompt
+    double from_last = 0, worst = 0;
+    for (int64_t t = 0; t < 77; ++t) {
+      const float* h = penultimate.data() + (k * 77 + t) * 32;
+      double mean = 0, var = 0;
+      for (int d = 0; d < 32; ++d) mean += h[d] / 32.0;
+      for (int d = 0; d < 32; ++d) var += (h[d] - mean) * (h[d] - mean) / 32.0;
+      for (int d = 0; d < 32; ++d) {
+        const double expected = (h[d] - mean) / std::sqrt(var + 1e-5) * ln_weight[d] + ln_bias[d];
+        const double got = batch->prompt_embeds[(i * 77 + t) * 32 + d];
+        worst = std::max(worst, std::abs(got - expected));
+        from_last = std::max(from_last, std::abs(got - last[(k * 77 + t) * 32 + d]));
+      }
+    }
+    EXPECT_LT(worst, 1e-4) << "prompt " << k;
+    EXPECT_GT(from_last, 1e-2) << "prompt " << k << ": the 3-layer encoder's last layer";
+  }
 }
 
 }  // namespace
