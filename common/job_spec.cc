@@ -209,7 +209,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
       Fields f, Fields::Of(root, "",
                            {"name", "type", "model", "dataset", "output", "loss", "optim", "batch", "steps",
                             "seed", "precision", "gradient_checkpointing", "channels_last", "checkpoint_every", "eval_every",
-                            "max_bad_steps", "device", "allow_tf32", "progress_timeout_s", "resume", "curriculum",
+                            "evaluate_every", "evaluation", "max_bad_steps", "device", "allow_tf32", "progress_timeout_s", "resume", "curriculum",
                             "prepare", "generate", "score", "pairs", "evaluate", "after", "data", "lora", "reference"}));
   JobSpec spec;
   for (const char* key : {"name", "type"}) {
@@ -293,6 +293,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
       f.Check("checkpoint_every", spec.checkpoint_every >= 0, "must be >= 0 (0: only at the end)"));
   RETURN_IF_ERROR(f.Int("eval_every", &spec.eval_every));
   RETURN_IF_ERROR(f.Check("eval_every", spec.eval_every >= 0, "must be >= 0 (0: only at the end)"));
+  RETURN_IF_ERROR(spec_sections::ParseEvaluateEvery(f, spec, &spec.evaluate_every, &spec.evaluation));
   RETURN_IF_ERROR(f.Int("max_bad_steps", &spec.max_bad_steps));
   RETURN_IF_ERROR(f.Check("max_bad_steps", spec.max_bad_steps >= 1, "must be >= 1"));
   absl::string_view device = "auto";
@@ -450,6 +451,11 @@ JobSpec ResolveJobPaths(JobSpec spec, const std::string& base_dir) {
       checkpoint.unet = ResolveJobPath(checkpoint.unet, base_dir);
     }
     for (EvaluateReward& reward : spec.evaluate->rewards) reward.model = ResolveJobPath(reward.model, base_dir);
+  }
+  if (spec.evaluation) {
+    spec.evaluation->prompts = ResolveJobPath(spec.evaluation->prompts, base_dir);
+    spec.evaluation->embedder = ResolveJobPath(spec.evaluation->embedder, base_dir);
+    for (EvaluateReward& reward : spec.evaluation->rewards) reward.model = ResolveJobPath(reward.model, base_dir);
   }
   if (spec.pairs) {
     spec.pairs->generated = ResolveJobPath(spec.pairs->generated, base_dir);

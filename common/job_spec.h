@@ -217,6 +217,20 @@ struct EvaluateSpec {
   int64_t prompts_per_chunk = 8;
 };
 
+// A train job's evaluation during training (`evaluate_every`): the policy
+// samples the first max_prompts prompts x seeds with the same noise at every
+// evaluation, each image scored by the rewards and embedded for diversity
+// (docs/evaluation.md, "During training"). The fields it shares with
+// EvaluateSpec mean the same and are parsed by the same code.
+struct TrainEvaluationSpec {
+  std::string prompts;       // as EvaluateSpec::prompts
+  int64_t max_prompts = 16;  // the first N prompts of the file: a fixed subset
+  int64_t seeds = 2;         // images per prompt; diversity needs >= 2
+  std::vector<EvaluateReward> rewards;
+  std::string embedder;  // as EvaluateSpec::embedder
+  SamplingSpec sampling;
+};
+
 struct JobSpec {
   std::string name;
   // Jobs this one waits for: names of other documents of the same submission,
@@ -238,6 +252,9 @@ struct JobSpec {
   bool channels_last = false;
   int64_t checkpoint_every = 0;  // 0: only at the end
   int64_t eval_every = 0;        // 0: only at the end
+  // type train: sample and score the policy every N steps and at the end; 0: never.
+  int64_t evaluate_every = 0;
+  std::optional<TrainEvaluationSpec> evaluation;  // present iff evaluate_every > 0
   int64_t max_bad_steps = 5;     // consecutive non-finite steps before the job fails
   std::string device = "auto";   // auto | cpu | cuda
   // The longest the coordinator waits for the next step (a prepare job: chunk)

@@ -1,4 +1,5 @@
-// The `evaluate:` section of a job spec (job_spec.h, EvaluateSpec).
+// The `evaluate:` section of a job spec (job_spec.h, EvaluateSpec), and the
+// parts of it a train job's `evaluation:` shares (rewards, embedder).
 
 #include <cstddef>
 #include <cstdint>
@@ -39,6 +40,36 @@ absl::Status ParseCheckpoint(const Fields& f, EvaluateCheckpoint* checkpoint) {
 
 }  // namespace
 
+absl::Status ParseEvaluationRewards(const Fields& f, std::vector<EvaluateReward>* rewards) {
+  RETURN_IF_ERROR(f.Require("rewards", "required (e.g. [{reward: pickscore, model: models/pickscore}])"));
+  ASSIGN_OR_RETURN(std::vector<Fields> entries, f.MappingList("rewards", {"reward", "model"}));
+  RETURN_IF_ERROR(f.Check("rewards",
+                          !entries.empty() && static_cast<int64_t>(entries.size()) <= spec_limits::kMaxEvalRewards,
+                          absl::StrCat("must list 1 to ", spec_limits::kMaxEvalRewards, " rewards")));
+  for (const Fields& r : entries) {
+    EvaluateReward reward;
+    RETURN_IF_ERROR(r.Require("reward", absl::StrCat("required (one of ", spec_fields::NamesOf(RewardNames()), ")")));
+    RETURN_IF_ERROR(r.Enum("reward", RewardNames(), &reward.reward));
+    RETURN_IF_ERROR(RequiredPath(r, "model", "the reward model's folder", &reward.model));
+    for (const EvaluateReward& earlier : *rewards) {
+      if (earlier.reward == reward.reward) return r.Error("reward", "is listed twice");
+    }
+    rewards->push_back(reward);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseEmbedder(const Fields& f, const std::vector<EvaluateReward>& rewards, std::string* embedder) {
+  for (const EvaluateReward& reward : rewards) {
+    if (reward.reward == RewardName::kClipScore) *embedder = reward.model;
+  }
+  RETURN_IF_ERROR(f.String("embedder", embedder));
+  return f.Check("embedder", !embedder->empty(),
+                 f.Has("embedder") ? "must not be empty"
+                                   : "required without a clipscore reward (a CLIP model folder: the "
+                                     "image embeddings diversity is measured with)");
+}
+
 absl::Status ParseEvaluate(const Fields& f, EvaluateSpec* evaluate) {
   RETURN_IF_ERROR(RequiredPath(f, "prompts", "a .txt file, one prompt per line, or a .jsonl file", &evaluate->prompts));
   RETURN_IF_ERROR(IntInRange(f, "seeds", &evaluate->seeds, 1, spec_limits::kMaxSamplesPerPrompt));
@@ -66,30 +97,8 @@ absl::Status ParseEvaluate(const Fields& f, EvaluateSpec* evaluate) {
   RETURN_IF_ERROR(f.Check("base", base_listed,
                           absl::StrCat("\"", evaluate->base, "\" is not the name of one of the checkpoints")));
 
-  RETURN_IF_ERROR(f.Require("rewards", "required (e.g. [{reward: pickscore, model: models/pickscore}])"));
-  ASSIGN_OR_RETURN(std::vector<Fields> rewards, f.MappingList("rewards", {"reward", "model"}));
-  RETURN_IF_ERROR(f.Check("rewards",
-                          !rewards.empty() && static_cast<int64_t>(rewards.size()) <= spec_limits::kMaxEvalRewards,
-                          absl::StrCat("must list 1 to ", spec_limits::kMaxEvalRewards, " rewards")));
-  for (const Fields& r : rewards) {
-    EvaluateReward reward;
-    RETURN_IF_ERROR(r.Require("reward", absl::StrCat("required (one of ", spec_fields::NamesOf(RewardNames()), ")")));
-    RETURN_IF_ERROR(r.Enum("reward", RewardNames(), &reward.reward));
-    RETURN_IF_ERROR(RequiredPath(r, "model", "the reward model's folder", &reward.model));
-    for (const EvaluateReward& earlier : evaluate->rewards) {
-      if (earlier.reward == reward.reward) return r.Error("reward", "is listed twice");
-    }
-    evaluate->rewards.push_back(reward);
-  }
-
-  for (const EvaluateReward& reward : evaluate->rewards) {
-    if (reward.reward == RewardName::kClipScore) evaluate->embedder = reward.model;
-  }
-  RETURN_IF_ERROR(f.String("embedder", &evaluate->embedder));
-  RETURN_IF_ERROR(f.Check("embedder", !evaluate->embedder.empty(),
-                          f.Has("embedder") ? "must not be empty"
-                                            : "required without a clipscore reward (a CLIP model folder: the "
-                                              "image embeddings diversity is measured with)"));
+  RETURN_IF_ERROR(ParseEvaluationRewards(f, &evaluate->rewards));
+  RETURN_IF_ERROR(ParseEmbedder(f, evaluate->rewards, &evaluate->embedder));
 
   ASSIGN_OR_RETURN(std::optional<Fields> sampling, f.Section("sampling", kSamplingFields));
   if (sampling) RETURN_IF_ERROR(ParseSampling(*sampling, &evaluate->sampling));

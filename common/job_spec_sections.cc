@@ -26,6 +26,8 @@ const std::vector<std::string> kPairsFields = {"generated", "scores",          "
 const std::vector<std::string> kEvaluateFields = {"prompts",  "seeds",     "checkpoints", "base",
                                                   "rewards",  "embedder",  "sampling",    "bootstrap",
                                                   "prompts_per_chunk"};
+const std::vector<std::string> kTrainEvaluationFields = {"prompts", "max_prompts", "seeds", "rewards", "embedder",
+                                                         "sampling"};
 const std::vector<std::string> kSamplingFields = {"negative_prompt", "inference_steps", "guidance_scale",
                                                   "resolution",      "height",          "width",
                                                   "batch_size"};

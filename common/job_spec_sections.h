@@ -4,6 +4,7 @@
 // spec's parser: users of specs include common/job_spec.h.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,8 @@ extern const std::vector<std::string> kGenerateFields;
 extern const std::vector<std::string> kScoreFields;
 extern const std::vector<std::string> kPairsFields;
 extern const std::vector<std::string> kEvaluateFields;
+// A train job's `evaluation:` (TrainEvaluationSpec).
+extern const std::vector<std::string> kTrainEvaluationFields;
 // The sampling options (SamplingSpec), for sections that nest them.
 extern const std::vector<std::string> kSamplingFields;
 
@@ -30,6 +33,18 @@ absl::Status ParseScore(const spec_fields::Fields& f, ScoreSpec* score);
 absl::Status ParsePairs(const spec_fields::Fields& f, PairsSpec* pairs);
 // In job_spec_evaluate.cc.
 absl::Status ParseEvaluate(const spec_fields::Fields& f, EvaluateSpec* evaluate);
+// What an evaluate job and a train job's `evaluation:` share, in job_spec_evaluate.cc:
+// `rewards` (required, 1 to kMaxEvalRewards, none twice), and `embedder`
+// (default: the clipscore reward's model; required without one).
+absl::Status ParseEvaluationRewards(const spec_fields::Fields& f, std::vector<EvaluateReward>* rewards);
+absl::Status ParseEmbedder(const spec_fields::Fields& f, const std::vector<EvaluateReward>& rewards,
+                           std::string* embedder);
+// In job_spec_train_evaluation.cc.
+absl::Status ParseTrainEvaluation(const spec_fields::Fields& f, TrainEvaluationSpec* evaluation);
+// The document's `evaluate_every` and `evaluation` (`f` is the whole document):
+// type train only, each needing the other.
+absl::Status ParseEvaluateEvery(const spec_fields::Fields& f, const JobSpec& spec, int64_t* evaluate_every,
+                                std::optional<TrainEvaluationSpec>* evaluation);
 
 // Shared by the sections' parsers.
 absl::Status ParseSampling(const spec_fields::Fields& f, SamplingSpec* sampling);

@@ -1,5 +1,8 @@
 #include "common/step_metrics.h"
 
+#include <map>
+#include <string>
+
 namespace align {
 
 std::map<std::string, double> StepMetricValues(const StepMetrics& m) {
@@ -28,6 +31,17 @@ std::map<std::string, double> EvalMetricValues(const EvalMetrics& e) {
   return {{n::kHeldoutImplicitAccuracy, e.heldout_implicit_accuracy},
           {n::kHeldoutLoss, e.heldout_loss},
           {n::kHeldoutPairs, static_cast<double>(e.heldout_pairs)}};
+}
+
+std::map<std::string, double> TrainEvaluationValues(const TrainEvaluation& e) {
+  namespace n = metric_names;
+  std::map<std::string, double> values;
+  for (const TrainEvaluation::Reward& reward : e.rewards) {
+    values[std::string(n::kTrainEvalRewardPrefix) + reward.name] = reward.mean;
+    values[std::string(n::kTrainEvalRewardStdPrefix) + reward.name] = reward.std;
+  }
+  if (e.diversity) values[n::kTrainEvalDiversity] = *e.diversity;
+  return values;
 }
 
 }  // namespace align

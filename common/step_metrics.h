@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace align {
 
@@ -33,6 +34,24 @@ inline constexpr char kLoraScale[] = "lora_scale";
 inline constexpr char kHeldoutImplicitAccuracy[] = "heldout_implicit_accuracy";
 inline constexpr char kHeldoutLoss[] = "heldout_loss";
 inline constexpr char kHeldoutPairs[] = "heldout_pairs";
+// Evaluation during training (evaluate_every). In metrics.jsonl, one record
+// per evaluation: {"evaluation": {"prompts": P, "seeds": K, "rewards":
+// {"<reward>": {"mean": m, "std": s}, ...}, "diversity": d, "seconds": t}, "step": N}
+// (diversity null with K = 1).
+inline constexpr char kEvaluation[] = "evaluation";
+inline constexpr char kEvaluationPrompts[] = "prompts";
+inline constexpr char kEvaluationSeeds[] = "seeds";
+inline constexpr char kEvaluationRewards[] = "rewards";
+inline constexpr char kEvaluationRewardMean[] = "mean";
+inline constexpr char kEvaluationRewardStd[] = "std";
+inline constexpr char kEvaluationDiversity[] = "diversity";
+inline constexpr char kEvaluationSeconds[] = "seconds";
+// The same figures as the flat name -> value map the workers report: a
+// reward's mean and std under these prefixes followed by the reward's name
+// ("train_eval_reward/pickscore"), the diversity under its own name.
+inline constexpr char kTrainEvalRewardPrefix[] = "train_eval_reward/";
+inline constexpr char kTrainEvalRewardStdPrefix[] = "train_eval_reward_std/";
+inline constexpr char kTrainEvalDiversity[] = "train_eval_diversity";
 }  // namespace metric_names
 
 // One optimizer step's numbers, already averaged over ranks.
@@ -55,8 +74,24 @@ struct EvalMetrics {
   int64_t heldout_pairs = 0;
 };
 
+// An evaluation during training: the policy's samples of a fixed prompt
+// subset, scored (docs/evaluation.md, "During training").
+struct TrainEvaluation {
+  struct Reward {
+    std::string name;  // common/reward_name.h's
+    double mean = 0, std = 0;
+  };
+  int64_t step = 0;
+  int64_t prompts = 0, seeds = 0;
+  std::vector<Reward> rewards;  // in the spec's order
+  std::optional<double> diversity;  // nullopt with one seed
+  double seconds = 0;
+};
+
 // Every field but the step, by name (skipped: 0 or 1; the LoRA ones when set).
 std::map<std::string, double> StepMetricValues(const StepMetrics& metrics);
 std::map<std::string, double> EvalMetricValues(const EvalMetrics& metrics);
+// The figures under the kTrainEval* names (no counts, no seconds).
+std::map<std::string, double> TrainEvaluationValues(const TrainEvaluation& evaluation);
 
 }  // namespace align

@@ -7,7 +7,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/curriculum/prompt_list.h"
 #include "common/diffusers/unet_config.h"
 #include "common/evaluation/evaluate_layout.h"
 #include "common/evaluation/evaluation_report.h"
@@ -109,15 +108,7 @@ absl::Status EvaluateJobKind::CheckSubmitted(const JobSpec& resolved) const {
       }
     }
   }
-  for (size_t i = 0; i < e.rewards.size(); ++i) {
-    RETURN_IF_ERROR(
-        CheckRewardModelFolder(e.rewards[i].reward, e.rewards[i].model, absl::StrCat("evaluate.rewards[", i, "].model")));
-  }
-  RETURN_IF_ERROR(CheckClipImageFolder(e.embedder, "evaluate.embedder"));
-  RETURN_IF_ERROR(CheckReadableFile(e.prompts, "evaluate.prompts"));
-  absl::StatusOr<std::vector<std::string>> prompts = curriculum::ReadPrompts(e.prompts);
-  if (!prompts.ok()) return absl::InvalidArgumentError(absl::StrCat("evaluate.prompts: ", prompts.status().message()));
-  return absl::OkStatus();
+  return CheckEvaluationInputs(e.prompts, e.rewards, e.embedder, "evaluate");
 }
 
 absl::StatusOr<std::unique_ptr<JobRun>> EvaluateJobKind::Plan(JobToPlan job) const {

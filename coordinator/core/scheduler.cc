@@ -436,7 +436,7 @@ void Scheduler::ApplyLateFinalStep(const std::string& job_id, const std::vector<
   if (metrics_ == nullptr) return;
   for (const StepMetricsIn& entry : entries) {
     if (entry.evaluation) {
-      metrics_->ObserveEval(job_id, entry.values);
+      metrics_->ObserveEval(job_id, entry.step, entry.values);
     } else {
       metrics_->ObserveStep(job_id, entry.step, entry.values);
     }
@@ -595,7 +595,7 @@ absl::Status Scheduler::OnMetricBatch(const std::string& group_id, int rank, con
   if (metrics_ != nullptr) {
     for (const StepMetricsIn& entry : steps) {
       if (entry.evaluation) {
-        metrics_->ObserveEval(name, entry.values);
+        metrics_->ObserveEval(name, entry.step, entry.values);
       } else {
         metrics_->ObserveStep(name, entry.step, entry.values);
       }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/curriculum/prompt_list.h"
 #include "common/dataset/empty_prompt.h"
 #include "common/dataset/manifest.h"
 #include "common/diffusers/clip_model_config.h"
@@ -175,6 +176,19 @@ absl::Status CheckClipFolder(const std::string& folder, const std::string& field
 absl::Status CheckRewardModelFolder(RewardName reward, const std::string& folder, const std::string& field) {
   return CheckClipFolder(folder, field, reward == RewardName::kAesthetic,
                          absl::StrCat("reward ", std::string(RewardNameString(reward))));
+}
+
+absl::Status CheckEvaluationInputs(const std::string& prompts, const std::vector<EvaluateReward>& rewards,
+                                   const std::string& embedder, const std::string& section) {
+  for (size_t i = 0; i < rewards.size(); ++i) {
+    RETURN_IF_ERROR(CheckRewardModelFolder(rewards[i].reward, rewards[i].model,
+                                           absl::StrCat(section, ".rewards[", i, "].model")));
+  }
+  RETURN_IF_ERROR(CheckClipImageFolder(embedder, absl::StrCat(section, ".embedder")));
+  RETURN_IF_ERROR(CheckReadableFile(prompts, absl::StrCat(section, ".prompts")));
+  absl::StatusOr<std::vector<std::string>> read = curriculum::ReadPrompts(prompts);
+  if (!read.ok()) return absl::InvalidArgumentError(absl::StrCat(section, ".prompts: ", read.status().message()));
+  return absl::OkStatus();
 }
 
 absl::Status CheckClipImageFolder(const std::string& folder, const std::string& field) {

@@ -6,6 +6,7 @@
 // starts with the spec field at fault.
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -39,6 +40,12 @@ absl::Status CheckRewardModelFolder(RewardName reward, const std::string& folder
 // `folder` (the spec field `field`) is a CLIP image tower's: a CLIPModel or
 // CLIPVisionModelWithProjection folder.
 absl::Status CheckClipImageFolder(const std::string& folder, const std::string& field);
+// What an evaluation scores with, for an evaluate job's `evaluate` and a train
+// job's `evaluation` (the spec field `section`): `prompts` is a readable
+// prompt file with at least one prompt, each reward's folder holds its model,
+// `embedder` is a CLIP image tower's folder.
+absl::Status CheckEvaluationInputs(const std::string& prompts, const std::vector<EvaluateReward>& rewards,
+                                   const std::string& embedder, const std::string& section);
 // `output` is a writable directory, or can be created as one.
 absl::Status CheckOutputDirectory(const std::string& output, const std::string& field);
 

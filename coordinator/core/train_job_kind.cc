@@ -158,7 +158,15 @@ absl::StatusOr<std::unique_ptr<JobRun>> TrainJobKind::Plan(JobToPlan job) const 
 
 absl::Status TrainJobKind::CheckSubmitted(const JobSpec& resolved) const {
   ASSIGN_OR_RETURN(const diffusers::UNetConfig unet, CheckTrainModel(resolved.model));
-  return CheckTrainDataset(resolved.dataset, resolved, unet, resolved.model);
+  RETURN_IF_ERROR(CheckTrainDataset(resolved.dataset, resolved, unet, resolved.model));
+  if (!resolved.evaluation) return absl::OkStatus();
+  // Evaluating samples the policy with the rest of the model folder.
+  if (absl::Status sampling = CheckSamplingModel(resolved.model); !sampling.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(sampling.message(), " (evaluate_every samples the policy with the model's other parts)"));
+  }
+  const TrainEvaluationSpec& e = *resolved.evaluation;
+  return CheckEvaluationInputs(e.prompts, e.rewards, e.embedder, "evaluation");
 }
 
 }  // namespace align::coordinator

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "common/step_metrics.h"
 
 namespace align::coordinator {
@@ -73,6 +74,14 @@ TrainingMetrics::TrainingMetrics(prometheus::Registry& registry, absl::Duration 
            {"align_eval_diversity", "Mean pairwise cosine distance of a prompt's image embeddings, over prompts"}}) {
     figures_[name] = Gauges(registry, name, help);
   }
+  train_eval_reward_ = Gauges(registry, "align_train_eval_reward",
+                              "Mean reward of the policy's samples at the latest evaluation during training");
+  train_eval_reward_std_ = Gauges(registry, "align_train_eval_reward_std",
+                                  "Standard deviation of that reward over the evaluation's images");
+  train_eval_diversity_ = Gauges(registry, "align_train_eval_diversity",
+                                 "Mean pairwise cosine distance of a prompt's image embeddings at the latest "
+                                 "evaluation during training");
+  train_eval_step_ = Gauges(registry, "align_train_eval_step", "The step of the latest evaluation during training");
   step_duration_ = &prometheus::BuildHistogram()
                         .Name("align_step_duration_seconds")
                         .Help("Wall time of optimizer steps, by job")
@@ -160,13 +169,27 @@ void TrainingMetrics::ObserveCompletion(const std::string& job, int64_t step,
   SetGaugesLocked(job, step, values);
 }
 
-void TrainingMetrics::ObserveEval(const std::string& job, const std::map<std::string, double>& values) {
+void TrainingMetrics::ObserveEval(const std::string& job, int64_t step, const std::map<std::string, double>& values) {
+  namespace n = metric_names;
   std::lock_guard<std::mutex> lock(mu_);
   samples_->Increment(static_cast<double>(values.size()));
+  bool train_evaluation = false;
   for (const auto& [name, value] : values) {
-    auto it = by_name_.find(name);
-    if (it != by_name_.end() && name.rfind("heldout_", 0) == 0) JobGauge(it->second.first, job).Set(value);
+    if (absl::StartsWith(name, n::kTrainEvalRewardPrefix)) {
+      JobGauge(train_eval_reward_, job, {{"reward", name.substr(sizeof(n::kTrainEvalRewardPrefix) - 1)}}).Set(value);
+      train_evaluation = true;
+    } else if (absl::StartsWith(name, n::kTrainEvalRewardStdPrefix)) {
+      JobGauge(train_eval_reward_std_, job, {{"reward", name.substr(sizeof(n::kTrainEvalRewardStdPrefix) - 1)}})
+          .Set(value);
+      train_evaluation = true;
+    } else if (name == n::kTrainEvalDiversity) {
+      JobGauge(train_eval_diversity_, job).Set(value);
+      train_evaluation = true;
+    } else if (auto it = by_name_.find(name); it != by_name_.end() && absl::StartsWith(name, "heldout_")) {
+      JobGauge(it->second.first, job).Set(value);
+    }
   }
+  if (train_evaluation) JobGauge(train_eval_step_, job).Set(static_cast<double>(step));
 }
 
 void TrainingMetrics::ObserveFigures(const std::string& job, const std::vector<ExportedFigure>& figures) {

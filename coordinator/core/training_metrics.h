@@ -8,6 +8,10 @@
 //   align_train_lora_norm, align_train_lora_scale (LoRA jobs),
 //   align_curriculum_stage, align_gpu_memory_bytes{rank},
 //   align_eval_heldout_implicit_accuracy, align_eval_heldout_loss (gauges);
+//   with evaluate_every, each evaluation during training's figures
+//   (docs/evaluation.md, "During training"): align_train_eval_reward{reward},
+//   align_train_eval_reward_std{reward}, align_train_eval_diversity, and
+//   align_train_eval_step (the step they are of);
 //   an evaluate job's figures when it succeeds (docs/evaluation.md):
 //   align_eval_reward{checkpoint,reward}, align_eval_reward_std{checkpoint,reward},
 //   align_eval_prompt_variance{checkpoint,reward}, align_eval_win_rate{checkpoint,reward},
@@ -53,7 +57,9 @@ class TrainingMetrics {
   // `values` (the step's values as the store has them; may be empty). Counts
   // nothing: no worker reported a step here.
   void ObserveCompletion(const std::string& job, int64_t step, const std::map<std::string, double>& values);
-  void ObserveEval(const std::string& job, const std::map<std::string, double>& values);
+  // An evaluation report of `step`: the held-out figures, or an evaluation
+  // during training's (common/step_metrics.h's train_eval_* names).
+  void ObserveEval(const std::string& job, int64_t step, const std::map<std::string, double>& values);
   // A finished job's figures; names outside the align_eval_* families above
   // are ignored. Dropped with the job's other series after the retention.
   void ObserveFigures(const std::string& job, const std::vector<ExportedFigure>& figures);
@@ -90,6 +96,10 @@ class TrainingMetrics {
   // metrics.jsonl name -> (family, extra labels)
   std::map<std::string, std::pair<prometheus::Family<prometheus::Gauge>*, std::map<std::string, std::string>>> by_name_;
   std::map<std::string, prometheus::Family<prometheus::Gauge>*> figures_;  // by name
+  prometheus::Family<prometheus::Gauge>* train_eval_reward_;
+  prometheus::Family<prometheus::Gauge>* train_eval_reward_std_;
+  prometheus::Family<prometheus::Gauge>* train_eval_diversity_;
+  prometheus::Family<prometheus::Gauge>* train_eval_step_;
   prometheus::Family<prometheus::Gauge>* gpu_memory_;
   prometheus::Family<prometheus::Gauge>* stage_;
   prometheus::Family<prometheus::Histogram>* step_duration_;

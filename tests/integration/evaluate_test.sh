@@ -16,6 +16,9 @@
 #     plot decode with the sizes their layout gives;
 #   - `alignctl report JOB` prints the table; Prometheus has the align_eval_*
 #     series of the job;
+#   - the train job evaluates during training (evaluate_every: 2, its prompts
+#     spread over the 2 ranks): metrics.jsonl has the records of steps 2 and 4,
+#     Prometheus the align_train_eval_* series;
 #   - bad input is refused at submit naming the field.
 #
 #   evaluate_test.sh COORDINATOR_BIN ALIGNCTL_BIN WORKER_BIN MAKE_TINY_MODELS_BIN GOLDEN_DIR WORK_DIR
@@ -53,6 +56,13 @@ steps: 4
 checkpoint_every: 2
 seed: 3
 device: cpu
+evaluate_every: 2
+evaluation:
+  prompts: prompts.txt
+  max_prompts: 3
+  seeds: 2
+  rewards: [{reward: clipscore, model: models/pickscore}]
+  sampling: {inference_steps: 2, guidance_scale: 4.0, resolution: 32, batch_size: 2}
 ---
 name: eval
 type: evaluate
@@ -97,6 +107,10 @@ sed -n '/^name: eval$/,$p' chain.yaml | sed -e '/^after:/d' -e '/step2\|step4/d'
 refused wrong-reward.yaml 'evaluate.rewards\[1\].model: .*CLIPModel'
 sed -n '/^name: eval$/,$p' chain.yaml | sed -e 's|seeds: 3|seeds: 0|' > zero-seeds.yaml
 refused zero-seeds.yaml 'evaluate.seeds: must be from 1 to'
+sed -n '1,/^---$/p' chain.yaml | sed -e '/^---$/d' -e 's|reward: clipscore, model: models/pickscore}]$|reward: clipscore, model: models/sdxl}]|' > train-wrong-reward.yaml
+refused train-wrong-reward.yaml 'evaluation.rewards\[0\].model: .*CLIPModel'
+sed -n '1,/^evaluation:$/p' chain.yaml | sed -e '/^evaluation:$/d' > train-no-evaluation.yaml
+refused train-no-evaluation.yaml 'evaluate_every: needs an evaluation section'
 say "bad specs refused"
 
 # ---- the chain ------------------------------------------------------------------
@@ -110,6 +124,20 @@ timeout 600 "$alignctl" wait "$evaluation" > wait-eval.out || {
   fail "the chain did not succeed: $(cat wait-eval.out)"
 }
 say "train -> evaluate succeeded"
+
+# ---- the train job's evaluations during training ---------------------------------
+python3 - <<'PY' || fail "the train job's metrics.jsonl lacks its evaluations"
+import json, math
+records = [json.loads(l) for l in open("runs/train/metrics.jsonl") if '"evaluation"' in l]
+assert [r["step"] for r in records] == [2, 4], [r["step"] for r in records]
+for r in records:
+    e = r["evaluation"]
+    assert e["prompts"] == 3 and e["seeds"] == 2, e
+    figures = [e["rewards"]["clipscore"]["mean"], e["rewards"]["clipscore"]["std"], e["diversity"]]
+    assert all(isinstance(x, float) and math.isfinite(x) for x in figures), e
+assert records[0]["evaluation"]["rewards"] != records[1]["evaluation"]["rewards"], "step 2 and 4 scored the same"
+print("evaluations during training at steps 2 and 4")
+PY
 
 # ---- the report, recomputed from the stored per-image records ------------------
 PYTHONPATH="$(dirname "$lib")" python3 - <<'PY' || fail "the report does not match its records"
@@ -253,5 +281,12 @@ for query in "align_eval_reward{job=\"$evaluation\",checkpoint=\"step4\",reward=
   wait_until 30 "Prometheus has no $query" prometheus_has "$query"
 done
 say "Prometheus has the evaluation's figures"
+for query in "align_train_eval_reward{job=\"$train\",reward=\"clipscore\"}" \
+             "align_train_eval_reward_std{job=\"$train\",reward=\"clipscore\"}" \
+             "align_train_eval_diversity{job=\"$train\"}" \
+             "align_train_eval_step{job=\"$train\"} == 4"; do
+  wait_until 30 "Prometheus has no $query" prometheus_has "$query"
+done
+say "Prometheus has the train job's evaluations during training"
 cleanup
 say "ok"

@@ -6,7 +6,8 @@
 # runs to the end (so the job duration panels have a finished job) and a
 # curriculum job with evaluations is running when every query of every panel
 # of every dashboard goes through Prometheus's /api/v1/query, with Grafana's
-# variables substituted ($job -> the running job's id, $eval_job -> an
+# variables substituted ($job -> the running job's id, $train_job -> the
+# finished job's, which evaluated during training, $eval_job -> an
 # evaluate job's that compared the model with the finished job's checkpoint
 # (with the tiny models of make_tiny_models), $__rate_interval and
 # $__interval -> 30s, $__range -> 5m). A query fails when Prometheus reports an
@@ -111,14 +112,19 @@ has_data() {
 }
 
 # ---- a finished job, then a curriculum job that is still running ---------
-finished=$(submit finished 4 "")
+# The finished job evaluates during training (evaluate_every) on the tiny
+# models' full folder (its unet/ is $model's): the "over steps" panels' data.
+"$make_tiny_models" "$golden" models
+printf 'a red cube\na blue ball\n' > prompts.txt
+model="$PWD/models/sdxl" submit finished 4 "evaluate_every: 2
+evaluation: {prompts: prompts.txt, seeds: 2, rewards: [{reward: clipscore, model: models/pickscore}],
+             sampling: {inference_steps: 2, resolution: 32, batch_size: 2}}" > finished.id
+finished=$(cat finished.id)
 timeout 240 "$alignctl" wait "$finished" > wait-finished.out || fail "$finished did not succeed: $(cat wait-finished.out)"
 say "$finished succeeded"
 
 # An evaluation of the model against the finished job's last checkpoint: the
 # evaluation dashboard's figures.
-"$make_tiny_models" "$golden" models
-printf 'a red cube\na blue ball\n' > prompts.txt
 cat > evaluate.yaml <<YAML
 name: evaluation
 type: evaluate
@@ -174,6 +180,9 @@ for file in "${dashboards[@]}"; do
         grep -qx "$id" <<< "$values" || fail "$name: variable job ($definition) lacks $id: $values"
       done
     fi
+    if [[ "$var" == train_job ]]; then
+      grep -qx "$finished" <<< "$values" || fail "$name: variable train_job ($definition) lacks $finished: $values"
+    fi
     if [[ "$var" == eval_job ]]; then
       grep -qx "$evaluation" <<< "$values" || fail "$name: variable eval_job ($definition) lacks $evaluation: $values"
     fi
@@ -194,6 +203,8 @@ for file in "${dashboards[@]}"; do
     ref=${targets[i + 1]}
     expr=${targets[i + 2]}
     concrete=$expr
+    concrete=${concrete//'${train_job}'/$finished}
+    concrete=${concrete//'$train_job'/$finished}
     concrete=${concrete//'${eval_job}'/$evaluation}
     concrete=${concrete//'$eval_job'/$evaluation}
     concrete=${concrete//'${job}'/$running}

@@ -28,7 +28,9 @@ struct StepReport {
 
 struct EvalReport {
   int64_t step = 0;
-  std::map<std::string, double> values;  // heldout_implicit_accuracy, heldout_loss, heldout_pairs
+  // heldout_implicit_accuracy, heldout_loss, heldout_pairs; or an evaluation
+  // during training's figures (common/step_metrics.h, TrainEvaluationValues).
+  std::map<std::string, double> values;
 };
 
 // Called by the torch side on every rank, on the thread that runs the job.

@@ -35,6 +35,25 @@ std::map<std::string, double> Values(const nlohmann::json& line) {
   return values;
 }
 
+// An evaluation-during-training record's figures under TrainEvaluationValues' names.
+std::map<std::string, double> TrainEvaluationRecordValues(const nlohmann::json& record) {
+  namespace n = metric_names;
+  TrainEvaluation e;
+  if (record.contains(n::kEvaluationRewards) && record[n::kEvaluationRewards].is_object()) {
+    for (const auto& [name, figures] : record[n::kEvaluationRewards].items()) {
+      TrainEvaluation::Reward reward{name};
+      const std::map<std::string, double> values = Values(figures);
+      if (auto it = values.find(n::kEvaluationRewardMean); it != values.end()) reward.mean = it->second;
+      if (auto it = values.find(n::kEvaluationRewardStd); it != values.end()) reward.std = it->second;
+      e.rewards.push_back(reward);
+    }
+  }
+  if (record.contains(n::kEvaluationDiversity) && record[n::kEvaluationDiversity].is_number()) {
+    e.diversity = record[n::kEvaluationDiversity].get<double>();
+  }
+  return TrainEvaluationValues(e);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<MetricsLog>> MetricsLog::Open(const std::string& path, int64_t keep_through_step) {
@@ -68,9 +87,13 @@ absl::StatusOr<LoggedStep> MetricsLog::ReadStep(const std::string& path, int64_t
       continue;
     }
     if (j[metric_names::kStep].get<int64_t>() != step) continue;
+    if (j.contains(metric_names::kEvaluation)) {
+      found.evaluation = TrainEvaluationRecordValues(j[metric_names::kEvaluation]);
+      continue;
+    }
     (j.contains(metric_names::kHeldoutImplicitAccuracy) ? found.eval : found.train) = Values(j);
   }
-  if (!found.train && !found.eval) {
+  if (!found.train && !found.eval && !found.evaluation) {
     return absl::NotFoundError(absl::StrCat(path, " has no line for step ", step));
   }
   return found;
@@ -112,6 +135,20 @@ absl::Status MetricsLog::WriteEval(const EvalMetrics& e) {
                       {n::kHeldoutLoss, Number(e.heldout_loss)},
                       {n::kHeldoutPairs, e.heldout_pairs}};
   return Append(j.dump());
+}
+
+absl::Status MetricsLog::WriteTrainEvaluation(const TrainEvaluation& e) {
+  namespace n = metric_names;
+  nlohmann::json rewards = nlohmann::json::object();
+  for (const TrainEvaluation::Reward& reward : e.rewards) {
+    rewards[reward.name] = {{n::kEvaluationRewardMean, Number(reward.mean)}, {n::kEvaluationRewardStd, Number(reward.std)}};
+  }
+  const nlohmann::json evaluation = {{n::kEvaluationPrompts, e.prompts},
+                                     {n::kEvaluationSeeds, e.seeds},
+                                     {n::kEvaluationRewards, rewards},
+                                     {n::kEvaluationDiversity, e.diversity ? Number(*e.diversity) : nullptr},
+                                     {n::kEvaluationSeconds, e.seconds}};
+  return Append(nlohmann::json{{n::kEvaluation, evaluation}, {n::kStep, e.step}}.dump());
 }
 
 }  // namespace align::engine

@@ -30,6 +30,7 @@
 #include "worker/engine/grad_norm.h"
 #include "worker/engine/metrics_log.h"
 #include "worker/engine/optimizer.h"
+#include "worker/engine/policy_evaluator.h"
 #include "worker/engine/preference_step.h"
 #include "worker/engine/rank_agreement.h"
 #include "worker/models/fp32_precision.h"
@@ -66,6 +67,9 @@ class TrainerImpl : public Trainer {
   absl::StatusOr<StepMetrics> TrainStep(int64_t step);
   absl::StatusOr<EvalMetrics> Evaluate(int64_t step);
   absl::Status EvaluateFinalStepIfMissing();
+  // Evaluation during training (evaluate_every): rank 0 logs it; `report`: the hook hears of it.
+  absl::Status EvaluatePolicy(int64_t step, bool report);
+  absl::Status EvaluatePolicyAtResumeIfMissing();
   absl::Status Checkpoint(int64_t step);
   absl::Status Resume();
   void EnqueuePrefetch(int64_t step);
@@ -89,6 +93,7 @@ class TrainerImpl : public Trainer {
   std::unique_ptr<data::PrefetchingReader> prefetch_;
   std::vector<plan::MicroBatchPlan> pending_plans_;  // in prefetch order
   std::unique_ptr<MetricsLog> metrics_;
+  std::unique_ptr<PolicyEvaluator> evaluator_;  // with evaluate_every
   int64_t start_step_ = 0;
   int64_t prefetched_until_ = 0;
 };
@@ -174,6 +179,10 @@ absl::Status TrainerImpl::Init() {
     plan_ = std::make_unique<LocalPlanSource>(std::move(planner), comm_.rank());
   }
   prefetch_ = std::make_unique<data::PrefetchingReader>(train_data_, static_cast<size_t>(2 * spec_.batch.grad_accum));
+
+  if (spec_.evaluate_every > 0) {
+    ASSIGN_OR_RETURN(evaluator_, PolicyEvaluator::Create(spec_, device_, bf16_));
+  }
 
   std::error_code ec;
   fs::create_directories(spec_.output, ec);
@@ -349,6 +358,30 @@ absl::Status TrainerImpl::EvaluateFinalStepIfMissing() {
   return absl::OkStatus();
 }
 
+absl::Status TrainerImpl::EvaluatePolicy(int64_t step, bool report) {
+  ASSIGN_OR_RETURN(TrainEvaluation e, evaluator_->Evaluate(step, policy_, comm_));
+  if (metrics_) RETURN_IF_ERROR(metrics_->WriteTrainEvaluation(e));
+  if (report && hooks_.on_evaluation) hooks_.on_evaluation(e);
+  return absl::OkStatus();
+}
+
+absl::Status TrainerImpl::EvaluatePolicyAtResumeIfMissing() {
+  // The checkpoint this run resumed from comes after its step's evaluation,
+  // so the log normally has it and it is not run again; it lacks it only when
+  // a stale attempt wrote the checkpoint (see EvaluateFinalStepIfMissing).
+  // At the final step, as there, the runner reports it from the log.
+  if (!evaluator_ || start_step_ == 0 || !evaluator_->Due(start_step_)) return absl::OkStatus();
+  double missing = 0;
+  if (comm_.rank() == 0) {
+    absl::StatusOr<LoggedStep> logged = MetricsLog::ReadStep(spec_.output + "/metrics.jsonl", start_step_);
+    missing = logged.ok() && logged->evaluation.has_value() ? 0.0 : 1.0;
+  }
+  torch::Tensor agreed = torch::tensor({missing}, torch::kDouble);
+  comm_.AllReduceSum(agreed);
+  if (agreed.item<double>() == 0) return absl::OkStatus();
+  return EvaluatePolicy(start_step_, /*report=*/start_step_ != spec_.steps);
+}
+
 absl::Status TrainerImpl::Checkpoint(int64_t step) {
   absl::Status status = absl::OkStatus();
   if (comm_.rank() == 0) {
@@ -391,6 +424,7 @@ absl::Status TrainerImpl::Checkpoint(int64_t step) {
 }
 
 absl::Status TrainerImpl::Run() {
+  RETURN_IF_ERROR(EvaluatePolicyAtResumeIfMissing());
   if (start_step_ > 0 && start_step_ == spec_.steps) return EvaluateFinalStepIfMissing();
   int64_t consecutive_bad = 0;
   if (start_step_ == 0 && spec_.eval_every > 0) {
@@ -420,6 +454,7 @@ absl::Status TrainerImpl::Run() {
       if (metrics_) RETURN_IF_ERROR(metrics_->WriteEval(e));
       if (hooks_.on_eval) hooks_.on_eval(e);
     }
+    if (evaluator_ && evaluator_->Due(m.step)) RETURN_IF_ERROR(EvaluatePolicy(m.step, /*report=*/true));
     if ((spec_.checkpoint_every > 0 && m.step % spec_.checkpoint_every == 0) || last) {
       RETURN_IF_ERROR(Checkpoint(m.step));
     }

@@ -21,10 +21,13 @@ namespace align::engine {
 // The step and evaluation numbers (common/step_metrics.h).
 using ::align::EvalMetrics;
 using ::align::StepMetrics;
+using ::align::TrainEvaluation;
 
 struct TrainerHooks {
   std::function<void(const StepMetrics&)> on_step;
   std::function<void(const EvalMetrics&)> on_eval;
+  // An evaluation during training (evaluate_every), on every rank.
+  std::function<void(const TrainEvaluation&)> on_evaluation;
   std::function<void(int64_t step, const std::string& dir)> on_checkpoint;
   // Polled on every rank before each step (the flag is all-reduced, so all
   // ranks stop at the same step); true: Run() returns Cancelled.

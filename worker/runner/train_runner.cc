@@ -78,6 +78,7 @@ class TrainRunner : public control::PreparedJob {
           {step, *logged->train, memory == logged->train->end() ? 0 : static_cast<int64_t>(memory->second)});
     }
     if (logged->eval) reporter_->Eval({step, *logged->eval});
+    if (logged->evaluation) reporter_->Eval({step, *logged->evaluation});
   }
 
   JobSpec spec_;

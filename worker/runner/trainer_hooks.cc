@@ -25,6 +25,10 @@ engine::TrainerHooks ReportingHooks(control::JobReporter& reporter, TrainProgres
   hooks.on_eval = [&reporter](const engine::EvalMetrics& e) {
     reporter.Eval({e.step, EvalMetricValues(e)});
   };
+  // The figures travel as evaluation values too, under their own names.
+  hooks.on_evaluation = [&reporter](const engine::TrainEvaluation& e) {
+    reporter.Eval({e.step, TrainEvaluationValues(e)});
+  };
   hooks.on_checkpoint = [&reporter, &progress](int64_t step, const std::string& dir) {
     progress.last_checkpoint = dir;
     reporter.Checkpoint(step, dir);

@@ -25,10 +25,17 @@ absl::StatusOr<std::unique_ptr<ImagePipeline>> ImagePipeline::Load(const std::st
                                                                    const ImagePipelineOptions& options) {
   using diffusers::Component;
   const diffusers::ModelFolder model(model_dir);
-  RETURN_IF_ERROR(model.CheckFiles({Component::kUNet, Component::kVae, Component::kScheduler,
-                                    Component::kTokenizer, Component::kTextEncoder}));
-  ASSIGN_OR_RETURN(std::unique_ptr<DenoisingLoop> loop,
-                   DenoisingLoop::Load(model_dir, device, options.dtype, options.sampler, options.unet_dir));
+  std::unique_ptr<DenoisingLoop> loop;
+  if (options.unet) {
+    RETURN_IF_ERROR(model.CheckFiles({Component::kVae, Component::kScheduler, Component::kTokenizer,
+                                      Component::kTextEncoder}));
+    ASSIGN_OR_RETURN(SamplerConfig sampler, LoadSamplerConfig(model.SchedulerConfigPath(), options.sampler));
+    loop = std::make_unique<DenoisingLoop>(options.unet, std::move(sampler), device);
+  } else {
+    RETURN_IF_ERROR(model.CheckFiles({Component::kUNet, Component::kVae, Component::kScheduler,
+                                      Component::kTokenizer, Component::kTextEncoder}));
+    ASSIGN_OR_RETURN(loop, DenoisingLoop::Load(model_dir, device, options.dtype, options.sampler, options.unet_dir));
+  }
   ASSIGN_OR_RETURN(models::TextConditioner text,
                    models::TextConditioner::Load(model_dir, torch::TensorOptions().dtype(options.dtype).device(device)));
   // fp32 always: SDXL's VAE overflows in fp16 (force_upcast), and one decode per image is cheap.

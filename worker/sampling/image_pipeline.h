@@ -55,6 +55,10 @@ struct ImagePipelineOptions {
   // Another UNet folder of the same architecture (a training checkpoint's
   // unet/); empty: the model's own unet/. The rest comes from the model.
   std::string unet_dir;
+  // A UNet already in memory, used as it is (shared, not copied): a trainer's
+  // policy, sampled between training steps. Its dtype and mode are the
+  // caller's; unet_dir is then ignored and unet/ is not read.
+  models::UNet2DConditionModel unet{nullptr};
 };
 
 class ImagePipeline {

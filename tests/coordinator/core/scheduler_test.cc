@@ -167,6 +167,22 @@ class SchedulerTest : public ::testing::Test {
     return -1;
   }
 
+  // The gauge of `job` whose label `label` is `value`; -1: none.
+  double GaugeWith(const std::string& name, const std::string& job, const std::string& label, const std::string& value) {
+    for (const auto& family : prometheus_.Collect()) {
+      if (family.name != name) continue;
+      for (const auto& metric : family.metric) {
+        bool job_matches = false, label_matches = false;
+        for (const auto& l : metric.label) {
+          job_matches |= l.name == "job" && l.value == job;
+          label_matches |= l.name == label && l.value == value;
+        }
+        if (job_matches && label_matches) return metric.gauge.value;
+      }
+    }
+    return -1;
+  }
+
   std::string dir_;
   std::atomic<int64_t> now_ms_{1'000'000};
   std::unique_ptr<JobStore> store_;
@@ -650,6 +666,38 @@ TEST_F(SchedulerTest, WhenAJobHasSucceededItsFinalStepIsOnPrometheusAndInTheStor
   EXPECT_EQ(Gauge("align_train_loss", "job-000001"), 0.125);
   EXPECT_EQ(Gauge("align_eval_heldout_implicit_accuracy", "job-000001"), 0.75);
   EXPECT_EQ(HistogramCount("align_step_duration_seconds", "job-000001"), 2);
+}
+
+// An evaluation during training reaches Prometheus by job, reward and step:
+// align_train_eval_reward{reward}, _reward_std{reward}, _diversity and the
+// step they are of; the held-out gauges are left alone.
+TEST_F(SchedulerTest, AnEvaluationDuringTrainingIsOnPrometheusByRewardAndStep) {
+  const int64_t id = Submit("evaluated", 8);
+  std::vector<std::shared_ptr<FakeSink>> sinks;
+  const std::string group = Group(1, &sinks);
+  scheduler_->RunOnce();
+  ASSERT_TRUE(scheduler_->OnProgress(group, 0, "job-000001", 2, {{"loss", 0.5}, {"step_s", 0.25}}).ok());
+  ASSERT_TRUE(scheduler_->OnMetricBatch(group, 0, "job-000001",
+                                        {{2,
+                                          {{"train_eval_reward/pickscore", 21.5},
+                                           {"train_eval_reward_std/pickscore", 0.25},
+                                           {"train_eval_reward/clipscore", 30.5},
+                                           {"train_eval_reward_std/clipscore", 1.5},
+                                           {"train_eval_diversity", 0.125}},
+                                          true}})
+                  .ok());
+  EXPECT_EQ(GaugeWith("align_train_eval_reward", "job-000001", "reward", "pickscore"), 21.5);
+  EXPECT_EQ(GaugeWith("align_train_eval_reward", "job-000001", "reward", "clipscore"), 30.5);
+  EXPECT_EQ(GaugeWith("align_train_eval_reward_std", "job-000001", "reward", "clipscore"), 1.5);
+  EXPECT_EQ(Gauge("align_train_eval_diversity", "job-000001"), 0.125);
+  EXPECT_EQ(Gauge("align_train_eval_step", "job-000001"), 2);
+  EXPECT_EQ(Gauge("align_eval_heldout_implicit_accuracy", "job-000001"), -1) << "no held-out evaluation ran";
+  EXPECT_EQ(Gauge("align_train_step", "job-000001"), 2) << "an evaluation is not a step";
+
+  ASSERT_TRUE(scheduler_->OnMetricBatch(group, 0, "job-000001", {{4, {{"train_eval_reward/pickscore", 22.0}}, true}}).ok());
+  EXPECT_EQ(GaugeWith("align_train_eval_reward", "job-000001", "reward", "pickscore"), 22.0);
+  EXPECT_EQ(Gauge("align_train_eval_step", "job-000001"), 4);
+  EXPECT_DOUBLE_EQ(Job(id).metrics.at("train_eval_reward/pickscore"), 22.0);
 }
 
 // The coordinator restarted after the final step's report and checkpoint but
