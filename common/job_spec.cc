@@ -122,6 +122,10 @@ absl::Status ParseOptim(const Fields& f, OptimSpec* optim) {
   RETURN_IF_ERROR(f.Bool("fused", &optim->fused));
   RETURN_IF_ERROR(f.Check("fused", !optim->fused || optim->name == OptimizerName::kAdamW,
                           "applies to adamw only (adafactor has no fused kernel)"));
+  RETURN_IF_ERROR(f.Bool("shard", &optim->shard));
+  RETURN_IF_ERROR(f.Check("shard", !optim->shard || optim->name == OptimizerName::kAdamW,
+                          "applies to adamw only (adafactor's factored row and column statistics need whole "
+                          "matrices, which a flat shard cuts through)"));
   return absl::OkStatus();
 }
 
@@ -279,7 +283,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
     return f.Error("loss", "has no value (expected e.g. {type: dpo, beta: 5})");
   }
   ASSIGN_OR_RETURN(auto optim, f.Section("optim", {"name", "lr", "weight_decay", "beta1", "beta2", "eps",
-                                                   "warmup_steps", "schedule", "grad_clip", "fused"}));
+                                                   "warmup_steps", "schedule", "grad_clip", "fused", "shard"}));
   if (optim) RETURN_IF_ERROR(ParseOptim(*optim, &spec.optim));
   ASSIGN_OR_RETURN(auto batch, f.Section("batch", {"pairs_per_rank", "grad_accum"}));
   if (batch) RETURN_IF_ERROR(ParseBatch(*batch, &spec.batch));

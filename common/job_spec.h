@@ -77,6 +77,9 @@ struct OptimSpec {
   // one launch per device instead of ~8 per parameter; the same update up to
   // float rounding (docs/job-spec.md).
   bool fused = false;
+  // adamw: shard the optimizer state and the averaged gradient over the
+  // job's ranks (worker/engine/sharded_optimizer.h; docs/training.md).
+  bool shard = false;
 };
 
 struct BatchSpec {

@@ -373,6 +373,17 @@ TEST(JobSpecTest, FusedIsForAdamWOnly) {
   EXPECT_THAT(std::string(adafactor.status().message()), HasSubstr("adamw only"));
 }
 
+TEST(JobSpecTest, ShardIsForAdamWOnly) {
+  absl::StatusOr<JobSpec> sharded = ParseJobSpec(With("optim", "optim: {name: adamw, fused: true, shard: true}"));
+  ASSERT_TRUE(sharded.ok()) << sharded.status();
+  EXPECT_TRUE(sharded->optim.shard);
+  EXPECT_FALSE(ParseJobSpec(kMinimalSpec)->optim.shard);
+  absl::StatusOr<JobSpec> adafactor = ParseJobSpec(With("optim", "optim: {name: adafactor, shard: true}"));
+  EXPECT_FALSE(adafactor.ok());
+  EXPECT_THAT(std::string(adafactor.status().message()), HasSubstr("optim.shard"));
+  EXPECT_THAT(std::string(adafactor.status().message()), HasSubstr("adamw only"));
+}
+
 TEST(JobSpecTest, ResumeIsOwnUnlessGivenAndOnlyForTrainJobs) {
   absl::StatusOr<JobSpec> unset = ParseJobSpec(kMinimalSpec);
   ASSERT_TRUE(unset.ok()) << unset.status();

@@ -1,7 +1,11 @@
 #include "worker/engine/communicator.h"
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <iostream>
+#include <memory>
+#include <string>
 
 #include <mpi.h>
 #include <torch/torch.h>
@@ -15,6 +19,21 @@ MPI_Datatype MpiType(const torch::Tensor& t) {
   if (t.scalar_type() == torch::kDouble) return MPI_DOUBLE;
   if (t.scalar_type() == torch::kLong) return MPI_INT64_T;
   TORCH_CHECK(false, "MPI collectives support fp32, fp64 and int64 tensors, got ", t.scalar_type());
+}
+
+// MPI counts are int. Reduce-scatter and all-gather blocks are not sliced
+// (a slice of every rank's block is not contiguous): one rank's block of
+// 2^31 elements (8 GiB of fp32) is the limit.
+int BlockCount(int64_t numel) {
+  TORCH_CHECK(numel <= INT_MAX, "MPI reduce-scatter/all-gather blocks are limited to ", INT_MAX,
+              " elements per rank, got ", numel);
+  return static_cast<int>(numel);
+}
+
+bool Overlap(const torch::Tensor& a, const torch::Tensor& b) {
+  const char* a0 = static_cast<const char*>(a.data_ptr());
+  const char* b0 = static_cast<const char*>(b.data_ptr());
+  return a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
 }
 
 class MpiCommunicator : public Communicator {
@@ -52,6 +71,47 @@ class MpiCommunicator : public Communicator {
     }
   }
 
+  void ReduceScatter(const torch::Tensor& input, torch::Tensor& output, ReduceOp op) override {
+    CheckScatterShapes(input, output, size_);
+    TORCH_CHECK(!Overlap(input, output), "ReduceScatter: output must not overlap input");
+    if (size_ == 1) {
+      output.copy_(input);
+      return;
+    }
+    if (!input.device().is_cpu() || !output.device().is_cpu()) {
+      torch::Tensor host_output = torch::empty(output.sizes(), output.options().device(torch::kCPU));
+      ReduceScatter(input.to(torch::kCPU).contiguous(), host_output, op);
+      output.copy_(host_output);
+      return;
+    }
+    const MPI_Datatype type = MpiType(output);
+    MPI_Reduce_scatter_block(input.data_ptr(), output.data_ptr(), BlockCount(output.numel()), type, MPI_SUM,
+                             MPI_COMM_WORLD);
+    if (op == ReduceOp::kMean) output.div_(size_);
+  }
+
+  void AllGather(const torch::Tensor& input, torch::Tensor& output) override {
+    CheckScatterShapes(output, input, size_);
+    const bool in_place = input.device() == output.device() &&
+                          input.data_ptr() == static_cast<char*>(output.data_ptr()) + rank_ * input.nbytes();
+    TORCH_CHECK(in_place || !Overlap(input, output),
+                "AllGather: input must be this rank's slice of output, or not overlap it");
+    if (size_ == 1) {
+      if (!in_place) output.copy_(input);
+      return;
+    }
+    if (!input.device().is_cpu() || !output.device().is_cpu()) {
+      torch::Tensor host_output = torch::empty(output.sizes(), output.options().device(torch::kCPU));
+      AllGather(input.to(torch::kCPU).contiguous(), host_output);
+      output.copy_(host_output);
+      return;
+    }
+    const MPI_Datatype type = MpiType(output);
+    const int count = BlockCount(input.numel());
+    MPI_Allgather(in_place ? MPI_IN_PLACE : input.data_ptr(), count, type, output.data_ptr(), count, type,
+                  MPI_COMM_WORLD);
+  }
+
   void Barrier() override { MPI_Barrier(MPI_COMM_WORLD); }
 
  private:
@@ -66,9 +126,39 @@ class MpiCommunicator : public Communicator {
   int rank_ = 0, size_ = 1;
 };
 
+class SingleProcessCommunicator : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int world_size() const override { return 1; }
+  std::string backend() const override { return "single process"; }
+  void AllReduceSum(torch::Tensor& /*tensor*/) override {}
+  void Broadcast(torch::Tensor& /*tensor*/, int /*root*/) override {}
+  void ReduceScatter(const torch::Tensor& input, torch::Tensor& output, ReduceOp /*op*/) override {
+    CheckScatterShapes(input, output, 1);
+    output.copy_(input);
+  }
+  void AllGather(const torch::Tensor& input, torch::Tensor& output) override {
+    CheckScatterShapes(output, input, 1);
+    if (input.data_ptr() != output.data_ptr()) output.copy_(input);
+  }
+  void Barrier() override {}
+};
+
 }  // namespace
 
+void CheckScatterShapes(const torch::Tensor& whole, const torch::Tensor& part, int world_size) {
+  TORCH_CHECK(whole.is_contiguous() && part.is_contiguous(), "reduce-scatter/all-gather need contiguous tensors");
+  TORCH_CHECK(whole.scalar_type() == part.scalar_type(), "reduce-scatter/all-gather need one dtype, got ",
+              whole.scalar_type(), " and ", part.scalar_type());
+  TORCH_CHECK(whole.numel() == part.numel() * world_size, "reduce-scatter/all-gather over ", world_size,
+              " ranks: the whole tensor has ", whole.numel(), " elements, the per-rank part ", part.numel());
+}
+
 std::unique_ptr<Communicator> MakeMpiCommunicator() { return std::make_unique<MpiCommunicator>(); }
+
+std::unique_ptr<Communicator> MakeSingleProcessCommunicator() {
+  return std::make_unique<SingleProcessCommunicator>();
+}
 
 #ifndef ALIGN_WITH_NCCL
 absl::StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicator(int) {

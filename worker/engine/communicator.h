@@ -15,6 +15,10 @@
 
 namespace align::engine {
 
+// How ReduceScatter combines the ranks' inputs: their sum, or their mean (the
+// sum divided by the world size).
+enum class ReduceOp { kSum, kMean };
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -25,9 +29,24 @@ class Communicator {
   virtual void AllReduceSum(torch::Tensor& tensor) = 0;
   // In-place copy of root's contiguous tensor to every rank.
   virtual void Broadcast(torch::Tensor& tensor, int root) = 0;
+  // `input` (world_size * n contiguous elements) combined over ranks with
+  // `op`; rank r receives elements [r * n, (r + 1) * n) of the result in
+  // `output` (n contiguous elements of the same dtype, not overlapping `input`).
+  virtual void ReduceScatter(const torch::Tensor& input, torch::Tensor& output, ReduceOp op) = 0;
+  // Rank r's `input` (n contiguous elements) lands at [r * n, (r + 1) * n) of
+  // every rank's `output` (world_size * n contiguous elements of the same
+  // dtype). `input` may be that very slice of `output` (in place).
+  virtual void AllGather(const torch::Tensor& input, torch::Tensor& output) = 0;
   virtual void Barrier() = 0;
 };
 
+// TORCH_CHECKs what ReduceScatter and AllGather need of their tensors (every
+// backend's): both contiguous, one dtype, `whole` world_size times `part`.
+void CheckScatterShapes(const torch::Tensor& whole, const torch::Tensor& part, int world_size);
+
+// A world of one rank, without MPI: every collective leaves its data as it
+// is (align-bench's replicated runs).
+std::unique_ptr<Communicator> MakeSingleProcessCommunicator();
 // MPI_COMM_WORLD; MPI must be initialised (align-worker does it at start).
 std::unique_ptr<Communicator> MakeMpiCommunicator();
 // NCCL over the ranks of MPI_COMM_WORLD on CUDA device `device` (CPU tensors

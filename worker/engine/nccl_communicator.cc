@@ -119,6 +119,28 @@ class NcclCommunicator : public Communicator {
     });
   }
 
+  void ReduceScatter(const torch::Tensor& input, torch::Tensor& output, ReduceOp op) override {
+    if (!input.is_cuda() && !output.is_cuda()) return host_->ReduceScatter(input, output, op);
+    TORCH_CHECK(input.is_cuda() && output.is_cuda(), "ncclReduceScatter needs both tensors on the GPU");
+    CheckScatterShapes(input, output, world_size());
+    // ncclAvg divides as it sums: the mean without a second pass over `output`.
+    const ncclRedOp_t nccl_op = op == ReduceOp::kMean ? ncclAvg : ncclSum;
+    Launch(output, "ncclReduceScatter", [&](cudaStream_t stream) {
+      return ncclReduceScatter(input.data_ptr(), output.data_ptr(), output.numel(), NcclType(output), nccl_op, comm_,
+                               stream);
+    });
+  }
+
+  void AllGather(const torch::Tensor& input, torch::Tensor& output) override {
+    if (!input.is_cuda() && !output.is_cuda()) return host_->AllGather(input, output);
+    TORCH_CHECK(input.is_cuda() && output.is_cuda(), "ncclAllGather needs both tensors on the GPU");
+    CheckScatterShapes(output, input, world_size());
+    // In place (input is this rank's slice of output) is NCCL's own case.
+    Launch(output, "ncclAllGather", [&](cudaStream_t stream) {
+      return ncclAllGather(input.data_ptr(), output.data_ptr(), input.numel(), NcclType(input), comm_, stream);
+    });
+  }
+
   void Barrier() override { host_->Barrier(); }
 
  private:

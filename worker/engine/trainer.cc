@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <map>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -27,9 +29,8 @@
 #include "worker/engine/local_rank.h"
 #include "worker/engine/losses.h"
 #include "worker/engine/lr_schedule.h"
-#include "worker/engine/grad_norm.h"
 #include "worker/engine/metrics_log.h"
-#include "worker/engine/optimizer.h"
+#include "worker/engine/parameter_updater.h"
 #include "worker/engine/policy_evaluator.h"
 #include "worker/engine/preference_step.h"
 #include "worker/engine/rank_agreement.h"
@@ -85,9 +86,7 @@ class TrainerImpl : public Trainer {
   std::unique_ptr<models::NoiseSchedule> schedule_;
   std::unique_ptr<PreferenceLoss> loss_;
   std::unique_ptr<PreferenceStep> step_;
-  std::unique_ptr<Optimizer> optimizer_;
-  std::unique_ptr<GradientReducer> reducer_;
-  std::vector<torch::Tensor> params_;
+  std::unique_ptr<ParameterUpdater> updater_;  // gradients and optimizer, replicated or sharded
   std::shared_ptr<const data::PairReader> train_data_, heldout_data_;
   std::optional<data::EmptyPrompt> empty_prompt_;  // with data.prompt_dropout > 0
   std::unique_ptr<data::PrefetchingReader> prefetch_;
@@ -168,9 +167,9 @@ absl::Status TrainerImpl::Init() {
   } else {
     for (auto& item : policy_->named_parameters()) named.emplace_back(item.key(), item.value());
   }
-  for (const auto& [name, p] : named) params_.push_back(p);
-  optimizer_ = MakeOptimizer(named, spec_.optim);
-  reducer_ = std::make_unique<GradientReducer>(comm_, params_);
+  ASSIGN_OR_RETURN(updater_, MakeParameterUpdater(named, spec_.optim, comm_));
+  std::cerr << "align-worker: rank " << comm_.rank() << ": optimizer state " << updater_->StateBytes() << " bytes, "
+            << updater_->Describe() << "\n";
 
   if (!plan_) {
     // The coordinator's planner, run locally (curriculum stages included).
@@ -201,7 +200,7 @@ absl::Status TrainerImpl::Resume() {
       RETURN_IF_ERROR(latest->LoadUNetWeights(policy_));
     }
     ASSIGN_OR_RETURN(auto state, latest->ReadOptimizerState());
-    RETURN_IF_ERROR(optimizer_->LoadState(state));
+    RETURN_IF_ERROR(updater_->LoadState(state));
     start_step_ = latest->step();
   }
   if (comm_.rank() == 0) {
@@ -225,7 +224,7 @@ void TrainerImpl::EnqueuePrefetch(int64_t step) {
 absl::StatusOr<StepMetrics> TrainerImpl::TrainStep(int64_t step) {
   const auto start = Clock::now();
   EnqueuePrefetch(step + 1);
-  for (auto& p : params_) p.mutable_grad() = torch::Tensor();
+  updater_->ZeroGradients();
   if (spec_.lora && spec_.lora->dropout > 0) {
     // Adapter dropout draws from torch's generator: keyed by step and rank so
     // that a resumed run drops what the uninterrupted one would have.
@@ -264,13 +263,13 @@ absl::StatusOr<StepMetrics> TrainerImpl::TrainStep(int64_t step) {
     sums[6] += r.reference_l;
   }
 
-  reducer_->AverageGradients();
+  updater_->AverageGradients();
   torch::Tensor packed = torch::tensor(sums, torch::kDouble);
   comm_.AllReduceSum(packed);
   const double denom = static_cast<double>(accum * comm_.world_size());
   StepMetrics m;
   m.step = step + 1;
-  m.grad_norm = GlobalGradNorm(params_);
+  m.grad_norm = updater_->GradNorm();
   m.skipped = packed[7].item<double>() > 0 || !std::isfinite(m.grad_norm);
   m.loss = packed[0].item<double>() / denom;
   m.implicit_accuracy = packed[1].item<double>() / denom;
@@ -284,9 +283,9 @@ absl::StatusOr<StepMetrics> TrainerImpl::TrainStep(int64_t step) {
 
   if (!m.skipped) {
     if (spec_.optim.grad_clip > 0 && m.grad_norm > spec_.optim.grad_clip) {
-      ScaleGradients(params_, spec_.optim.grad_clip / (m.grad_norm + 1e-6));
+      updater_->ScaleGradients(spec_.optim.grad_clip / (m.grad_norm + 1e-6));
     }
-    optimizer_->Step(m.lr);
+    updater_->Step(m.lr);
   }
   if (spec_.lora) {
     m.lora_norm = models::LoraNorm(*policy_);
@@ -383,6 +382,8 @@ absl::Status TrainerImpl::EvaluatePolicyAtResumeIfMissing() {
 }
 
 absl::Status TrainerImpl::Checkpoint(int64_t step) {
+  // On every rank: a sharded optimizer gathers its state for the writer.
+  const std::map<std::string, torch::Tensor> optimizer_state = updater_->State();
   absl::Status status = absl::OkStatus();
   if (comm_.rank() == 0) {
     nlohmann::json state = {{"step", step}, {"seed", spec_.seed}, {"world_size", comm_.world_size()},
@@ -399,9 +400,9 @@ absl::Status TrainerImpl::Checkpoint(int64_t step) {
         if (!merged) return absl::OkStatus();
         return models::SaveMergedUNet(policy_, (fs::path(dir) / std::string(diffusers::ComponentName(diffusers::Component::kUNet))).string());
       };
-      status = TrainingCheckpoint::WriteWith(spec_.output, step, write_adapters, optimizer_->State(), state);
+      status = TrainingCheckpoint::WriteWith(spec_.output, step, write_adapters, optimizer_state, state);
     } else {
-      status = TrainingCheckpoint::Write(spec_.output, step, policy_, optimizer_->State(), state);
+      status = TrainingCheckpoint::Write(spec_.output, step, policy_, optimizer_state, state);
     }
   }
   // Every rank learns whether the checkpoint landed before anyone goes on:

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <numeric>
 #include <optional>
 #include <vector>
@@ -16,10 +17,12 @@
 #include "common/loss_spec.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "worker/engine/communicator.h"
 #include "worker/engine/device_memory.h"
-#include "worker/engine/grad_norm.h"
+#include "worker/engine/local_rank.h"
 #include "worker/engine/losses.h"
 #include "worker/engine/optimizer.h"
+#include "worker/engine/parameter_updater.h"
 #include "worker/engine/preference_step.h"
 #include "worker/models/flop_counter.h"
 #include "worker/models/layers.h"
@@ -72,7 +75,8 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
       err << "align-bench: --device cuda but CUDA is not available\n";
       return 2;
     }
-    device = torch::Device(torch::kCUDA, 0);
+    // Rank r of a host on GPU r, as the trainer does (0 when launched alone).
+    device = torch::Device(torch::kCUDA, static_cast<int>(engine::LocalRank() % torch::cuda::device_count()));
   }
   const bool bf16 = o.precision == "bf16";
   torch::manual_seed(static_cast<int64_t>(o.seed));
@@ -106,9 +110,17 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
   for (auto& item : policy->named_parameters()) named.emplace_back(item.key(), item.value());
   OptimSpec optim;
   optim.fused = o.fused_optimizer;
-  auto optimizer = engine::MakeAdamW(named, optim);
-  std::vector<torch::Tensor> trained;
-  for (auto& p : named) trained.push_back(p.second);
+  optim.shard = o.shard_optimizer;
+  // Sharded: over the ranks mpirun started (every rank runs the same batch);
+  // replicated: this process alone.
+  const std::unique_ptr<engine::Communicator> comm =
+      o.shard_optimizer ? engine::MakeCommunicatorFor(device) : engine::MakeSingleProcessCommunicator();
+  absl::StatusOr<std::unique_ptr<engine::ParameterUpdater>> updater =
+      engine::MakeParameterUpdater(named, optim, *comm);
+  if (!updater.ok()) {
+    err << "align-bench: " << updater.status().message() << "\n";
+    return 2;
+  }
   engine::PreferenceStep step(policy, reference, schedule, **loss, device, bf16);
 
   const int64_t latent = o.resolution / 8, b = o.pairs;
@@ -132,7 +144,7 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
   };
   // One step as the trainer runs it; the noise is drawn outside the timing.
   auto run_step = [&](int i, const engine::NoiseDraws& draws) {
-    for (auto& p : named) p.second.mutable_grad() = torch::Tensor();
+    (*updater)->ZeroGradients();
     engine::StepResult r;
     {
       // Forwards only (policy and reference): recomputation under gradient
@@ -143,9 +155,10 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
     }
     r.out.loss.backward();
     // Clipped as the trainer (and the diffusers reference step) does.
-    const double grad_norm = engine::GlobalGradNorm(trained);
-    if (grad_norm > optim.grad_clip) engine::ScaleGradients(trained, optim.grad_clip / (grad_norm + 1e-6));
-    optimizer->Step(1e-6);
+    (*updater)->AverageGradients();
+    const double grad_norm = (*updater)->GradNorm();
+    if (grad_norm > optim.grad_clip) (*updater)->ScaleGradients(optim.grad_clip / (grad_norm + 1e-6));
+    (*updater)->Step(1e-6);
   };
   std::vector<double> times;
   for (int i = 0; i < o.warmup_steps + o.steps; ++i) {
@@ -177,6 +190,13 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
   const double policy_forward = (*loss)->needs_reference() ? step_flops / 2 : step_flops;
   const double model_flops = step_flops + 2 * policy_forward;
 
+  // Each rank's optimizer state, gathered for rank 0's line.
+  torch::Tensor state_bytes = torch::zeros({comm->world_size()}, torch::kDouble);
+  state_bytes[comm->rank()] = static_cast<double>((*updater)->StateBytes());
+  comm->AllReduceSum(state_bytes);
+  std::vector<int64_t> state_bytes_per_rank;
+  for (int r = 0; r < comm->world_size(); ++r) state_bytes_per_rank.push_back(state_bytes[r].item<int64_t>());
+
   std::sort(times.begin(), times.end());
   const double median = times[times.size() / 2];
   nlohmann::json line = {{"unet_config", o.unet_config},
@@ -189,6 +209,9 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
                          {"gradient_checkpointing", o.gradient_checkpointing},
                          {"channels_last", o.channels_last},
                          {"fused_optimizer", o.fused_optimizer},
+                         {"shard_optimizer", o.shard_optimizer},
+                         {"ranks", comm->world_size()},
+                         {"optimizer_state_bytes_per_rank", state_bytes_per_rank},
                          {"grad_clip", optim.grad_clip},
                          {"device", device.str()},
                          {"torch_threads", torch::get_num_threads()},
@@ -207,7 +230,7 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
                        {"device_busy_fraction", profile->device_busy_fraction},
                        {"device_span_s", profile->device_span_s}};
   }
-  out << line.dump() << std::endl;
+  if (comm->rank() == 0) out << line.dump() << std::endl;
   return 0;
 }
 }  // namespace

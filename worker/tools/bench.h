@@ -20,6 +20,9 @@ struct BenchOptions {
   bool gradient_checkpointing = false;
   bool channels_last = false;      // NHWC activations and convolution weights
   bool fused_optimizer = false;    // optim.fused: ATen's multi-tensor AdamW
+  // optim.shard: optimizer state and averaged gradients sharded over the
+  // ranks of the MPI world (the caller has initialised MPI; run under mpirun).
+  bool shard_optimizer = false;
   std::string device = "auto";     // auto | cpu | cuda
   int warmup_steps = 2;
   int steps = 5;
@@ -29,7 +32,8 @@ struct BenchOptions {
   std::string profile_path;
 };
 
-// Prints one JSON line; returns the exit code (0 ok, 2 bad options).
+// Prints one JSON line (on rank 0 only, when sharded over ranks); returns the
+// exit code (0 ok, 2 bad options).
 int RunBench(const BenchOptions& options, std::ostream& out, std::ostream& err);
 
 }  // namespace align::tools

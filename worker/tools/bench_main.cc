@@ -2,6 +2,8 @@
 
 #include <iostream>
 
+#include <mpi.h>
+
 #include "CLI/CLI.hpp"
 #include "worker/tools/bench.h"
 
@@ -19,11 +21,23 @@ int main(int argc, char** argv) {
   app.add_flag("--gradient-checkpointing", o.gradient_checkpointing, "recompute activations in backward");
   app.add_flag("--channels-last", o.channels_last, "NHWC activations and convolution weights (channels_last)");
   app.add_flag("--fused-optimizer", o.fused_optimizer, "AdamW as one multi-tensor kernel per device (optim.fused)");
+  app.add_flag("--shard-optimizer", o.shard_optimizer,
+               "AdamW state and averaged gradients sharded over the ranks of mpirun (optim.shard)");
   app.add_option("--device", o.device, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_option("--warmup", o.warmup_steps, "untimed steps first");
   app.add_option("--steps", o.steps, "timed steps (the median is reported)");
   app.add_option("--seed", o.seed, "seed for weights and data");
   app.add_option("--profile", o.profile_path, "write a Kineto trace of one extra step here (Chrome-trace JSON)");
   CLI11_PARSE(app, argc, argv);
-  return align::tools::RunBench(o, std::cout, std::cerr);
+  if (!o.shard_optimizer) return align::tools::RunBench(o, std::cout, std::cerr);
+  // Sharding needs the ranks' collectives; without it the bench stays one plain process.
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  const int code = align::tools::RunBench(o, std::cout, std::cerr);
+  int size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  // A rank that failed alone must not leave the others in a collective.
+  if (code != 0 && size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+  MPI_Finalize();
+  return code;
 }

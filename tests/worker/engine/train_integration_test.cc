@@ -304,6 +304,180 @@ TEST_F(TrainIntegrationTest, KilledRunResumesBitIdentically) {
   EXPECT_EQ(steps.size(), 8u);
 }
 
+// Everything a file holds, for byte-for-byte comparisons.
+std::string ReadBytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Tensors of one safetensors file as floats (LoRA adapters, optimizer state).
+std::map<std::string, std::vector<float>> FileTensors(const fs::path& path) {
+  auto file = safetensors::File::Open(path.string());
+  EXPECT_TRUE(file.ok()) << file.status();
+  std::map<std::string, std::vector<float>> out;
+  if (!file.ok()) return out;
+  for (const safetensors::TensorInfo& info : (*file)->tensors()) {
+    auto view = (*file)->Get(info.name);
+    std::vector<float>& values = out[info.name];
+    values.resize(info.numel());
+    if (info.dtype == safetensors::DType::kI64) {
+      for (size_t i = 0; i < values.size(); ++i) {
+        int64_t v = 0;
+        std::memcpy(&v, view->data + 8 * i, 8);
+        values[i] = static_cast<float>(v);
+      }
+    } else {
+      EXPECT_TRUE(data::ConvertToFloat(info.dtype, view->data, info.numel(), values.data()).ok()) << info.name;
+    }
+  }
+  return out;
+}
+
+// The largest |a - b| over two runs' tensors of the same names, and the largest |a - base|
+// (how far training moved them), for tolerances relative to the update.
+struct Divergence {
+  double max_difference = 0;
+  double max_update = 0;
+};
+Divergence Compare(const std::map<std::string, std::vector<float>>& a, const std::map<std::string, std::vector<float>>& b,
+                   const std::map<std::string, std::vector<float>>& base) {
+  Divergence d;
+  EXPECT_EQ(a.size(), b.size());
+  for (const auto& [name, wa] : a) {
+    const auto& wb = b.at(name);
+    const auto* w0 = base.count(name) ? &base.at(name) : nullptr;
+    EXPECT_EQ(wa.size(), wb.size()) << name;
+    for (size_t i = 0; i < wa.size() && i < wb.size(); ++i) {
+      d.max_difference = std::max(d.max_difference, std::abs(double(wa[i]) - wb[i]));
+      if (w0) d.max_update = std::max(d.max_update, std::abs(double(wa[i]) - (*w0)[i]));
+    }
+  }
+  return d;
+}
+
+// Elements of `a` and `b` further apart than fp32 rounding of training that moved weights by up to
+// `max_update` (ShardedTrainingMatchesReplicatedOnTwoRanks says why this much).
+int64_t OutsideRounding(const std::map<std::string, std::vector<float>>& a,
+                        const std::map<std::string, std::vector<float>>& b, double max_update) {
+  int64_t outside = 0;
+  for (const auto& [name, wa] : a) {
+    const auto& wb = b.at(name);
+    for (size_t i = 0; i < wa.size(); ++i) {
+      if (std::abs(double(wa[i]) - wb[i]) > 1e-5 * max_update + 2.4e-7 * std::abs(wa[i])) ++outside;
+    }
+  }
+  return outside;
+}
+
+// optim.shard: 3 steps of 2-rank sharded training (optimizer state and averaged gradients in
+// shards, weights all-gathered) against replicated training on the same data, with clipping.
+// Expected: the same weights up to fp32 rounding. The mean of two ranks' gradients is the same
+// bits whether all-reduced or reduce-scattered (a sum of two is the same either way round); the
+// global norm differs in fp64 rounding only (about 1e-14 relative: two groupings of one sum),
+// which the fp32 clip factor almost never sees; AdamW's elementwise kernels compute each element
+// of a flat shard as they do in the parameter's own tensor, up to where a vectorised body and a
+// scalar tail meet. On the build machine the two runs end with the same bits. Tolerance: 1e-5 of
+// the largest update plus two fp32 ulps of the weight, room for a few ulps of rounding per step
+// and far below a real difference (a wrong shard, a missing all-gather or a gradient not averaged
+// moves weights by a whole update, about lr).
+TEST_F(TrainIntegrationTest, ShardedTrainingMatchesReplicatedOnTwoRanks) {
+  const std::string common = "batch: {pairs_per_rank: 2, grad_accum: 2}\nsteps: 3\neval_every: 0\ncheckpoint_every: 0\n";
+  const std::string optim = "optim: {name: adamw, lr: 1.0e-3, weight_decay: 0.01, grad_clip: 1.0";
+  const std::string replicated = WriteSpec("replicated", "{type: dpo, beta: 5}", common + optim + "}\n");
+  const std::string sharded = WriteSpec("sharded", "{type: dpo, beta: 5}", common + optim + ", shard: true}\n");
+  TrainOnTwoRanks("replicated", replicated);
+  TrainOnTwoRanks("sharded", sharded);
+  const std::string log = ReadBytes(root_ / "sharded.log");
+  EXPECT_NE(log.find("rank 1: optimizer state"), std::string::npos) << log;
+  EXPECT_NE(log.find("sharded over 2 ranks"), std::string::npos) << log;
+
+  const auto a = Weights((root_ / "replicated" / "checkpoint-3").string());
+  const auto b = Weights((root_ / "sharded" / "checkpoint-3").string());
+  const Divergence d = Compare(a, b, Weights(kTiny));
+  EXPECT_GT(d.max_update, 1e-4);
+  EXPECT_EQ(OutsideRounding(a, b, d.max_update), 0)
+      << "largest update " << d.max_update << ", largest difference " << d.max_difference;
+
+  const auto la = Metrics("replicated"), lb = Metrics("sharded");
+  ASSERT_EQ(la.size(), lb.size());
+  ASSERT_FALSE(la.empty());
+  // Step 1 starts from the same weights: the same loss bits, the same gradients, clipped (the norm
+  // is far above grad_clip); later steps too, up to the weights' rounding.
+  EXPECT_GT(la[0].at("grad_norm").get<double>(), 1.0);
+  EXPECT_EQ(lb[0].at("loss").get<double>(), la[0].at("loss").get<double>());
+  for (size_t i = 0; i < la.size(); ++i) {
+    if (!la[i].contains("loss")) continue;  // an evaluation line
+    const double norm = la[i].at("grad_norm").get<double>();
+    EXPECT_NEAR(lb[i].at("grad_norm").get<double>(), norm, 1e-9 * norm) << la[i].dump();
+  }
+  // The optimizer state is written in the replicated layout: the same names, the same values
+  // up to rounding.
+  const auto sa = FileTensors(root_ / "replicated" / "checkpoint-3" / "optimizer.safetensors");
+  const auto sb = FileTensors(root_ / "sharded" / "checkpoint-3" / "optimizer.safetensors");
+  ASSERT_EQ(sa.size(), sb.size());
+  for (const auto& [name, va] : sa) {
+    ASSERT_TRUE(sb.count(name)) << name;
+    double largest = 0;
+    for (float x : va) largest = std::max(largest, double(std::abs(x)));
+    const Divergence ds = Compare({{name, va}}, {{name, sb.at(name)}}, {});
+    EXPECT_LE(ds.max_difference, 1e-5 * largest) << name;
+  }
+  EXPECT_EQ(sb.at("step"), std::vector<float>{3});
+}
+
+// A sharded run resumed from its checkpoint ends bit-identical to the uninterrupted one (the
+// weights and the gathered optimizer state); a replicated run resumes from the same sharded
+// checkpoint and ends within fp32 rounding of it.
+TEST_F(TrainIntegrationTest, ShardedRunResumesBitIdentically) {
+  const std::string common = "batch: {pairs_per_rank: 2, grad_accum: 1}\nsteps: 4\neval_every: 0\ncheckpoint_every: 2\n";
+  const std::string optim = "optim: {name: adamw, lr: 1.0e-3, fused: true";
+  const std::string spec = WriteSpec("sharded-resume", "{type: fdpo, divergence: js, beta: 5}", common + optim + ", shard: true}\n");
+  TrainOnTwoRanks("sharded-resume", spec);
+  const fs::path last = root_ / "sharded-resume" / "checkpoint-4";
+  ASSERT_TRUE(fs::exists(last / "unet" / "config.json"));
+  const auto weights = Weights(last.string());
+  const std::string optimizer = ReadBytes(last / "optimizer.safetensors");
+
+  // A replicated run continues the sharded checkpoint of step 2.
+  const fs::path crossed = root_ / "sharded-then-replicated";
+  fs::create_directories(crossed);
+  fs::copy(root_ / "sharded-resume" / "checkpoint-2", crossed / "checkpoint-2", fs::copy_options::recursive);
+  TrainOnTwoRanks("sharded-then-replicated",
+                  WriteSpec("sharded-then-replicated", "{type: fdpo, divergence: js, beta: 5}", common + optim + "}\n"));
+
+  fs::remove_all(last);
+  TrainOnTwoRanks("sharded-resume", spec);
+  const auto resumed = Weights(last.string());
+  ASSERT_EQ(resumed.size(), weights.size());
+  for (const auto& [name, w] : weights) EXPECT_TRUE(resumed.at(name) == w) << name;
+  EXPECT_TRUE(ReadBytes(last / "optimizer.safetensors") == optimizer);
+
+  const auto replicated = Weights((crossed / "checkpoint-4").string());
+  const Divergence d = Compare(weights, replicated, Weights(kTiny));
+  EXPECT_GT(d.max_update, 1e-4);
+  EXPECT_EQ(OutsideRounding(weights, replicated, d.max_update), 0)
+      << "largest update " << d.max_update << ", largest difference " << d.max_difference;
+}
+
+// LoRA: only the adapters are flattened and sharded; sharded and replicated adapters agree.
+TEST_F(TrainIntegrationTest, ShardedLoraMatchesReplicatedLora) {
+  const std::string common = "lora: {rank: 4, alpha: 8}\nreference: base\nbatch: {pairs_per_rank: 2, grad_accum: 1}\n"
+                             "steps: 3\neval_every: 0\ncheckpoint_every: 0\n";
+  const std::string optim = "optim: {name: adamw, lr: 1.0e-2";
+  TrainOnTwoRanks("lora-replicated", WriteSpec("lora-replicated", "{type: dpo, beta: 5}", common + optim + "}\n"));
+  TrainOnTwoRanks("lora-sharded", WriteSpec("lora-sharded", "{type: dpo, beta: 5}", common + optim + ", shard: true}\n"));
+  const auto a = FileTensors(root_ / "lora-replicated" / "checkpoint-3" / "pytorch_lora_weights.safetensors");
+  const auto b = FileTensors(root_ / "lora-sharded" / "checkpoint-3" / "pytorch_lora_weights.safetensors");
+  ASSERT_FALSE(a.empty());
+  double largest = 0;
+  for (const auto& [name, w] : a) {
+    for (float x : w) largest = std::max(largest, double(std::abs(x)));
+  }
+  const Divergence d = Compare(a, b, {});
+  EXPECT_LE(d.max_difference, 1e-5 * largest) << "largest adapter weight " << largest;
+  EXPECT_NE(ReadBytes(root_ / "lora-sharded.log").find("sharded over 2 ranks"), std::string::npos);
+}
+
 // bf16 autocast over fp32 master weights, with activation checkpointing and
 // gradient accumulation: the step runs and its numbers are finite.
 TEST_F(TrainIntegrationTest, Bf16WithCheckpointingAndAccumulationTrains) {

@@ -1,0 +1,59 @@
+#pragma once
+// What a training step does with the trainable parameters between backward
+// passes: gradients start at zero, are averaged over ranks, measured (global
+// norm), scaled (clipping) and applied by the optimizer. Two ways of doing it
+// over data-parallel ranks, chosen by `optim.shard`:
+//   replicated: every rank holds every gradient and the whole optimizer state
+//     (GradientReducer all-reduces the gradients, each rank takes the same step);
+//   sharded (worker/engine/sharded_optimizer.h): each rank holds the averaged
+//     gradient and the optimizer state of its shard of the flat parameters only.
+// The trainer and align-bench see this interface only.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <torch/types.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/job_spec.h"
+#include "worker/engine/communicator.h"
+#include "worker/engine/optimizer.h"
+
+namespace align::engine {
+
+class ParameterUpdater {
+ public:
+  virtual ~ParameterUpdater() = default;
+  // Before a step's first backward.
+  virtual void ZeroGradients() = 0;
+  // After the step's last backward: the mean gradient over ranks (collective).
+  virtual void AverageGradients() = 0;
+  // The L2 norm of the whole averaged gradient, the same on every rank
+  // (collective when sharded); not finite when a gradient is not.
+  virtual double GradNorm() = 0;
+  // Multiplies the averaged gradient by `scale` (clipping).
+  virtual void ScaleGradients(double scale) = 0;
+  // One optimizer step at learning rate `lr`; afterwards every rank holds
+  // every updated parameter (collective when sharded).
+  virtual void Step(double lr) = 0;
+  // The optimizer state as Optimizer::State() names it ("<param>.<slot>" and
+  // "step"), whole, whichever way it is held. Collective when sharded: every
+  // rank calls it, at the same point.
+  virtual std::map<std::string, torch::Tensor> State() = 0;
+  // Loads state as State() returns it (a checkpoint of either kind).
+  virtual absl::Status LoadState(const std::map<std::string, torch::Tensor>& state) = 0;
+  // Bytes of optimizer state this rank holds between steps.
+  virtual int64_t StateBytes() const = 0;
+  // "replicated" or "sharded over N ranks".
+  virtual std::string Describe() const = 0;
+};
+
+// The replicated or sharded updater for `spec.shard`. InvalidArgument where
+// sharding cannot hold the parameters (adafactor; not one fp32 device).
+absl::StatusOr<std::unique_ptr<ParameterUpdater>> MakeParameterUpdater(const NamedParameters& params,
+                                                                       const OptimSpec& spec, Communicator& comm);
+
+}  // namespace align::engine
