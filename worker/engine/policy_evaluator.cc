@@ -149,13 +149,7 @@ absl::Status PolicyEvaluator::SampleMine(int rank, int world_size, torch::Tensor
   const uint64_t noise_seed = DeriveSeed(spec_.seed, {kPolicyEvaluationStream});
   for (size_t from = 0; from < mine.size(); from += static_cast<size_t>(e.sampling.batch_size)) {
     const size_t to = std::min(mine.size(), from + static_cast<size_t>(e.sampling.batch_size));
-    sampling::GenerationRequest request;
-    request.negative_prompt = e.sampling.negative_prompt;
-    request.height = e.sampling.height;
-    request.width = e.sampling.width;
-    request.steps = e.sampling.inference_steps;
-    request.guidance_scale = e.sampling.guidance_scale;
-    request.seed = noise_seed;
+    sampling::GenerationRequest request = sampling::RequestFor(e.sampling, noise_seed);
     for (size_t i = from; i < to; ++i) {
       request.prompts.push_back(prompts_[mine[i] / seeds]);
       request.sample_ids.push_back(mine[i]);

@@ -72,13 +72,7 @@ class EvaluateProcessor : public ChunkProcessor {
     std::vector<torch::Tensor> embeddings;
     for (size_t from = 0; from < samples.size(); from += sampling.batch_size) {
       const size_t to = std::min(samples.size(), from + static_cast<size_t>(sampling.batch_size));
-      sampling::GenerationRequest request;
-      request.negative_prompt = sampling.negative_prompt;
-      request.height = sampling.height;
-      request.width = sampling.width;
-      request.steps = sampling.inference_steps;
-      request.guidance_scale = sampling.guidance_scale;
-      request.seed = spec_.seed;
+      sampling::GenerationRequest request = sampling::RequestFor(sampling, spec_.seed);
       for (size_t i = from; i < to; ++i) {
         request.prompts.push_back(layout_.prompts[samples[i].first]);
         request.sample_ids.push_back(layout_.SampleId(samples[i].first, samples[i].second));

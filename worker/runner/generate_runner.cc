@@ -72,13 +72,7 @@ class GenerateProcessor : public ChunkProcessor {
     std::vector<int64_t> sample_ids;
     for (size_t from = 0; from < samples.size(); from += g.sampling.batch_size) {
       const size_t to = std::min(samples.size(), from + static_cast<size_t>(g.sampling.batch_size));
-      sampling::GenerationRequest request;
-      request.negative_prompt = g.sampling.negative_prompt;
-      request.height = g.sampling.height;
-      request.width = g.sampling.width;
-      request.steps = g.sampling.inference_steps;
-      request.guidance_scale = g.sampling.guidance_scale;
-      request.seed = spec_.seed;
+      sampling::GenerationRequest request = sampling::RequestFor(g.sampling, spec_.seed);
       for (size_t k = from; k < to; ++k) {
         request.prompts.push_back(layout_.prompts[samples[k].first]);
         request.sample_ids.push_back(layout_.SampleId(samples[k].first, samples[k].second));

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/diffusers/model_folder.h"
+#include "common/job_spec.h"
 #include "common/status_macros.h"
 #include "worker/sampling/sampler_noise.h"
 
@@ -65,6 +66,17 @@ absl::StatusOr<std::unique_ptr<ImagePipeline>> ImagePipeline::Load(const std::st
     return absl::InvalidArgumentError(absl::StrCat(model_dir, "/vae: latents_mean and latents_std must both be set"));
   }
   return std::unique_ptr<ImagePipeline>(new ImagePipeline(std::move(loop), std::move(text), std::move(vae), device));
+}
+
+GenerationRequest RequestFor(const SamplingSpec& sampling, uint64_t seed) {
+  GenerationRequest request;
+  request.negative_prompt = sampling.negative_prompt;
+  request.height = sampling.height;
+  request.width = sampling.width;
+  request.steps = sampling.inference_steps;
+  request.guidance_scale = sampling.guidance_scale;
+  request.seed = seed;
+  return request;
 }
 
 absl::Status ImagePipeline::Check(const GenerationRequest& r) const {

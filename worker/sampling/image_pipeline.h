@@ -27,6 +27,10 @@
 #include "worker/models/text_conditioner.h"
 #include "worker/sampling/denoising_loop.h"
 
+namespace align {
+struct SamplingSpec;
+}  // namespace align
+
 namespace align::sampling {
 
 struct GenerationRequest {
@@ -40,6 +44,10 @@ struct GenerationRequest {
   // so sample k of a job is the same whatever batch/rank/attempt draws it.
   std::vector<int64_t> sample_ids;
 };
+
+// A request with a spec's sampling settings (negative prompt, size, steps,
+// guidance) and noise seed; the caller adds the prompts and sample ids.
+GenerationRequest RequestFor(const SamplingSpec& sampling, uint64_t seed);
 
 struct GeneratedBatch {
   // Final latents, [B, C, h, w], fp32 on the CPU, before the VAE decode and

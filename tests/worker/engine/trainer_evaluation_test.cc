@@ -39,16 +39,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class OneRank : public Communicator {
- public:
-  int rank() const override { return 0; }
-  int world_size() const override { return 1; }
-  std::string backend() const override { return "one rank"; }
-  void AllReduceSum(torch::Tensor& /*tensor*/) override {}
-  void Broadcast(torch::Tensor& /*tensor*/, int /*root*/) override {}
-  void Barrier() override {}
-};
-
 std::vector<nlohmann::json> Lines(const fs::path& path) {
   std::vector<nlohmann::json> lines;
   std::ifstream in(path);
@@ -99,7 +89,8 @@ class TrainerEvaluationTest : public ::testing::Test {
 };
 
 TEST_F(TrainerEvaluationTest, EvaluatesAtItsStepsWithoutChangingWhatItTrains) {
-  OneRank comm;
+  const std::unique_ptr<Communicator> one_rank = MakeSingleProcessCommunicator();
+  Communicator& comm = *one_rank;
   std::vector<int64_t> reported;
   TrainerHooks hooks;
   hooks.on_evaluation = [&](const TrainEvaluation& e) { reported.push_back(e.step); };
@@ -165,7 +156,8 @@ TEST_F(TrainerEvaluationTest, EvaluatesAtItsStepsWithoutChangingWhatItTrains) {
 }
 
 TEST_F(TrainerEvaluationTest, AResumedRunDoesNotRepeatALoggedEvaluation) {
-  OneRank comm;
+  const std::unique_ptr<Communicator> one_rank = MakeSingleProcessCommunicator();
+  Communicator& comm = *one_rank;
   const JobSpec spec = Spec("run", Evaluation());
   {
     absl::StatusOr<std::unique_ptr<Trainer>> trainer = CreateTrainer(spec, comm, nullptr);

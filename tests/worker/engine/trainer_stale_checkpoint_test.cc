@@ -35,23 +35,6 @@ using ::testing::HasSubstr;
 
 const std::string kTiny = std::string(ALIGN_GOLDEN_DIR) + "/tiny-sdxl";
 
-// A world of one rank: every collective is the identity.
-class OneRank : public Communicator {
- public:
-  int rank() const override { return 0; }
-  int world_size() const override { return 1; }
-  std::string backend() const override { return "one rank"; }
-  void AllReduceSum(torch::Tensor& /*tensor*/) override {}
-  void Broadcast(torch::Tensor& /*tensor*/, int /*root*/) override {}
-  void ReduceScatter(const torch::Tensor& input, torch::Tensor& output, ReduceOp /*op*/) override {
-    output.copy_(input);
-  }
-  void AllGather(const torch::Tensor& input, torch::Tensor& output) override {
-    output.copy_(input);
-  }
-  void Barrier() override {}
-};
-
 std::string ReadAll(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
@@ -86,7 +69,8 @@ TEST(TrainerStaleCheckpoint, AnAttemptThatFindsItsCheckpointWrittenStopsAndLeave
     std::ofstream(theirs / "trainer_state.json") << "{\"step\": 2, \"by\": \"the other attempt\"}\n";
   };
   hooks.on_checkpoint = [&](int64_t step, const std::string& /*dir*/) { reported.push_back(step); };
-  OneRank comm;
+  const std::unique_ptr<Communicator> one_rank = MakeSingleProcessCommunicator();
+  Communicator& comm = *one_rank;
   absl::StatusOr<std::unique_ptr<Trainer>> trainer = CreateTrainer(*spec, comm, nullptr, hooks);
   ASSERT_TRUE(trainer.ok()) << trainer.status();
   ASSERT_EQ((*trainer)->start_step(), 0);
@@ -113,7 +97,8 @@ TEST(TrainerStaleCheckpoint, AnAttemptResumedAtTheFinalCheckpointEvaluatesItIfTh
   absl::StatusOr<JobSpec> spec = TinyJob(dir.path(), /*heldout=*/4, /*steps=*/2);
   ASSERT_TRUE(spec.ok()) << spec.status();
   const fs::path output = spec->output;
-  OneRank comm;
+  const std::unique_ptr<Communicator> one_rank = MakeSingleProcessCommunicator();
+  Communicator& comm = *one_rank;
   {
     absl::StatusOr<std::unique_ptr<Trainer>> first = CreateTrainer(*spec, comm, nullptr);
     ASSERT_TRUE(first.ok()) << first.status();
