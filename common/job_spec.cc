@@ -453,6 +453,7 @@ JobSpec ResolveJobPaths(JobSpec spec, const std::string& base_dir) {
     for (EvaluateCheckpoint& checkpoint : spec.evaluate->checkpoints) {
       checkpoint.model = ResolveJobPath(checkpoint.model, base_dir);
       checkpoint.unet = ResolveJobPath(checkpoint.unet, base_dir);
+      checkpoint.lora = ResolveJobPath(checkpoint.lora, base_dir);
     }
     for (EvaluateReward& reward : spec.evaluate->rewards) reward.model = ResolveJobPath(reward.model, base_dir);
   }

@@ -189,14 +189,18 @@ struct PairsSpec {
   ShardDtype dtype = ShardDtype::kF32;
 };
 
-// One model an evaluate job samples: a whole diffusers folder (`model`), or
+// One model an evaluate job samples: a whole diffusers folder (`model`),
 // another UNet (`unet`: a unet folder, or a train job's checkpoint-<step>
-// folder holding unet/) with the rest of `model`. LoRA adapters would be a
-// third source here.
+// folder holding unet/) with the rest of `model`, and either of them with a
+// LoRA adapter on its UNet (`lora`).
 struct EvaluateCheckpoint {
   std::string name;   // its column in the report; a folder name under images/
   std::string model;  // the diffusers folder; the job's `model:` when not given
   std::string unet;   // empty: the model's own unet/
+  // An adapter (common/diffusers/lora_files.h: a LoRA train job's
+  // checkpoint-<step> folder, a diffusers or peft adapter folder, or the
+  // .safetensors file); empty: none.
+  std::string lora;
 };
 
 struct EvaluateReward {

@@ -35,7 +35,9 @@ absl::Status ParseCheckpoint(const Fields& f, EvaluateCheckpoint* checkpoint) {
   RETURN_IF_ERROR(f.String("model", &checkpoint->model));
   RETURN_IF_ERROR(f.Check("model", !f.Has("model") || !checkpoint->model.empty(), "must not be empty"));
   RETURN_IF_ERROR(f.String("unet", &checkpoint->unet));
-  return f.Check("unet", !f.Has("unet") || !checkpoint->unet.empty(), "must not be empty");
+  RETURN_IF_ERROR(f.Check("unet", !f.Has("unet") || !checkpoint->unet.empty(), "must not be empty"));
+  RETURN_IF_ERROR(f.String("lora", &checkpoint->lora));
+  return f.Check("lora", !f.Has("lora") || !checkpoint->lora.empty(), "must not be empty");
 }
 
 }  // namespace
@@ -75,7 +77,7 @@ absl::Status ParseEvaluate(const Fields& f, EvaluateSpec* evaluate) {
   RETURN_IF_ERROR(IntInRange(f, "seeds", &evaluate->seeds, 1, spec_limits::kMaxSamplesPerPrompt));
 
   RETURN_IF_ERROR(f.Require("checkpoints", "required (e.g. [{name: base}, {name: dpo, unet: runs/dpo/checkpoint-500}])"));
-  ASSIGN_OR_RETURN(std::vector<Fields> checkpoints, f.MappingList("checkpoints", {"name", "model", "unet"}));
+  ASSIGN_OR_RETURN(std::vector<Fields> checkpoints, f.MappingList("checkpoints", {"name", "model", "unet", "lora"}));
   RETURN_IF_ERROR(f.Check("checkpoints",
                           !checkpoints.empty() &&
                               static_cast<int64_t>(checkpoints.size()) <= spec_limits::kMaxEvalCheckpoints,

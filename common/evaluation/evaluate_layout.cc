@@ -80,6 +80,8 @@ absl::StatusOr<EvaluateLayout> LayOutEvaluateJob(const JobSpec& resolved) {
     h.Add(checkpoint.name);
     h.Add(checkpoint.model);
     h.Add(checkpoint.unet);
+    // Only when set: runs that name no adapter keep the fingerprint they had.
+    if (!checkpoint.lora.empty()) h.Add(checkpoint.lora);
   }
   for (const EvaluateReward& reward : e.rewards) {
     h.Add(static_cast<uint64_t>(reward.reward));

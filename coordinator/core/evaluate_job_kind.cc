@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/diffusers/lora_files.h"
 #include "common/diffusers/unet_config.h"
 #include "common/evaluation/evaluate_layout.h"
 #include "common/evaluation/evaluation_report.h"
@@ -105,6 +106,11 @@ absl::Status EvaluateJobKind::CheckSubmitted(const JobSpec& resolved) const {
                                                        " is neither a UNet folder nor a checkpoint folder holding "
                                                        "unet/ (",
                                                        config.status().message(), ")"));
+      }
+    }
+    if (!checkpoint.lora.empty()) {
+      if (absl::Status lora = diffusers::CheckLoraFiles(checkpoint.lora); !lora.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(field, ".lora: ", lora.message()));
       }
     }
   }

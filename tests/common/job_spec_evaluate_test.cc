@@ -68,6 +68,24 @@ TEST(EvaluateSpecTest, DefaultsAndEntries) {
   EXPECT_EQ(resolved.evaluate->checkpoints[2].model, "/base/other-sdxl");
   EXPECT_EQ(resolved.evaluate->rewards[0].model, "/base/pick");
   EXPECT_EQ(resolved.evaluate->embedder, "/base/emb");
+  EXPECT_EQ(resolved.evaluate->checkpoints[0].lora, "");  // none unless given
+}
+
+TEST(EvaluateSpecTest, ALoraAdapterOnTheModelsOrAnotherUNet) {
+  absl::StatusOr<JobSpec> spec = ParseJobSpec(Evaluate(absl::StrCat(
+      "checkpoints: [{name: base}, {name: lora, lora: runs/lora/checkpoint-8}, "
+      "{name: both, unet: runs/ft/checkpoint-4, lora: adapters/style.safetensors}], ",
+      kRewards)));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const EvaluateSpec& e = *spec->evaluate;
+  EXPECT_EQ(e.checkpoints[1].lora, "runs/lora/checkpoint-8");
+  EXPECT_EQ(e.checkpoints[1].unet, "");
+  EXPECT_EQ(e.checkpoints[1].model, "sdxl");
+  EXPECT_EQ(e.checkpoints[2].unet, "runs/ft/checkpoint-4");
+  EXPECT_EQ(e.checkpoints[2].lora, "adapters/style.safetensors");
+  const JobSpec resolved = ResolveJobPaths(*spec, "/base");
+  EXPECT_EQ(resolved.evaluate->checkpoints[1].lora, "/base/runs/lora/checkpoint-8");
+  EXPECT_EQ(resolved.evaluate->checkpoints[2].lora, "/base/adapters/style.safetensors");
 }
 
 TEST(EvaluateSpecTest, ErrorsNameTheField) {
@@ -80,8 +98,10 @@ TEST(EvaluateSpecTest, ErrorsNameTheField) {
               HasSubstr("evaluate.checkpoints[1].name: \"a\" is listed twice"));
   EXPECT_THAT(ErrorOf(Evaluate(absl::StrCat("checkpoints: [{name: a/b}], ", kRewards))),
               HasSubstr("evaluate.checkpoints[0].name: must be"));
-  EXPECT_THAT(ErrorOf(Evaluate(absl::StrCat("checkpoints: [{name: a, lora: x}], ", kRewards))),
-              HasSubstr("evaluate.checkpoints[0].lora"));
+  EXPECT_THAT(ErrorOf(Evaluate(absl::StrCat("checkpoints: [{name: a, vae: x}], ", kRewards))),
+              HasSubstr("evaluate.checkpoints[0].vae"));
+  EXPECT_THAT(ErrorOf(Evaluate(absl::StrCat("checkpoints: [{name: a, lora: \"\"}], ", kRewards))),
+              HasSubstr("evaluate.checkpoints[0].lora: must not be empty"));
   EXPECT_THAT(ErrorOf(Evaluate(absl::StrCat(both, ", base: nope"))),
               HasSubstr("evaluate.base: \"nope\" is not the name"));
   EXPECT_THAT(ErrorOf(Evaluate(absl::StrCat(kCheckpoints, ", rewards: [{reward: pickscore, model: a}, "

@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Evaluation end to end, as a user runs it: one `alignctl submit` of a
-# two-document chain (train -> evaluate) to a real align-coordinator, a 2-rank
+# three-document chain (train, LoRA train -> evaluate) to a real align-coordinator, a 2-rank
 # worker group (`mpirun -np 2 align-worker`) and a real Prometheus, on the CPU
 # with the tiny models (SDXL-layout UNet/VAE/CLIP text encoders, a tiny
 # CLIPModel as the PickScore and CLIP-score reward and the embedder). The
-# train job writes checkpoint-2 and checkpoint-4; the evaluate job compares
-# the base model with both (their unet/ through ${jobs.train.output}).
+# train job writes checkpoint-2 and checkpoint-4, a LoRA train job
+# checkpoint-2 (adapters and their merged UNet); the evaluate job compares the
+# base model with the first two (their unet/ through ${jobs.train.output}),
+# the adapters on the base UNet, and the merged UNet.
 # Checks:
 #   - report.json's every figure (means, std, per-prompt variance, paired win
 #     rates, their bootstrap intervals, diversity) equals what an independent
 #     Python implementation derives from records.jsonl and the stored
 #     embeddings; the base's images are those of the base model at the same
 #     noise whatever checkpoint (same seed, same sample ids);
+#   - the adapters on the base sample what their merged UNet samples (scores
+#     equal to rounding) and differ from the base;
 #   - every image decodes at the asked size; the contact sheet and the scatter
 #     plot decode with the sizes their layout gives;
 #   - `alignctl report JOB` prints the table; Prometheus has the align_eval_*
@@ -64,9 +68,22 @@ evaluation:
   rewards: [{reward: clipscore, model: models/pickscore}]
   sampling: {inference_steps: 2, guidance_scale: 4.0, resolution: 32, batch_size: 2}
 ---
+name: lora
+type: train
+model: models/sdxl
+dataset: data
+output: runs/lora
+loss: {type: dpo, beta: 5}
+optim: {name: adamw, lr: 5.0e-2, weight_decay: 0.0}
+batch: {pairs_per_rank: 1, grad_accum: 1}
+steps: 2
+seed: 5
+device: cpu
+lora: {rank: 4, alpha: 8, targets: [to_q, to_k, to_v, to_out.0], save_merged: true}
+---
 name: eval
 type: evaluate
-after: [train]
+after: [train, lora]
 model: models/sdxl
 output: runs/eval
 seed: 17
@@ -78,6 +95,8 @@ evaluate:
     - {name: base}
     - {name: step2, unet: "\${jobs.train.output}/checkpoint-2"}
     - {name: step4, unet: "\${jobs.train.output}/checkpoint-4/unet"}
+    - {name: lora, lora: "\${jobs.lora.output}/checkpoint-2"}
+    - {name: merged, unet: "\${jobs.lora.output}/checkpoint-2"}
   base: base
   rewards: [{reward: pickscore, model: models/pickscore}, {reward: clipscore, model: models/pickscore}]
   sampling: {inference_steps: 3, guidance_scale: 4.0, resolution: 32, batch_size: 3}
@@ -101,9 +120,11 @@ refused() {  # refused FILE PATTERN: submit fails and says PATTERN
   if "$alignctl" submit "$1" > refused.out 2>&1; then fail "$1 was accepted: $(cat refused.out)"; fi
   grep -qE "$2" refused.out || fail "$1: the refusal does not say '$2': $(cat refused.out)"
 }
-sed -n '/^name: eval$/,$p' chain.yaml | sed -e '/^after:/d' -e '/step4/d' -e 's|unet: "[^"]*checkpoint-2"|unet: runs/none|' > missing-unet.yaml
+sed -n '/^name: eval$/,$p' chain.yaml | sed -e '/^after:/d' -e '/step4\|name: lora\|name: merged/d' -e 's|unet: "[^"]*checkpoint-2"|unet: runs/none|' > missing-unet.yaml
 refused missing-unet.yaml 'evaluate.checkpoints\[1\] \(step2\)\.unet: .*runs/none is neither'
-sed -n '/^name: eval$/,$p' chain.yaml | sed -e '/^after:/d' -e '/step2\|step4/d' -e 's|reward: clipscore, model: models/pickscore|reward: clipscore, model: models/sdxl|' > wrong-reward.yaml
+sed -n '/^name: eval$/,$p' chain.yaml | sed -e '/^after:/d' -e '/step2\|step4\|merged/d' -e 's|lora: "[^"]*"|lora: runs/none|' > missing-lora.yaml
+refused missing-lora.yaml 'evaluate.checkpoints\[1\] \(lora\)\.lora: .*runs/none is neither a LoRA weights file'
+sed -n '/^name: eval$/,$p' chain.yaml | sed -e '/^after:/d' -e '/step2\|step4\|name: lora\|name: merged/d' -e 's|reward: clipscore, model: models/pickscore|reward: clipscore, model: models/sdxl|' > wrong-reward.yaml
 refused wrong-reward.yaml 'evaluate.rewards\[1\].model: .*CLIPModel'
 sed -n '/^name: eval$/,$p' chain.yaml | sed -e 's|seeds: 3|seeds: 0|' > zero-seeds.yaml
 refused zero-seeds.yaml 'evaluate.seeds: must be from 1 to'
@@ -116,8 +137,8 @@ say "bad specs refused"
 # ---- the chain ------------------------------------------------------------------
 "$alignctl" submit chain.yaml > submitted.out
 mapfile -t ids < <(grep -o 'job-[0-9]*' submitted.out)
-((${#ids[@]} == 2)) || fail "submit printed ${#ids[@]} job ids: $(cat submitted.out)"
-train=${ids[0]} evaluation=${ids[1]}
+((${#ids[@]} == 3)) || fail "submit printed ${#ids[@]} job ids: $(cat submitted.out)"
+train=${ids[0]} evaluation=${ids[2]}
 start_workers
 timeout 600 "$alignctl" wait "$evaluation" > wait-eval.out || {
   for id in "${ids[@]}"; do "$alignctl" status "$id" || true; "$alignctl" events "$id" || true; done
@@ -187,7 +208,7 @@ def quantile(values, q):
 out = "runs/eval"
 report = json.load(open(f"{out}/report.json"))
 records = [json.loads(l) for l in open(f"{out}/records.jsonl")]
-names = ["base", "step2", "step4"]
+names = ["base", "step2", "step4", "lora", "merged"]
 rewards = ["pickscore", "clipscore"]
 P, K = 5, 3
 assert report["rewards"] == rewards and report["prompts"] == P and report["seeds"] == K and report["base"] == "base"
@@ -248,18 +269,26 @@ for c in names:
 assert by_name["base"]["rewards"]["pickscore"]["win_rate"] == 0.5
 # The trained UNets make other images than the base from the same noise.
 assert any(score[("step4", p, k)] != score[("base", p, k)] for p in range(P) for k in range(K)), "step4 == base"
+assert any(score[("lora", p, k)] != score[("base", p, k)] for p in range(P) for k in range(K)), "lora == base"
+# The adapter on the base samples what its merged UNet samples, to rounding
+# (W x + s B A x against (W + s B A) x; images quantised to 8 bits).
+for p in range(P):
+    for k in range(K):
+        for rw in rewards:
+            a, b = score[("lora", p, k)][rw], score[("merged", p, k)][rw]
+            assert abs(a - b) <= 1e-3 * max(1.0, abs(b)), f"lora {a} vs merged {b} ({rw}, prompt {p}, seed {k})"
 
 # Contact sheet: margins 8, gap 4, cell 128, header 9 + 8, label column from the prompts (scale 1).
 w, h = png_size(f"{out}/contact_sheet.png")
 label_w = max(6 * len(p) - 1 if len(p) else 0 for p in open("prompts.txt").read().split("\n") if p) + 8
-assert (w, h) == (8 + label_w + 3 * 132 - 4 + 8, 8 + 17 + 5 * 132 - 4 + 8), (w, h, label_w)
+assert (w, h) == (8 + label_w + len(names) * 132 - 4 + 8, 8 + 17 + 5 * 132 - 4 + 8), (w, h, label_w)
 assert png_size(f"{out}/reward_vs_diversity.png") == (900, 40 + 360 * 2)
 print(f"{len(records)} records, {len(names)} checkpoints x {len(rewards)} rewards: every figure recomputed")
 PY
 say "report.json matches its records; images, contact sheet and scatter decode"
 
 "$alignctl" report "$evaluation" > report.out || fail "alignctl report failed: $(cat report.out)"
-for want in 'checkpoint' 'win pickscore \[95% CI\]' '^base \*' '^step2 ' '^step4 ' 'diversity'; do
+for want in 'checkpoint' 'win pickscore \[95% CI\]' '^base \*' '^step2 ' '^step4 ' '^lora ' '^merged ' 'diversity'; do
   grep -qE "$want" report.out || fail "alignctl report does not show '$want': $(cat report.out)"
 done
 "$alignctl" report runs/eval > report-path.out || fail "alignctl report DIR failed"

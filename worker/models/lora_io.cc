@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/diffusers/lora_files.h"
 #include "common/diffusers/model_folder.h"
 #include "common/file_util.h"
 #include "common/safetensors/reader.h"
@@ -30,8 +31,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr char kPeftWeightsFile[] = "adapter_model.safetensors";
-constexpr char kPeftConfigFile[] = "adapter_config.json";
 constexpr char kAdapterMetadataKey[] = "lora_adapter_metadata";
 
 std::string StripPrefix(std::string key, absl::string_view prefix) {
@@ -79,27 +78,14 @@ std::vector<std::string> LoraWeights::layers() const {
 }
 
 absl::StatusOr<LoraWeights> ReadLoraWeights(const std::string& path) {
-  std::string file = path;
+  ASSIGN_OR_RETURN(const diffusers::LoraFiles files, diffusers::FindLoraFiles(path));
+  const std::string& file = files.weights;
   std::optional<double> config_alpha;
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) {
-    const fs::path dir(path);
-    if (fs::exists(dir / kLoraWeightsFile, ec)) {
-      file = (dir / kLoraWeightsFile).string();
-    } else if (fs::exists(dir / kPeftWeightsFile, ec)) {
-      file = (dir / kPeftWeightsFile).string();
-      if (fs::exists(dir / kPeftConfigFile, ec)) {
-        ASSIGN_OR_RETURN(std::string text, ReadFileToString((dir / kPeftConfigFile).string()));
-        const nlohmann::json config = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-        if (config.is_discarded()) {
-          return absl::InvalidArgumentError(absl::StrCat((dir / kPeftConfigFile).string(), " is not valid JSON"));
-        }
-        config_alpha = AlphaFromJson(config);
-      }
-    } else {
-      return absl::NotFoundError(
-          absl::StrCat(path, " holds neither ", kLoraWeightsFile, " (diffusers) nor ", kPeftWeightsFile, " (peft)"));
-    }
+  if (!files.peft_config.empty()) {
+    ASSIGN_OR_RETURN(std::string text, ReadFileToString(files.peft_config));
+    const nlohmann::json config = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (config.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(files.peft_config, " is not valid JSON"));
+    config_alpha = AlphaFromJson(config);
   }
   ASSIGN_OR_RETURN(std::unique_ptr<safetensors::File> reader, safetensors::File::Open(file));
   LoraWeights weights;
@@ -185,6 +171,16 @@ absl::Status LoadLoraWeights(torch::nn::Module& model, const LoraWeights& weight
                                                  absl::StrJoin(problems, "; ")));
 }
 
+absl::Status AttachLoraWeights(UNet2DConditionModel& unet, const LoraWeights& weights,
+                               std::optional<double> alpha_override) {
+  for (auto& p : unet->parameters()) p.set_requires_grad(false);
+  LoraConfig config;
+  config.rank = weights.rank;
+  config.alpha = alpha_override.value_or(weights.alpha.value_or(static_cast<double>(weights.rank)));
+  RETURN_IF_ERROR(InjectLora(*unet, weights.layers(), config, /*seed=*/0).status());
+  return LoadLoraWeights(*unet, weights);
+}
+
 absl::Status SaveLoraWeights(torch::nn::Module& model, const std::vector<std::string>& targets,
                              const std::string& dir) {
   const std::vector<std::pair<std::string, Lora>> adapters = FindLora(model);
@@ -218,7 +214,7 @@ absl::Status SaveLoraWeights(torch::nn::Module& model, const std::vector<std::st
                                    {"unet.init_lora_weights", true}};
   writer.SetMetadata("format", "pt");
   writer.SetMetadata(kAdapterMetadataKey, metadata.dump());
-  return writer.WriteFile((fs::path(dir) / kLoraWeightsFile).string());
+  return writer.WriteFile((fs::path(dir) / diffusers::kLoraWeightsFile).string());
 }
 
 absl::Status SaveMergedUNet(UNet2DConditionModel& unet, const std::string& unet_dir) {

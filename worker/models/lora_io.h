@@ -26,8 +26,6 @@
 
 namespace align::models {
 
-inline constexpr char kLoraWeightsFile[] = "pytorch_lora_weights.safetensors";
-
 // An adapter file's contents by adapted layer name (prefixes stripped).
 struct LoraWeights {
   std::map<std::string, torch::Tensor> down, up;
@@ -46,6 +44,13 @@ absl::StatusOr<LoraWeights> ReadLoraWeights(const std::string& path);
 // both ways and the shapes equal. The adapters' alpha is theirs (set at
 // injection), not the file's.
 absl::Status LoadLoraWeights(torch::nn::Module& model, const LoraWeights& weights);
+
+// Freezes `unet` and gives it the adapters `weights` holds (their layers and
+// rank), loaded: the model a diffusers pipeline samples after
+// load_lora_weights. Alpha is `alpha_override` when given, else the file's,
+// else the rank (scale 1, as diffusers loads a file that does not state it).
+absl::Status AttachLoraWeights(UNet2DConditionModel& unet, const LoraWeights& weights,
+                               std::optional<double> alpha_override = std::nullopt);
 
 // Writes <dir>/pytorch_lora_weights.safetensors from the adapters of `model`
 // (fp32; `targets` go to the metadata as target_modules).

@@ -19,6 +19,8 @@
 #include "common/imaging/encode_image.h"
 #include "common/safetensors/writer.h"
 #include "common/status_macros.h"
+#include "worker/models/lora_io.h"
+#include "worker/models/unet_io.h"
 #include "worker/reward/clip_image_embedder.h"
 #include "worker/reward/reward_model.h"
 #include "worker/runner/chunked_runner.h"
@@ -116,11 +118,7 @@ class EvaluateProcessor : public ChunkProcessor {
     if (pipeline_ && pipeline_checkpoint_ == checkpoint) return pipeline_.get();
     pipeline_.reset();
     const EvaluateCheckpoint& entry = layout_.checkpoints[checkpoint];
-    sampling::ImagePipelineOptions options;
-    options.dtype = spec_.precision == Precision::kBf16 ? torch::kBFloat16 : torch::kFloat;
-    if (!entry.unet.empty()) options.unet_dir = evaluation::UNetFolderOf(entry);
-    absl::StatusOr<std::unique_ptr<sampling::ImagePipeline>> loaded =
-        sampling::ImagePipeline::Load(entry.model, device_, options);
+    absl::StatusOr<std::unique_ptr<sampling::ImagePipeline>> loaded = LoadPipeline(entry);
     if (!loaded.ok()) {
       return absl::Status(loaded.status().code(),
                           absl::StrCat("checkpoint \"", entry.name, "\": ", loaded.status().message()));
@@ -128,6 +126,24 @@ class EvaluateProcessor : public ChunkProcessor {
     pipeline_ = *std::move(loaded);
     pipeline_checkpoint_ = checkpoint;
     return pipeline_.get();
+  }
+
+  absl::StatusOr<std::unique_ptr<sampling::ImagePipeline>> LoadPipeline(const EvaluateCheckpoint& entry) {
+    sampling::ImagePipelineOptions options;
+    options.dtype = spec_.precision == Precision::kBf16 ? torch::kBFloat16 : torch::kFloat;
+    if (!entry.unet.empty()) options.unet_dir = evaluation::UNetFolderOf(entry);
+    if (!entry.lora.empty()) {
+      // The UNet with its adapters, unmerged and in the UNet's dtype, as
+      // diffusers' load_lora_weights leaves a pipeline.
+      ASSIGN_OR_RETURN(options.unet, models::LoadUNet(evaluation::UNetFolderOf(entry),
+                                                      torch::TensorOptions().dtype(options.dtype).device(device_)));
+      absl::StatusOr<models::LoraWeights> weights = models::ReadLoraWeights(entry.lora);
+      const absl::Status attached = weights.ok() ? models::AttachLoraWeights(options.unet, *weights) : weights.status();
+      if (!attached.ok()) return absl::Status(attached.code(), absl::StrCat("lora: ", attached.message()));
+      options.unet->to(options.dtype);
+      options.unet->eval();
+    }
+    return sampling::ImagePipeline::Load(entry.model, device_, options);
   }
 
   const JobSpec spec_;

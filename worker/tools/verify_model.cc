@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -69,12 +70,8 @@ std::string ModelParameterName(std::string name) {
 // Freezes the base and adds the adapter of `opts.lora_path`, loaded.
 absl::Status AddLora(const VerifyModelOptions& opts, models::UNet2DConditionModel& unet) {
   ASSIGN_OR_RETURN(models::LoraWeights weights, models::ReadLoraWeights(opts.lora_path));
-  for (auto& p : unet->parameters()) p.set_requires_grad(false);
-  models::LoraConfig config;
-  config.rank = weights.rank;
-  config.alpha = opts.lora_alpha > 0 ? opts.lora_alpha : weights.alpha.value_or(static_cast<double>(weights.rank));
-  RETURN_IF_ERROR(models::InjectLora(*unet, weights.layers(), config, /*seed=*/0).status());
-  return models::LoadLoraWeights(*unet, weights);
+  return models::AttachLoraWeights(unet, weights,
+                                   opts.lora_alpha > 0 ? std::optional<double>(opts.lora_alpha) : std::nullopt);
 }
 
 absl::Status VerifyUNet(const VerifyModelOptions& opts, const TensorMap& io, torch::Device device,

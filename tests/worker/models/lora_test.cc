@@ -16,6 +16,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/diffusers/lora_files.h"
 #include "common/safetensors/reader.h"
 #include "nlohmann/json.hpp"
 #include "worker/models/layers.h"
@@ -175,7 +176,7 @@ TEST(LoraFileTest, SaveThenLoadGivesIdenticalOutputsInDiffusersFormat) {
   const fs::path dir = TempDir("roundtrip");
   ASSERT_TRUE(SaveLoraWeights(*unet, kAttention, dir.string()).ok());
 
-  auto file = safetensors::File::Open((dir / kLoraWeightsFile).string());
+  auto file = safetensors::File::Open((dir / diffusers::kLoraWeightsFile).string());
   ASSERT_TRUE(file.ok()) << file.status();
   // Every key names a lora weight: diffusers' load_lora_weights refuses a
   // file with any other key ("Invalid LoRA checkpoint").
