@@ -41,6 +41,8 @@ const NameTable<OptimizerName> kOptimizers = {{"adamw", OptimizerName::kAdamW},
 const NameTable<LrSchedule> kSchedules = {{"constant_with_warmup", LrSchedule::kConstantWithWarmup},
                                           {"cosine", LrSchedule::kCosine}};
 const NameTable<Precision> kPrecisions = {{"fp32", Precision::kFp32}, {"bf16", Precision::kBf16}};
+const NameTable<WeightCasts> kWeightCasts = {{"per_forward", WeightCasts::kPerForward},
+                                              {"per_step", WeightCasts::kPerStep}};
 const NameTable<ResumePolicy> kResumePolicies = {{"own", ResumePolicy::kOwn}, {"any", ResumePolicy::kAny}};
 const NameTable<CurriculumPools> kCurriculumPools = {{"equal_count", CurriculumPools::kEqualCount},
                                                       {"levels", CurriculumPools::kLevels}};
@@ -212,7 +214,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
   ASSIGN_OR_RETURN(
       Fields f, Fields::Of(root, "",
                            {"name", "type", "model", "dataset", "output", "loss", "optim", "batch", "steps",
-                            "seed", "precision", "gradient_checkpointing", "channels_last", "checkpoint_every", "eval_every",
+                            "seed", "precision", "bf16_weight_casts", "gradient_checkpointing", "channels_last", "checkpoint_every", "eval_every",
                             "evaluate_every", "evaluation", "max_bad_steps", "device", "allow_tf32", "progress_timeout_s", "resume", "curriculum",
                             "prepare", "generate", "score", "pairs", "evaluate", "after", "data", "lora", "reference"}));
   JobSpec spec;
@@ -290,6 +292,9 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
 
   RETURN_IF_ERROR(f.UInt64("seed", &spec.seed));
   RETURN_IF_ERROR(f.Enum("precision", kPrecisions, &spec.precision));
+  RETURN_IF_ERROR(f.Enum("bf16_weight_casts", kWeightCasts, &spec.bf16_weight_casts));
+  RETURN_IF_ERROR(f.Check("bf16_weight_casts", !f.Has("bf16_weight_casts") || spec.precision == Precision::kBf16,
+                          "applies with precision: bf16 (fp32 weights are not cast)"));
   RETURN_IF_ERROR(f.Bool("gradient_checkpointing", &spec.gradient_checkpointing));
   RETURN_IF_ERROR(f.Bool("channels_last", &spec.channels_last));
   RETURN_IF_ERROR(f.Int("checkpoint_every", &spec.checkpoint_every));

@@ -24,6 +24,11 @@ enum class JobType { kTrain, kPrepare, kGenerate, kScore, kPairs, kEvaluate };
 enum class OptimizerName { kAdamW, kAdafactor };
 enum class LrSchedule { kConstantWithWarmup, kCosine };
 enum class Precision { kFp32, kBf16 };
+// precision bf16: how long autocast's bf16 copy of an fp32 weight lives. One
+// forward (a weight is cast again by the next micro-batch and by backward's
+// activation recomputation), or the whole step: cast once, used by every
+// forward and recomputation of the step (docs/training.md, "Precision").
+enum class WeightCasts { kPerForward, kPerStep };
 enum class CurriculumDifficulty { kRankGap, kScoreGap };
 // How a curriculum's stages grow: by equal counts of the sorted pairs, or by
 // the dataset's difficulty levels (a pairs job's stages).
@@ -254,6 +259,7 @@ struct JobSpec {
   uint64_t seed = 0;
   Precision precision = Precision::kFp32;
   bool gradient_checkpointing = false;
+  WeightCasts bf16_weight_casts = WeightCasts::kPerForward;  // precision bf16 only
   // Channels-last (NHWC) UNet activations and convolution weights: the layout
   // GPU convolution kernels prefer; the same math (docs/training.md).
   bool channels_last = false;

@@ -38,6 +38,7 @@ batch: {pairs_per_rank: 2, grad_accum: 8}
 steps: 2000
 seed: 1234
 precision: bf16
+bf16_weight_casts: per_step
 gradient_checkpointing: true
 channels_last: true
 checkpoint_every: 200
@@ -75,6 +76,7 @@ TEST(JobSpecTest, ParsesFullSpec) {
   EXPECT_EQ(spec->steps, 2000);
   EXPECT_EQ(spec->seed, 1234u);
   EXPECT_EQ(spec->precision, Precision::kBf16);
+  EXPECT_EQ(spec->bf16_weight_casts, WeightCasts::kPerStep);
   EXPECT_TRUE(spec->gradient_checkpointing);
   EXPECT_TRUE(spec->channels_last);
   EXPECT_EQ(spec->checkpoint_every, 200);
@@ -102,6 +104,7 @@ TEST(JobSpecTest, Defaults) {
   EXPECT_EQ(spec->batch.grad_accum, 1);
   EXPECT_EQ(spec->seed, 0u);
   EXPECT_EQ(spec->precision, Precision::kFp32);
+  EXPECT_EQ(spec->bf16_weight_casts, WeightCasts::kPerForward);
   EXPECT_FALSE(spec->gradient_checkpointing);
   EXPECT_FALSE(spec->channels_last);
   EXPECT_EQ(spec->checkpoint_every, 0);
@@ -287,6 +290,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"seed negative", With("seed", "seed: -1"), {"seed"}},
         BadCase{"seed too large", With("seed", "seed: 18446744073709551616"), {"seed"}},
         BadCase{"precision", With("precision", "precision: fp16"), {"precision", "bf16"}},
+        BadCase{"bf16_weight_casts",
+                With("bf16_weight_casts", "precision: bf16\nbf16_weight_casts: always"),
+                {"bf16_weight_casts", "per_step"}},
+        BadCase{"bf16_weight_casts without bf16",
+                With("bf16_weight_casts", "bf16_weight_casts: per_step"),
+                {"bf16_weight_casts", "applies with precision: bf16"}},
         BadCase{"gradient_checkpointing",
                 With("gradient_checkpointing", "gradient_checkpointing: maybe"),
                 {"gradient_checkpointing", "true or false"}},

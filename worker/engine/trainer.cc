@@ -34,6 +34,7 @@
 #include "worker/engine/policy_evaluator.h"
 #include "worker/engine/preference_step.h"
 #include "worker/engine/rank_agreement.h"
+#include "worker/models/autocast.h"
 #include "worker/models/fp32_precision.h"
 #include "worker/models/lora.h"
 #include "worker/models/lora_io.h"
@@ -235,6 +236,9 @@ absl::StatusOr<StepMetrics> TrainerImpl::TrainStep(int64_t step) {
   // loss, accuracy, margin, policy w/l, reference w/l, non-finite flag
   std::vector<double> sums(8, 0.0);
   const int64_t accum = spec_.batch.grad_accum;
+  // Ends with the backward passes, before the optimizer changes the weights.
+  std::optional<models::WeightCastCache> weight_casts;
+  if (bf16_ && spec_.bf16_weight_casts == WeightCasts::kPerStep) weight_casts.emplace();
   for (int64_t micro = 0; micro < accum; ++micro) {
     if (pending_plans_.empty()) return absl::InternalError("no plan for this step (plan source failed)");
     plan::MicroBatchPlan mb = pending_plans_.front();
@@ -263,6 +267,7 @@ absl::StatusOr<StepMetrics> TrainerImpl::TrainStep(int64_t step) {
     sums[6] += r.reference_l;
   }
 
+  weight_casts.reset();
   updater_->AverageGradients();
   torch::Tensor packed = torch::tensor(sums, torch::kDouble);
   comm_.AllReduceSum(packed);

@@ -2,6 +2,8 @@
 
 #include <ATen/autocast_mode.h>
 
+#include <atomic>
+
 namespace align::models {
 namespace {
 
@@ -16,7 +18,26 @@ void Apply(const AutocastState& state) {
   Enable(c10::DeviceType::CUDA, state.cuda);
 }
 
+// WeightCastCache scopes open, process-wide: backward (and with it an
+// activation recomputation) may run on another thread than the step, where
+// autocast's own nesting count starts from zero.
+std::atomic<int> step_cast_scopes{0};
+
 }  // namespace
+
+WeightCastCache::WeightCastCache() { step_cast_scopes.fetch_add(1); }
+
+WeightCastCache::~WeightCastCache() {
+  if (step_cast_scopes.fetch_sub(1) == 1) at::autocast::clear_cache();
+}
+
+bool WeightCastCache::Active() { return step_cast_scopes.load() > 0; }
+
+NoGradCasts::NoGradCasts() : previous_(at::autocast::is_autocast_cache_enabled()) {
+  if (WeightCastCache::Active()) at::autocast::set_autocast_cache_enabled(false);
+}
+
+NoGradCasts::~NoGradCasts() { at::autocast::set_autocast_cache_enabled(previous_); }
 
 AutocastState CurrentAutocast() {
   return AutocastState{IsEnabled(c10::DeviceType::CPU), IsEnabled(c10::DeviceType::CUDA)};
@@ -35,8 +56,9 @@ AutocastScope::AutocastScope(const AutocastState& state) : previous_(CurrentAuto
 }
 
 AutocastScope::~AutocastScope() {
-  // Cached bf16 copies of weights are valid only within one forward.
-  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  // Cached bf16 copies of weights are valid only within one forward, or one
+  // step under a WeightCastCache.
+  if (at::autocast::decrement_nesting() == 0 && !WeightCastCache::Active()) at::autocast::clear_cache();
   Apply(previous_);
 }
 

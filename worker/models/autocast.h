@@ -29,4 +29,36 @@ class AutocastScope {
   AutocastState previous_;
 };
 
+// Within this scope, autocast's bf16 copies of fp32 weights outlive the
+// forward that made them: every forward and every activation recomputation
+// of one training step (its micro-batches, backward's recomputed blocks) uses
+// the copy made at the weight's first use, so each weight is cast once per
+// step. The copies are what autocast makes anyway (the same values); they are
+// dropped when the scope ends, which must be before the optimizer changes the
+// weights. The cost: under activation checkpointing the copies stay for the
+// whole step instead of one forward (2 bytes per trainable weight).
+class WeightCastCache {
+ public:
+  WeightCastCache();
+  ~WeightCastCache();
+  WeightCastCache(const WeightCastCache&) = delete;
+  WeightCastCache& operator=(const WeightCastCache&) = delete;
+  static bool Active();
+};
+
+// Turns autocast's cast cache off for a no-grad forward inside a
+// WeightCastCache: a copy cast there has no autograd history, and a later
+// forward with gradients that found it in the cache would give its weight no
+// gradient. (Within one forward no weight is used twice, so nothing is lost.)
+class NoGradCasts {
+ public:
+  NoGradCasts();
+  ~NoGradCasts();
+  NoGradCasts(const NoGradCasts&) = delete;
+  NoGradCasts& operator=(const NoGradCasts&) = delete;
+
+ private:
+  bool previous_;
+};
+
 }  // namespace align::models

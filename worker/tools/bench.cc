@@ -24,6 +24,7 @@
 #include "worker/engine/optimizer.h"
 #include "worker/engine/parameter_updater.h"
 #include "worker/engine/preference_step.h"
+#include "worker/models/autocast.h"
 #include "worker/models/flop_counter.h"
 #include "worker/models/layers.h"
 #include "worker/tools/step_profile.h"
@@ -65,8 +66,8 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
     err << "align-bench: " << (config.ok() ? loss_spec.status() : config.status()).message() << "\n";
     return 2;
   }
-  if (o.resolution % 8 != 0 || o.pairs < 1 || o.steps < 1 || o.tokens < 1) {
-    err << "align-bench: --resolution must be a multiple of 8; --pairs, --steps, --tokens positive\n";
+  if (o.resolution % 8 != 0 || o.pairs < 1 || o.steps < 1 || o.tokens < 1 || o.micro_batches < 1) {
+    err << "align-bench: --resolution must be a multiple of 8; --pairs, --micro-batches, --steps, --tokens positive\n";
     return 2;
   }
   torch::Device device(torch::kCPU);
@@ -79,6 +80,10 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
     device = torch::Device(torch::kCUDA, static_cast<int>(engine::LocalRank() % torch::cuda::device_count()));
   }
   const bool bf16 = o.precision == "bf16";
+  if (o.bf16_weight_casts == "per_step" && !bf16) {
+    err << "align-bench: --bf16-weight-casts per_step applies with --precision bf16\n";
+    return 2;
+  }
   torch::manual_seed(static_cast<int64_t>(o.seed));
 
   diffusers::SchedulerConfig sched;  // SDXL's training schedule
@@ -145,15 +150,20 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
   // One step as the trainer runs it; the noise is drawn outside the timing.
   auto run_step = [&](int i, const engine::NoiseDraws& draws) {
     (*updater)->ZeroGradients();
-    engine::StepResult r;
-    {
-      // Forwards only (policy and reference): recomputation under gradient
-      // checkpointing is overhead, not model FLOPs.
-      models::ScopedFlopCount count;
-      r = step.Forward(batch, draws, /*train=*/true);
-      if (i == 0) step_flops = count.flops();
+    std::optional<models::WeightCastCache> weight_casts;
+    if (bf16 && o.bf16_weight_casts == "per_step") weight_casts.emplace();
+    for (int micro = 0; micro < o.micro_batches; ++micro) {
+      engine::StepResult r;
+      {
+        // Forwards only (policy and reference): recomputation under gradient
+        // checkpointing is overhead, not model FLOPs.
+        models::ScopedFlopCount count;
+        r = step.Forward(batch, draws, /*train=*/true);
+        if (i == 0) step_flops += count.flops();
+      }
+      (r.out.loss / static_cast<double>(o.micro_batches)).backward();
     }
-    r.out.loss.backward();
+    weight_casts.reset();
     // Clipped as the trainer (and the diffusers reference step) does.
     (*updater)->AverageGradients();
     const double grad_norm = (*updater)->GradNorm();
@@ -203,11 +213,13 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
                          {"parameters", policy->num_parameters()},
                          {"loss", o.loss},
                          {"pairs_per_micro_batch", o.pairs},
+                         {"micro_batches", o.micro_batches},
                          {"resolution", o.resolution},
                          {"tokens", o.tokens},
                          {"precision", o.precision},
                          {"gradient_checkpointing", o.gradient_checkpointing},
                          {"channels_last", o.channels_last},
+                         {"bf16_weight_casts", o.bf16_weight_casts},
                          {"fused_optimizer", o.fused_optimizer},
                          {"shard_optimizer", o.shard_optimizer},
                          {"ranks", comm->world_size()},
@@ -218,7 +230,7 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
                          {"steps", o.steps},
                          {"step_s", median},
                          {"step_s_min", times.front()},
-                         {"pairs_per_s", static_cast<double>(o.pairs) / median},
+                         {"pairs_per_s", static_cast<double>(o.pairs) * o.micro_batches / median},
                          {"model_tflop_per_step", model_flops / 1e12},
                          {"model_tflops", model_flops / median / 1e12},
                          {"peak_device_bytes", engine::PeakDeviceMemoryBytes(device)},

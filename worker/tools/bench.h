@@ -14,11 +14,13 @@ struct BenchOptions {
   std::string loss = "dpo";       // dpo | fdpo | mapo | sft
   std::string divergence = "js";  // for fdpo
   int pairs = 1;                  // preference pairs per micro-batch
+  int micro_batches = 1;          // forward + backward passes per optimizer step (batch.grad_accum)
   int resolution = 1024;          // pixels; latents are resolution / 8
   int tokens = 77;
   std::string precision = "bf16";  // fp32 | bf16
   bool gradient_checkpointing = false;
   bool channels_last = false;      // NHWC activations and convolution weights
+  std::string bf16_weight_casts = "per_forward";  // or per_step (JobSpec::bf16_weight_casts)
   bool fused_optimizer = false;    // optim.fused: ATen's multi-tensor AdamW
   // optim.shard: optimizer state and averaged gradients sharded over the
   // ranks of the MPI world (the caller has initialised MPI; run under mpirun).

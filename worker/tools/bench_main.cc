@@ -15,11 +15,15 @@ int main(int argc, char** argv) {
   app.add_option("--loss", o.loss, "dpo | fdpo | mapo | sft (common/loss_spec.h)");
   app.add_option("--divergence", o.divergence, "f-divergence for fdpo");
   app.add_option("--pairs", o.pairs, "preference pairs per micro-batch");
+  app.add_option("--micro-batches", o.micro_batches, "forward + backward passes per optimizer step (grad_accum)");
   app.add_option("--resolution", o.resolution, "image resolution in pixels (latents are 1/8)");
   app.add_option("--tokens", o.tokens, "text tokens per prompt");
   app.add_option("--precision", o.precision, "fp32 | bf16")->check(CLI::IsMember({"fp32", "bf16"}));
   app.add_flag("--gradient-checkpointing", o.gradient_checkpointing, "recompute activations in backward");
   app.add_flag("--channels-last", o.channels_last, "NHWC activations and convolution weights (channels_last)");
+  app.add_option("--bf16-weight-casts", o.bf16_weight_casts,
+                 "bf16: cast each fp32 weight per forward, or once per step (bf16_weight_casts)")
+      ->check(CLI::IsMember({"per_forward", "per_step"}));
   app.add_flag("--fused-optimizer", o.fused_optimizer, "AdamW as one multi-tensor kernel per device (optim.fused)");
   app.add_flag("--shard-optimizer", o.shard_optimizer,
                "AdamW state and averaged gradients sharded over the ranks of mpirun (optim.shard)");

@@ -85,6 +85,32 @@ TEST_F(BenchTest, FusedOptimizerDispatchesFewerOps) {
   EXPECT_LT(fused_ops, plain_ops - 1000) << "plain " << plain_ops << ", fused " << fused_ops;
 }
 
+TEST_F(BenchTest, MicroBatchesCountTheirPairsAndWeightCastsPerStepDispatchFewerOps) {
+  BenchOptions per_forward = TinyBench((dir_ / "per_forward.json").string());
+  per_forward.precision = "bf16";
+  per_forward.micro_batches = 3;
+  BenchOptions per_step = per_forward;
+  per_step.bf16_weight_casts = "per_step";
+  per_step.profile_path = (dir_ / "per_step.json").string();
+  const nlohmann::json a = RunOrFail(per_forward);
+  const nlohmann::json b = RunOrFail(per_step);
+  EXPECT_EQ(a.at("micro_batches").get<int>(), 3);
+  EXPECT_EQ(b.at("bf16_weight_casts").get<std::string>(), "per_step");
+  // Three micro-batches of one pair per step.
+  EXPECT_NEAR(a.at("pairs_per_s").get<double>() * a.at("step_s").get<double>(), 3.0, 1e-9);
+  // Two micro-batches find every weight's bf16 copy made: hundreds of casts fewer.
+  const int64_t ops_per_forward = a.at("profile").at("host_ops_per_step").get<int64_t>();
+  const int64_t ops_per_step = b.at("profile").at("host_ops_per_step").get<int64_t>();
+  EXPECT_LT(ops_per_step, ops_per_forward - 200) << "per forward " << ops_per_forward << ", per step " << ops_per_step;
+
+  BenchOptions fp32 = per_step;
+  fp32.precision = "fp32";
+  std::ostringstream out, err;
+  EXPECT_EQ(RunBench(fp32, out, err), 2);
+  EXPECT_NE(err.str().find("--bf16-weight-casts per_step applies with --precision bf16"), std::string::npos)
+      << err.str();
+}
+
 TEST_F(BenchTest, AnUnwritableTracePathFailsWithAMessage) {
   const fs::path blocker = dir_ / "file";
   fs::create_directories(dir_);
