@@ -22,7 +22,6 @@ struct RecomputeFunction : public torch::autograd::Function<RecomputeFunction> {
     ctx->saved_data["fn"] = c10::IValue::make_capsule(holder);
     ctx->save_for_backward(inputs.vec());
     torch::NoGradGuard no_grad;
-    NoGradCasts uncached;
     return {holder->fn(inputs.vec())};
   }
 

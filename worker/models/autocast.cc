@@ -33,12 +33,6 @@ WeightCastCache::~WeightCastCache() {
 
 bool WeightCastCache::Active() { return step_cast_scopes.load() > 0; }
 
-NoGradCasts::NoGradCasts() : previous_(at::autocast::is_autocast_cache_enabled()) {
-  if (WeightCastCache::Active()) at::autocast::set_autocast_cache_enabled(false);
-}
-
-NoGradCasts::~NoGradCasts() { at::autocast::set_autocast_cache_enabled(previous_); }
-
 AutocastState CurrentAutocast() {
   return AutocastState{IsEnabled(c10::DeviceType::CPU), IsEnabled(c10::DeviceType::CUDA)};
 }

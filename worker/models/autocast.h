@@ -37,6 +37,10 @@ class AutocastScope {
 // dropped when the scope ends, which must be before the optimizer changes the
 // weights. The cost: under activation checkpointing the copies stay for the
 // whole step instead of one forward (2 bytes per trainable weight).
+// A copy first cast in a no-grad forward (a checkpointed block's) still
+// carries autograd history: LibTorch casts cached weights with grad enabled
+// (at::autocast::cached_cast), so backward's recomputation may reuse it;
+// autocast_test fails if a LibTorch stops doing so.
 class WeightCastCache {
  public:
   WeightCastCache();
@@ -44,21 +48,6 @@ class WeightCastCache {
   WeightCastCache(const WeightCastCache&) = delete;
   WeightCastCache& operator=(const WeightCastCache&) = delete;
   static bool Active();
-};
-
-// Turns autocast's cast cache off for a no-grad forward inside a
-// WeightCastCache: a copy cast there has no autograd history, and a later
-// forward with gradients that found it in the cache would give its weight no
-// gradient. (Within one forward no weight is used twice, so nothing is lost.)
-class NoGradCasts {
- public:
-  NoGradCasts();
-  ~NoGradCasts();
-  NoGradCasts(const NoGradCasts&) = delete;
-  NoGradCasts& operator=(const NoGradCasts&) = delete;
-
- private:
-  bool previous_;
 };
 
 }  // namespace align::models
