@@ -12,10 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/evaluation/contact_sheet.h"
+#include "common/evaluation/tradeoff_plot.h"
 #include "common/file_util.h"
 #include "common/imaging/decode_image.h"
 #include "common/imaging/encode_image.h"
-#include "common/plot/scatter_chart.h"
 #include "common/safetensors/reader.h"
 #include "common/status_macros.h"
 
@@ -256,20 +256,7 @@ absl::StatusOr<EvaluationFigures> WriteEvaluationReport(const EvaluateLayout& la
 
   // Scatter: mean reward against diversity, one panel per reward (none with one seed).
   if (figures.seeds >= 2) {
-    std::vector<plot::ScatterPanel> panels;
-    for (size_t r = 0; r < figures.rewards.size(); ++r) {
-      plot::ScatterPanel panel{absl::StrCat("mean ", figures.rewards[r], " vs diversity"),
-                               "diversity (mean pairwise 1 - cos)", {}};
-      for (size_t c = 0; c < figures.checkpoints.size(); ++c) {
-        const CheckpointFigures& cf = figures.checkpoints[c];
-        panel.points.push_back({cf.name, plot::SeriesColor(static_cast<int>(c)), *cf.diversity, cf.rewards[r].mean});
-      }
-      panels.push_back(std::move(panel));
-    }
-    plot::ChartStyle style;
-    style.width = 900;
-    style.height = 40 + 360 * static_cast<int>(panels.size());
-    ASSIGN_OR_RETURN(const plot::Chart chart, plot::RenderScatterChart(panels, style));
+    ASSIGN_OR_RETURN(const plot::Chart chart, RenderTradeoffPlot({{"", figures}}));
     ASSIGN_OR_RETURN(const std::string chart_png, imaging::EncodePng(chart.image));
     RETURN_IF_ERROR(WriteFileAtomically(absl::StrCat(layout.output, "/", kScatterFile), chart_png));
   }

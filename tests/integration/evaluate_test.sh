@@ -18,7 +18,8 @@
 #     equal to rounding) and differ from the base;
 #   - every image decodes at the asked size; the contact sheet and the scatter
 #     plot decode with the sizes their layout gives;
-#   - `alignctl report JOB` prints the table; Prometheus has the align_eval_*
+#   - `alignctl report JOB` prints the table, `alignctl report JOB DIR --plot`
+#     two tables and one trade-off chart; Prometheus has the align_eval_*
 #     series of the job;
 #   - the train job evaluates during training (evaluate_every: 2, its prompts
 #     spread over the 2 ranks): metrics.jsonl has the records of steps 2 and 4,
@@ -293,6 +294,16 @@ for want in 'checkpoint' 'win pickscore \[95% CI\]' '^base \*' '^step2 ' '^step4
 done
 "$alignctl" report runs/eval > report-path.out || fail "alignctl report DIR failed"
 cmp -s report.out report-path.out || fail "the report by job id and by directory differ"
+# Two reports (the job and a copy of its report elsewhere): both tables and one trade-off chart.
+mkdir -p other-eval && cp runs/eval/report.json other-eval/
+"$alignctl" report "$evaluation" other-eval --plot tradeoff.png > report-two.out || fail "alignctl report A B --plot failed"
+grep -q "^== $evaluation (eval)" report-two.out || fail "the two-report table does not head the job: $(cat report-two.out)"
+grep -q "^== other-eval (other-eval)" report-two.out || fail "the two-report table does not head the copy"
+PYTHONPATH="$(dirname "$lib")" python3 -c '
+from png_size import png_size
+assert png_size("tradeoff.png") == (900, 40 + 360 * 2), png_size("tradeoff.png")' || fail "tradeoff.png is not the chart"
+if "$alignctl" report "$evaluation" other-eval --json > report-json.out 2>&1; then fail "--json printed two reports"; fi
+grep -q -- '--json prints one report' report-json.out || fail "the --json refusal says: $(cat report-json.out)"
 if "$alignctl" report "$train" > report-train.out 2>&1; then fail "a train job's report was shown"; fi
 grep -q 'evaluate job' report-train.out || fail "the refusal for a train job says: $(cat report-train.out)"
 cat report.out
