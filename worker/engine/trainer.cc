@@ -125,7 +125,7 @@ absl::Status TrainerImpl::Init() {
     ASSIGN_OR_RETURN(policy_, models::LoadUNet(model.Dir(diffusers::Component::kUNet), fp32));
   }
   policy_->train();
-  policy_->set_gradient_checkpointing(spec_.gradient_checkpointing);
+  policy_->set_gradient_checkpointing(spec_.gradient_checkpointing.mode == GradientCheckpointingMode::kFull);
   const bool reference_is_base = spec_.reference == ReferenceKind::kBase;
   if (loss_->needs_reference() && reference_is_base && !spec_.lora) {
     return absl::InvalidArgumentError("reference: base needs a lora section (the base is the policy's adapters off)");
