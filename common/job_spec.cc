@@ -214,7 +214,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
   ASSIGN_OR_RETURN(
       Fields f, Fields::Of(root, "",
                            {"name", "type", "model", "dataset", "output", "loss", "optim", "batch", "steps",
-                            "seed", "precision", "bf16_weight_casts", "gradient_checkpointing", "channels_last", "checkpoint_every", "eval_every",
+                            "seed", "precision", "bf16_weight_casts", "gradient_checkpointing", "memory_budget_gib", "channels_last", "checkpoint_every", "eval_every",
                             "evaluate_every", "evaluation", "max_bad_steps", "device", "allow_tf32", "progress_timeout_s", "resume", "curriculum",
                             "prepare", "generate", "score", "pairs", "evaluate", "after", "data", "lora", "reference"}));
   JobSpec spec;
@@ -295,7 +295,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
   RETURN_IF_ERROR(f.Enum("bf16_weight_casts", kWeightCasts, &spec.bf16_weight_casts));
   RETURN_IF_ERROR(f.Check("bf16_weight_casts", !f.Has("bf16_weight_casts") || spec.precision == Precision::kBf16,
                           "applies with precision: bf16 (fp32 weights are not cast)"));
-  RETURN_IF_ERROR(f.Bool("gradient_checkpointing", &spec.gradient_checkpointing));
+  RETURN_IF_ERROR(ParseGradientCheckpointing(f, spec.type == JobType::kTrain, &spec.gradient_checkpointing));
   RETURN_IF_ERROR(f.Bool("channels_last", &spec.channels_last));
   RETURN_IF_ERROR(f.Int("checkpoint_every", &spec.checkpoint_every));
   RETURN_IF_ERROR(

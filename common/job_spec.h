@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/dataset/flip_images.h"
+#include "common/gradient_checkpointing_spec.h"
 #include "common/loss_spec.h"
 #include "common/lora_spec.h"
 #include "common/reward_name.h"
@@ -258,7 +259,9 @@ struct JobSpec {
   int64_t steps = 0;
   uint64_t seed = 0;
   Precision precision = Precision::kFp32;
-  bool gradient_checkpointing = false;
+  // Activation recomputation, and with auto the memory budget it plans for
+  // (docs/training.md, "Memory").
+  GradientCheckpointing gradient_checkpointing;
   WeightCasts bf16_weight_casts = WeightCasts::kPerForward;  // precision bf16 only
   // Channels-last (NHWC) UNet activations and convolution weights: the layout
   // GPU convolution kernels prefer; the same math (docs/training.md).

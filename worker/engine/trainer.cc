@@ -25,6 +25,7 @@
 #include "common/random.h"
 #include "common/status_macros.h"
 #include "worker/engine/training_checkpoint.h"
+#include "worker/engine/auto_checkpointing.h"
 #include "worker/engine/device_memory.h"
 #include "worker/engine/local_rank.h"
 #include "worker/engine/losses.h"
@@ -126,7 +127,7 @@ absl::Status TrainerImpl::Init() {
     ASSIGN_OR_RETURN(policy_, models::LoadUNet(model.Dir(diffusers::Component::kUNet), fp32));
   }
   policy_->train();
-  policy_->set_gradient_checkpointing(spec_.gradient_checkpointing);
+  policy_->set_gradient_checkpointing(spec_.gradient_checkpointing.mode == GradientCheckpointingMode::kFull);
   const bool reference_is_base = spec_.reference == ReferenceKind::kBase;
   if (loss_->needs_reference() && reference_is_base && !spec_.lora) {
     return absl::InvalidArgumentError("reference: base needs a lora section (the base is the policy's adapters off)");
@@ -171,6 +172,20 @@ absl::Status TrainerImpl::Init() {
   ASSIGN_OR_RETURN(updater_, MakeParameterUpdater(named, spec_.optim, comm_));
   std::cerr << "align-worker: rank " << comm_.rank() << ": optimizer state " << updater_->StateBytes() << " bytes, "
             << updater_->Describe() << "\n";
+  if (spec_.gradient_checkpointing.mode == GradientCheckpointingMode::kAuto) {
+    // Planned once the optimizer state's size is known; every rank fails alike when nothing fits.
+    const int64_t samples = (loss_->needs_rejected() ? 2 : 1) * spec_.batch.pairs_per_rank;
+    const AutoCheckpointingInputs inputs{train_data_->shape(), samples, device_, bf16_,
+                                         TrainingStateBytes({policy_.get(), reference_ ? reference_.get() : nullptr},
+                                                            named, updater_->StateBytes())};
+    absl::StatusOr<std::optional<RecomputePlan>> recompute =
+        ApplyAutoCheckpointing(*policy_, spec_.gradient_checkpointing, inputs);
+    RETURN_IF_ERROR(AgreeOnFailure(comm_, recompute.status()));
+    std::cerr << "align-worker: rank " << comm_.rank() << ": gradient_checkpointing auto: "
+              << (*recompute ? DescribeRecomputePlan(**recompute, policy_->recompute_block_names().size())
+                             : "no memory budget on the CPU, nothing recomputed")
+              << "\n";
+  }
 
   if (!plan_) {
     // The coordinator's planner, run locally (curriculum stages included).

@@ -1,10 +1,15 @@
 #include "worker/models/unet_2d_condition.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace align::models {
 namespace {
@@ -60,12 +65,16 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(const diffusers::UNetConfig& 
                               c.resnet_out_scale_factor);
     down_stages_.emplace_back(s, !last, c.downsample_padding, options);
     down_blocks->push_back(down_stages_.back());
+    for (size_t j = 0; j < down_stages_.back()->num_layers(); ++j) {
+      block_names_.push_back(absl::StrCat("down.", i, ".", j));
+    }
     channels = s.out_channels;
     for (int64_t j = 0; j < s.layers + (last ? 0 : 1); ++j) skip_channels.push_back(channels);
   }
 
   StageOptions mid = StageFor(c, n - 1, channels, 1, true, c.mid_block_scale_factor);
   mid_stage_ = register_module("mid_block", MidStage(mid, options));
+  block_names_.push_back("mid");
 
   auto up_blocks = register_module("up_blocks", torch::nn::ModuleList());
   for (size_t i = 0; i < n; ++i) {
@@ -81,12 +90,46 @@ UNet2DConditionModelImpl::UNet2DConditionModelImpl(const diffusers::UNetConfig& 
     }
     up_stages_.emplace_back(s, channels, consumed, /*add_upsample=*/i + 1 < n, options);
     up_blocks->push_back(up_stages_.back());
+    for (size_t j = 0; j < up_stages_.back()->num_layers(); ++j) {
+      block_names_.push_back(absl::StrCat("up.", i, ".", j));
+    }
     channels = s.out_channels;
   }
 
   conv_norm_out = register_module("conv_norm_out", GroupNorm(c.norm_num_groups, ch0, c.norm_eps, options));
   conv_out = register_module(
       "conv_out", Conv2d(ch0, c.out_channels, c.conv_out_kernel, 1, (c.conv_out_kernel - 1) / 2, options));
+  recomputed_.assign(block_names_.size(), false);
+}
+
+absl::Status UNet2DConditionModelImpl::set_recomputed_blocks(const std::set<std::string>& names) {
+  std::vector<bool> recomputed(block_names_.size(), false);
+  for (const std::string& name : names) {
+    auto it = std::find(block_names_.begin(), block_names_.end(), name);
+    if (it == block_names_.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown recompute block \"", name,
+                                                     "\"; this UNet's blocks are ", absl::StrJoin(block_names_, ", ")));
+    }
+    recomputed[it - block_names_.begin()] = true;
+  }
+  recomputed_ = std::move(recomputed);
+  return absl::OkStatus();
+}
+
+std::set<std::string> UNet2DConditionModelImpl::recomputed_blocks() const {
+  std::set<std::string> names;
+  for (size_t i = 0; i < block_names_.size(); ++i) {
+    if (recomputed_[i]) names.insert(block_names_[i]);
+  }
+  return names;
+}
+
+void UNet2DConditionModelImpl::set_gradient_checkpointing(bool enabled) {
+  recomputed_.assign(block_names_.size(), enabled);
+}
+
+bool UNet2DConditionModelImpl::gradient_checkpointing() const {
+  return std::find(recomputed_.begin(), recomputed_.end(), true) != recomputed_.end();
 }
 
 int64_t UNet2DConditionModelImpl::num_parameters() const {
@@ -131,7 +174,7 @@ torch::Tensor UNet2DConditionModelImpl::TimeEmbedding(const UNetInputs& in, int6
   return emb + add_embedding(add_embeds.to(dtype));
 }
 
-torch::Tensor UNet2DConditionModelImpl::forward(const UNetInputs& in) {
+torch::Tensor UNet2DConditionModelImpl::forward(const UNetInputs& in, RecomputeBlockProbe* probe) {
   const diffusers::UNetConfig& c = config_;
   TORCH_CHECK(in.sample.dim() == 4 && in.sample.size(1) == c.in_channels, "sample must be [B, ",
               c.in_channels, ", H, W], got ", in.sample.sizes());
@@ -140,7 +183,6 @@ torch::Tensor UNet2DConditionModelImpl::forward(const UNetInputs& in) {
                   in.encoder_hidden_states.size(2) == c.cross_attention_dim,
               "encoder_hidden_states must be [", batch, ", tokens, ", c.cross_attention_dim, "], got ",
               in.encoder_hidden_states.sizes());
-  const bool recompute = gradient_checkpointing_ && is_training();
 
   torch::Tensor x = c.center_input_sample ? in.sample * 2.0 - 1.0 : in.sample;
   if (channels_last_) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
@@ -149,9 +191,12 @@ torch::Tensor UNet2DConditionModelImpl::forward(const UNetInputs& in) {
 
   x = conv_in(x);
   std::vector<torch::Tensor> skips = {x};
-  for (DownStage& stage : down_stages_) x = stage(x, temb, context, skips, recompute);
-  x = mid_stage_(x, temb, context, recompute);
-  for (UpStage& stage : up_stages_) x = stage(x, temb, context, skips, recompute);
+  RecomputeBlockWalk blocks(is_training() ? &recomputed_ : nullptr, probe);
+  for (DownStage& stage : down_stages_) x = stage(x, temb, context, skips, blocks);
+  x = mid_stage_(x, temb, context, blocks);
+  for (UpStage& stage : up_stages_) x = stage(x, temb, context, skips, blocks);
+  TORCH_CHECK(blocks.visited() == block_names_.size(), "forward ran ", blocks.visited(), " recompute blocks of ",
+              block_names_.size());
   x = conv_out(torch::silu(conv_norm_out(x)));
   // The caller gets its own layout back (a copy of a few channels at most).
   return x.contiguous(in.sample.suggest_memory_format());

@@ -6,8 +6,11 @@
 // exactly the weight files' keys.
 
 #include <cstdint>
+#include <set>
+#include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "worker/models/embeddings.h"
 #include "worker/models/unet_blocks.h"
 #include "common/diffusers/unet_config.h"
@@ -28,11 +31,25 @@ class UNet2DConditionModelImpl : public torch::nn::Module {
   UNet2DConditionModelImpl(const diffusers::UNetConfig& config, const torch::TensorOptions& options);
 
   // Returns the model output (predicted noise or velocity), shaped like sample.
-  torch::Tensor forward(const UNetInputs& inputs);
+  // `probe` (may be null) sees each recompute block begin and end.
+  torch::Tensor forward(const UNetInputs& inputs, RecomputeBlockProbe* probe = nullptr);
 
   const diffusers::UNetConfig& config() const { return config_; }
-  void set_gradient_checkpointing(bool enabled) { gradient_checkpointing_ = enabled; }
-  bool gradient_checkpointing() const { return gradient_checkpointing_; }
+
+  // Activation recomputation (gradient checkpointing), chosen per recompute
+  // block (unet_blocks.h); it applies in training mode only. The blocks'
+  // names, in the order forward runs them: "down.<stage>.<layer>", "mid",
+  // "up.<stage>.<layer>" (stages and layers numbered from 0 as in diffusers'
+  // down_blocks / up_blocks).
+  const std::vector<std::string>& recompute_block_names() const { return block_names_; }
+  // Recomputes exactly the named blocks. An unknown name is InvalidArgument
+  // naming it and the valid names, and changes nothing.
+  absl::Status set_recomputed_blocks(const std::set<std::string>& names);
+  std::set<std::string> recomputed_blocks() const;
+  // Every block (true) or none (false).
+  void set_gradient_checkpointing(bool enabled);
+  // Whether any block recomputes.
+  bool gradient_checkpointing() const;
   // Channels-last (NHWC) activations and convolution weights: cuDNN's and
   // oneDNN's preferred layout, so convolutions need no layout conversions; the
   // transformers' token views become free. Converts the 4-D parameters now
@@ -46,7 +63,8 @@ class UNet2DConditionModelImpl : public torch::nn::Module {
   torch::Tensor TimeEmbedding(const UNetInputs& inputs, int64_t batch, torch::Dtype dtype);
 
   diffusers::UNetConfig config_;
-  bool gradient_checkpointing_ = false;
+  std::vector<std::string> block_names_;
+  std::vector<bool> recomputed_;  // by block, as block_names_
   bool channels_last_ = false;
   Conv2d conv_in{nullptr}, conv_out{nullptr};
   TimestepEmbedding time_embedding{nullptr}, add_embedding{nullptr};

@@ -25,6 +25,18 @@ torch::Tensor RunResnet(ResnetBlock2D& resnet, const torch::Tensor& x, const tor
   }, {x, temb});
 }
 
+bool RecomputeBlockWalk::Enter() {
+  if (probe_ != nullptr) probe_->Enter(next_);
+  if (recompute_ == nullptr) return false;
+  TORCH_CHECK(next_ < recompute_->size(), "recompute block ", next_, " has no recompute choice");
+  return (*recompute_)[next_];
+}
+
+void RecomputeBlockWalk::Leave() {
+  if (probe_ != nullptr) probe_->Leave(next_);
+  ++next_;
+}
+
 DownStageImpl::DownStageImpl(const StageOptions& opts, bool add_downsample,
                              int64_t downsample_padding, const torch::TensorOptions& options) {
   auto resnets = register_module("resnets", torch::nn::ModuleList());
@@ -47,10 +59,12 @@ DownStageImpl::DownStageImpl(const StageOptions& opts, bool add_downsample,
 
 torch::Tensor DownStageImpl::forward(torch::Tensor x, const torch::Tensor& temb,
                                      const torch::Tensor& context, std::vector<torch::Tensor>& skips,
-                                     bool recompute) {
+                                     RecomputeBlockWalk& blocks) {
   for (size_t j = 0; j < resnets_.size(); ++j) {
+    const bool recompute = blocks.Enter();
     x = RunResnet(resnets_[j], x, temb, recompute);
     if (!attentions_.empty()) x = attentions_[j](x, context, recompute);
+    blocks.Leave();
     skips.push_back(x);
   }
   if (!downsample_.is_empty()) {
@@ -72,10 +86,13 @@ MidStageImpl::MidStageImpl(const StageOptions& opts, const torch::TensorOptions&
 }
 
 torch::Tensor MidStageImpl::forward(torch::Tensor x, const torch::Tensor& temb,
-                                    const torch::Tensor& context, bool recompute) {
+                                    const torch::Tensor& context, RecomputeBlockWalk& blocks) {
+  const bool recompute = blocks.Enter();
   x = RunResnet(resnet_in, x, temb, recompute);
   x = attention(x, context, recompute);
-  return RunResnet(resnet_out, x, temb, recompute);
+  x = RunResnet(resnet_out, x, temb, recompute);
+  blocks.Leave();
+  return x;
 }
 
 UpStageImpl::UpStageImpl(const StageOptions& opts, int64_t prev_channels,
@@ -102,12 +119,14 @@ UpStageImpl::UpStageImpl(const StageOptions& opts, int64_t prev_channels,
 
 torch::Tensor UpStageImpl::forward(torch::Tensor x, const torch::Tensor& temb,
                                    const torch::Tensor& context, std::vector<torch::Tensor>& skips,
-                                   bool recompute) {
+                                   RecomputeBlockWalk& blocks) {
   for (size_t j = 0; j < resnets_.size(); ++j) {
     x = torch::cat({x, skips.back()}, 1);
     skips.pop_back();
+    const bool recompute = blocks.Enter();
     x = RunResnet(resnets_[j], x, temb, recompute);
     if (!attentions_.empty()) x = attentions_[j](x, context, recompute);
+    blocks.Leave();
   }
   if (!upsample_.is_empty()) {
     TORCH_CHECK(!skips.empty(), "up stage has no skip connection left to size its upsample");

@@ -5,7 +5,14 @@
 // concatenated onto its input channels before the resnet. "CrossAttn" stages
 // (CrossAttnDownBlock2D / CrossAttnUpBlock2D in diffusers) are the ones with
 // transformers; DownBlock2D / UpBlock2D have none.
+//
+// Activation recomputation is chosen per recompute block: one layer of a down
+// or up stage (its resnet and, in a CrossAttn stage, the transformer after
+// it), or the whole mid stage. A recomputed block recomputes its resnet and
+// each of its transformer's BasicTransformerBlocks separately, as diffusers'
+// gradient checkpointing does, so backward rematerialises one piece at a time.
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -30,13 +37,43 @@ struct StageOptions {
 torch::Tensor RunResnet(ResnetBlock2D& resnet, const torch::Tensor& x, const torch::Tensor& temb,
                         bool recompute);
 
+// Sees each recompute block of a forward begin and end (the activation
+// measurement's boundaries, recompute_block_costs.h). `block` counts the
+// blocks in the order forward runs them.
+class RecomputeBlockProbe {
+ public:
+  virtual ~RecomputeBlockProbe() = default;
+  virtual void Enter(size_t block) = 0;
+  virtual void Leave(size_t block) = 0;
+};
+
+// The recompute blocks of one forward, walked in order by the stages: whether
+// the next block recomputes, with the probe told around it.
+class RecomputeBlockWalk {
+ public:
+  // recompute[i]: block i recomputes; null: none does. probe may be null.
+  RecomputeBlockWalk(const std::vector<bool>* recompute, RecomputeBlockProbe* probe)
+      : recompute_(recompute), probe_(probe) {}
+  // The next block begins; returns whether it recomputes.
+  bool Enter();
+  void Leave();
+  size_t visited() const { return next_; }
+
+ private:
+  const std::vector<bool>* recompute_;
+  RecomputeBlockProbe* probe_;
+  size_t next_ = 0;
+};
+
 class DownStageImpl : public torch::nn::Module {
  public:
   DownStageImpl(const StageOptions& opts, bool add_downsample, int64_t downsample_padding,
                 const torch::TensorOptions& options);
-  // Returns the stage output; appends each skip connection to `skips`.
+  // Returns the stage output; appends each skip connection to `skips`. Each
+  // layer is one recompute block of `blocks`.
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& temb, const torch::Tensor& context,
-                        std::vector<torch::Tensor>& skips, bool recompute);
+                        std::vector<torch::Tensor>& skips, RecomputeBlockWalk& blocks);
+  size_t num_layers() const { return resnets_.size(); }
 
  private:
   std::vector<ResnetBlock2D> resnets_;
@@ -48,8 +85,9 @@ TORCH_MODULE(DownStage);
 class MidStageImpl : public torch::nn::Module {
  public:
   MidStageImpl(const StageOptions& opts, const torch::TensorOptions& options);
+  // The whole stage is one recompute block of `blocks`.
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& temb, const torch::Tensor& context,
-                        bool recompute);
+                        RecomputeBlockWalk& blocks);
 
  private:
   ResnetBlock2D resnet_in{nullptr}, resnet_out{nullptr};
@@ -66,8 +104,10 @@ class UpStageImpl : public torch::nn::Module {
   // Pops its skips off the back of `skips`, then upsamples to the size of the
   // next skip (the one the following stage consumes first): exactly 2x when
   // the latent divides the UNet's total stride, and still aligned when not.
+  // Each layer (after its skip is concatenated) is one recompute block of `blocks`.
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& temb, const torch::Tensor& context,
-                        std::vector<torch::Tensor>& skips, bool recompute);
+                        std::vector<torch::Tensor>& skips, RecomputeBlockWalk& blocks);
+  size_t num_layers() const { return resnets_.size(); }
 
  private:
   std::vector<ResnetBlock2D> resnets_;

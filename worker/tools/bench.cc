@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <numeric>
@@ -17,6 +18,7 @@
 #include "common/loss_spec.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "worker/engine/auto_checkpointing.h"
 #include "worker/engine/communicator.h"
 #include "worker/engine/device_memory.h"
 #include "worker/engine/local_rank.h"
@@ -50,6 +52,31 @@ absl::StatusOr<LossSpec> BenchLoss(const BenchOptions& o) {
   return spec;
 }
 
+absl::StatusOr<GradientCheckpointing> BenchCheckpointing(const BenchOptions& o) {
+  GradientCheckpointing c;
+  if (o.gradient_checkpointing == "full") {
+    c.mode = GradientCheckpointingMode::kFull;
+  } else if (o.gradient_checkpointing == "auto") {
+    c.mode = GradientCheckpointingMode::kAuto;
+  } else if (o.gradient_checkpointing != "none") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--gradient-checkpointing: expected none, full or auto, got \"", o.gradient_checkpointing, "\""));
+  }
+  if (o.memory_budget_gib != 0) {
+    if (c.mode != GradientCheckpointingMode::kAuto) {
+      return absl::InvalidArgumentError("--memory-budget-gib: only applies with --gradient-checkpointing auto");
+    }
+    if (!std::isfinite(o.memory_budget_gib) || o.memory_budget_gib <= 0 ||
+        o.memory_budget_gib > spec_limits::kMaxMemoryBudgetGib) {
+      return absl::InvalidArgumentError(absl::StrCat("--memory-budget-gib: must be > 0 and <= ",
+                                                     static_cast<int64_t>(spec_limits::kMaxMemoryBudgetGib), ", got ",
+                                                     o.memory_budget_gib));
+    }
+    c.memory_budget_gib = o.memory_budget_gib;
+  }
+  return c;
+}
+
 int64_t PeakHostBytes() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -64,6 +91,11 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
   absl::StatusOr<LossSpec> loss_spec = BenchLoss(o);
   if (!config.ok() || !loss_spec.ok()) {
     err << "align-bench: " << (config.ok() ? loss_spec.status() : config.status()).message() << "\n";
+    return 2;
+  }
+  absl::StatusOr<GradientCheckpointing> checkpointing = BenchCheckpointing(o);
+  if (!checkpointing.ok()) {
+    err << "align-bench: " << checkpointing.status().message() << "\n";
     return 2;
   }
   if (o.resolution % 8 != 0 || o.pairs < 1 || o.steps < 1 || o.tokens < 1 || o.micro_batches < 1) {
@@ -100,7 +132,7 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
   models::UNet2DConditionModel policy(*config, torch::TensorOptions().dtype(torch::kFloat).device(device));
   models::InitializeRandomWeights(*policy, o.seed);
   policy->train();
-  policy->set_gradient_checkpointing(o.gradient_checkpointing);
+  policy->set_gradient_checkpointing(checkpointing->mode == GradientCheckpointingMode::kFull);
   models::UNet2DConditionModel reference{nullptr};
   if ((*loss)->needs_reference()) {
     reference = models::UNet2DConditionModel(
@@ -125,6 +157,26 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
   if (!updater.ok()) {
     err << "align-bench: " << updater.status().message() << "\n";
     return 2;
+  }
+  std::optional<engine::RecomputePlan> recompute_plan;
+  if (checkpointing->mode == GradientCheckpointingMode::kAuto) {
+    data::PairShape shape;
+    shape.latent_channels = config->in_channels;
+    shape.latent_height = shape.latent_width = o.resolution / 8;
+    shape.tokens = o.tokens;
+    shape.context_dim = config->cross_attention_dim;
+    const int64_t samples = ((*loss)->needs_rejected() ? 2 : 1) * int64_t{o.pairs};
+    const engine::AutoCheckpointingInputs inputs{
+        shape, samples, device, bf16,
+        engine::TrainingStateBytes({policy.get(), reference ? reference.get() : nullptr}, named,
+                                   (*updater)->StateBytes())};
+    absl::StatusOr<std::optional<engine::RecomputePlan>> plan =
+        engine::ApplyAutoCheckpointing(*policy, *checkpointing, inputs);
+    if (!plan.ok()) {
+      err << "align-bench: " << plan.status().message() << "\n";
+      return 2;
+    }
+    recompute_plan = *plan;
   }
   engine::PreferenceStep step(policy, reference, schedule, **loss, device, bf16);
 
@@ -218,6 +270,7 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
                          {"tokens", o.tokens},
                          {"precision", o.precision},
                          {"gradient_checkpointing", o.gradient_checkpointing},
+                         {"recomputed_blocks", policy->recomputed_blocks()},
                          {"channels_last", o.channels_last},
                          {"bf16_weight_casts", o.bf16_weight_casts},
                          {"fused_optimizer", o.fused_optimizer},
@@ -235,6 +288,12 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
                          {"model_tflops", model_flops / median / 1e12},
                          {"peak_device_bytes", engine::PeakDeviceMemoryBytes(device)},
                          {"peak_host_bytes", PeakHostBytes()}};
+  if (recompute_plan.has_value()) {
+    line["recompute_plan"] = {{"memory_budget_bytes", recompute_plan->budget_bytes},
+                              {"estimated_step_bytes", recompute_plan->estimated_bytes},
+                              {"estimated_activation_bytes", recompute_plan->activation_bytes},
+                              {"recompute_tflop_per_micro_batch", recompute_plan->recompute_flops / 1e12}};
+  }
   if (profile.has_value()) {
     line["profile"] = {{"trace", o.profile_path},
                        {"host_ops_per_step", profile->host_ops},

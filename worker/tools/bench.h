@@ -18,7 +18,10 @@ struct BenchOptions {
   int resolution = 1024;          // pixels; latents are resolution / 8
   int tokens = 77;
   std::string precision = "bf16";  // fp32 | bf16
-  bool gradient_checkpointing = false;
+  // none | full | auto (docs/training.md): auto measures the activations and
+  // recomputes the cheapest blocks that fit memory_budget_gib.
+  std::string gradient_checkpointing = "none";
+  double memory_budget_gib = 0;  // auto only; 0: the trainer's default budget
   bool channels_last = false;      // NHWC activations and convolution weights
   std::string bf16_weight_casts = "per_forward";  // or per_step (JobSpec::bf16_weight_casts)
   bool fused_optimizer = false;    // optim.fused: ATen's multi-tensor AdamW

@@ -19,7 +19,13 @@ int main(int argc, char** argv) {
   app.add_option("--resolution", o.resolution, "image resolution in pixels (latents are 1/8)");
   app.add_option("--tokens", o.tokens, "text tokens per prompt");
   app.add_option("--precision", o.precision, "fp32 | bf16")->check(CLI::IsMember({"fp32", "bf16"}));
-  app.add_flag("--gradient-checkpointing", o.gradient_checkpointing, "recompute activations in backward");
+  app.add_option("--gradient-checkpointing", o.gradient_checkpointing,
+                 "none | full | auto: recompute activations in backward (alone: full)")
+      ->expected(0, 1)
+      ->default_str("full")
+      ->check(CLI::IsMember({"none", "full", "auto"}));
+  app.add_option("--memory-budget-gib", o.memory_budget_gib,
+                 "the device memory --gradient-checkpointing auto plans for (default: 85% of the GPU's)");
   app.add_flag("--channels-last", o.channels_last, "NHWC activations and convolution weights (channels_last)");
   app.add_option("--bf16-weight-casts", o.bf16_weight_casts,
                  "bf16: cast each fp32 weight per forward, or once per step (bf16_weight_casts)")

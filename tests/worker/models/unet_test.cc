@@ -9,10 +9,12 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "common/file_util.h"
 #include "nlohmann/json.hpp"
 #include "worker/models/embeddings.h"
@@ -99,6 +101,83 @@ TEST(UNetTest, GradientCheckpointingGivesTheSameGradients) {
     const double scale = g.abs().max().item<double>();
     EXPECT_LE((grads_ckpt.at(name) - g).abs().max().item<double>(), 1e-5 * scale + 1e-6 * largest) << name;
   }
+}
+
+// Recomputing an arbitrary subset of the blocks changes what backward keeps,
+// not the math: loss and every gradient match the run that recomputes nothing.
+void ExpectRecomputedSubsetMatches(UNet2DConditionModel& unet, const UNetInputs& in, const torch::Tensor& target) {
+  unet->train();
+  auto [loss_plain, grads_plain] = LossAndGrads(unet, in, target);
+  std::set<std::string> subset;
+  const std::vector<std::string>& names = unet->recompute_block_names();
+  for (size_t i = 0; i < names.size(); i += 2) subset.insert(names[i]);
+  subset.insert("mid");
+  ASSERT_LT(subset.size(), names.size());
+  ASSERT_TRUE(unet->set_recomputed_blocks(subset).ok());
+  EXPECT_EQ(unet->recomputed_blocks(), subset);
+  EXPECT_TRUE(unet->gradient_checkpointing());
+  auto [loss_subset, grads_subset] = LossAndGrads(unet, in, target);
+  EXPECT_EQ(loss_plain.item<float>(), loss_subset.item<float>());
+  double largest = 0;
+  for (const auto& [name, g] : grads_plain) largest = std::max(largest, g.abs().max().item<double>());
+  for (const auto& [name, g] : grads_plain) {
+    const double scale = g.abs().max().item<double>();
+    EXPECT_LE((grads_subset.at(name) - g).abs().max().item<double>(), 1e-5 * scale + 1e-6 * largest) << name;
+  }
+}
+
+TEST(UNetTest, RecomputeBlocksAreNamedInForwardOrder) {
+  UNet2DConditionModel unet = LoadTiny();
+  const diffusers::UNetConfig& c = unet->config();
+  std::vector<std::string> expected;
+  for (size_t i = 0; i < c.num_blocks(); ++i) {
+    for (int64_t j = 0; j < c.layers_per_block[i]; ++j) {
+      expected.push_back("down." + std::to_string(i) + "." + std::to_string(j));
+    }
+  }
+  expected.push_back("mid");
+  for (size_t i = 0; i < c.num_blocks(); ++i) {
+    for (int64_t j = 0; j <= c.layers_per_block[c.num_blocks() - 1 - i]; ++j) {
+      expected.push_back("up." + std::to_string(i) + "." + std::to_string(j));
+    }
+  }
+  EXPECT_EQ(unet->recompute_block_names(), expected);
+  EXPECT_FALSE(unet->gradient_checkpointing());
+  unet->set_gradient_checkpointing(true);
+  EXPECT_EQ(unet->recomputed_blocks().size(), expected.size());
+  unet->set_gradient_checkpointing(false);
+  EXPECT_TRUE(unet->recomputed_blocks().empty());
+}
+
+TEST(UNetTest, AnUnknownRecomputeBlockIsAnErrorNamingItAndTheValidOnes) {
+  UNet2DConditionModel unet = LoadTiny();
+  ASSERT_TRUE(unet->set_recomputed_blocks({"mid"}).ok());
+  const absl::Status status = unet->set_recomputed_blocks({"down.0.0", "down.9.0"});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(status.message()).find("\"down.9.0\""), std::string::npos) << status;
+  EXPECT_NE(std::string(status.message()).find("down.0.0, down.0.1"), std::string::npos) << status;
+  EXPECT_NE(std::string(status.message()).find("mid"), std::string::npos) << status;
+  EXPECT_EQ(unet->recomputed_blocks(), std::set<std::string>{"mid"}) << "a failed call changes nothing";
+}
+
+TEST(UNetTest, RecomputingSomeBlocksGivesTheSameGradients) {
+  auto io = Io();
+  UNet2DConditionModel unet = LoadTiny();
+  ExpectRecomputedSubsetMatches(unet, InputsFrom(io), io.at("target"));
+}
+
+TEST(UNetTest, RecomputingSomeBlocksGivesTheSameGradientsOnSd15) {
+  const std::string dir = std::string(ALIGN_GOLDEN_DIR) + "/tiny-sd15";
+  auto io = ReadTensors(dir + "/io.safetensors");
+  ASSERT_TRUE(io.ok()) << io.status();
+  auto unet = LoadUNet(dir + "/unet", torch::TensorOptions().dtype(torch::kFloat));
+  ASSERT_TRUE(unet.ok()) << unet.status();
+  UNetInputs in;
+  in.sample = io->at("sample");
+  in.timestep = io->at("timestep");
+  in.encoder_hidden_states = io->at("encoder_hidden_states");
+  torch::manual_seed(3);
+  ExpectRecomputedSubsetMatches(*unet, in, torch::randn_like(in.sample));
 }
 
 // Channels-last runs the same math in another memory order: the output and

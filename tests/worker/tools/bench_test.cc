@@ -120,5 +120,32 @@ TEST_F(BenchTest, AnUnwritableTracePathFailsWithAMessage) {
   EXPECT_NE(err.str().find("--profile"), std::string::npos) << err.str();
 }
 
+// --gradient-checkpointing auto plans against the budget and reports the plan;
+// full recomputes every block; a budget without auto is refused.
+TEST_F(BenchTest, GradientCheckpointingModesReportTheRecomputedBlocks) {
+  BenchOptions automatic = TinyBench("");
+  automatic.gradient_checkpointing = "auto";
+  automatic.memory_budget_gib = 8;
+  const nlohmann::json planned = RunOrFail(automatic);
+  EXPECT_EQ(planned.at("gradient_checkpointing").get<std::string>(), "auto");
+  EXPECT_TRUE(planned.at("recomputed_blocks").empty()) << "the tiny UNet fits 8 GiB";
+  const nlohmann::json& plan = planned.at("recompute_plan");
+  EXPECT_EQ(plan.at("memory_budget_bytes").get<int64_t>(), int64_t{8} << 30);
+  EXPECT_GT(plan.at("estimated_activation_bytes").get<int64_t>(), 0);
+  EXPECT_GT(plan.at("estimated_step_bytes").get<int64_t>(), plan.at("estimated_activation_bytes").get<int64_t>());
+
+  BenchOptions full = TinyBench("");
+  full.gradient_checkpointing = "full";
+  const nlohmann::json all = RunOrFail(full);
+  EXPECT_EQ(all.at("recomputed_blocks").size(), 16u);
+  EXPECT_FALSE(all.contains("recompute_plan"));
+
+  BenchOptions budget_without_auto = full;
+  budget_without_auto.memory_budget_gib = 8;
+  std::ostringstream out, err;
+  EXPECT_EQ(RunBench(budget_without_auto, out, err), 2);
+  EXPECT_NE(err.str().find("--memory-budget-gib"), std::string::npos) << err.str();
+}
+
 }  // namespace
 }  // namespace align::tools
