@@ -112,6 +112,7 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
   optim.fused = o.fused_optimizer;
   optim.shard = o.shard_optimizer;
   optim.overlap = o.overlap_reduction;
+  optim.bucket_mb = o.bucket_mb;
   // Sharded: over the ranks mpirun started (every rank runs the same batch);
   // replicated: this process alone.
   const std::unique_ptr<engine::Communicator> comm =
@@ -226,6 +227,7 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
                          {"shard_optimizer", o.shard_optimizer},
                          {"ranks", comm->world_size()},
                          {"overlap_reduction", o.overlap_reduction},
+                         {"bucket_mb", o.bucket_mb},
                          {"optimizer_state_bytes_per_rank", state_bytes_per_rank},
                          {"peak_gradient_bytes_per_rank", peak_gradient_bytes_per_rank},
                          {"gradient_bytes_per_rank", gradient_bytes_per_rank},

@@ -25,6 +25,7 @@ struct BenchOptions {
   bool shard_optimizer = false;
   // optim.overlap: gradients reduced bucket by bucket during backward.
   bool overlap_reduction = false;
+  double bucket_mb = 25;  // optim.bucket_mb: MiB of gradient per collective
   std::string device = "auto";     // auto | cpu | cuda
   int warmup_steps = 2;
   int steps = 5;
