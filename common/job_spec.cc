@@ -128,6 +128,9 @@ absl::Status ParseOptim(const Fields& f, OptimSpec* optim) {
   RETURN_IF_ERROR(f.Check("shard", !optim->shard || optim->name == OptimizerName::kAdamW,
                           "applies to adamw only (adafactor's factored row and column statistics need whole "
                           "matrices, which a flat shard cuts through)"));
+  RETURN_IF_ERROR(f.Bool("overlap", &optim->overlap));
+  RETURN_IF_ERROR(f.Double("bucket_mb", &optim->bucket_mb));
+  RETURN_IF_ERROR(f.Check("bucket_mb", optim->bucket_mb > 0 && optim->bucket_mb <= 4096, "must be in (0, 4096]"));
   return absl::OkStatus();
 }
 
@@ -285,7 +288,8 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
     return f.Error("loss", "has no value (expected e.g. {type: dpo, beta: 5})");
   }
   ASSIGN_OR_RETURN(auto optim, f.Section("optim", {"name", "lr", "weight_decay", "beta1", "beta2", "eps",
-                                                   "warmup_steps", "schedule", "grad_clip", "fused", "shard"}));
+                                                   "warmup_steps", "schedule", "grad_clip", "fused", "shard",
+                                                   "overlap", "bucket_mb"}));
   if (optim) RETURN_IF_ERROR(ParseOptim(*optim, &spec.optim));
   ASSIGN_OR_RETURN(auto batch, f.Section("batch", {"pairs_per_rank", "grad_accum"}));
   if (batch) RETURN_IF_ERROR(ParseBatch(*batch, &spec.batch));

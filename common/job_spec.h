@@ -86,6 +86,12 @@ struct OptimSpec {
   // adamw: shard the optimizer state and the averaged gradient over the
   // job's ranks (worker/engine/sharded_optimizer.h; docs/training.md).
   bool shard = false;
+  // Reduce gradients bucket by bucket while the step's last backward runs
+  // instead of after it; with shard, each bucket's full-size gradient is
+  // dropped once reduce-scattered (worker/engine/overlapped_reduction.h).
+  bool overlap = false;
+  // Gradients reduced together, in MB of fp32 gradient (DDP's bucket_cap_mb).
+  double bucket_mb = 25;
 };
 
 struct BatchSpec {

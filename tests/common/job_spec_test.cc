@@ -393,6 +393,25 @@ TEST(JobSpecTest, ShardIsForAdamWOnly) {
   EXPECT_THAT(std::string(adafactor.status().message()), HasSubstr("adamw only"));
 }
 
+TEST(JobSpecTest, OverlapAndBucketSize) {
+  absl::StatusOr<JobSpec> plain = ParseJobSpec(kMinimalSpec);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_FALSE(plain->optim.overlap);
+  EXPECT_EQ(plain->optim.bucket_mb, 25);
+  absl::StatusOr<JobSpec> overlapped =
+      ParseJobSpec(With("optim", "optim: {name: adamw, shard: true, overlap: true, bucket_mb: 0.5}"));
+  ASSERT_TRUE(overlapped.ok()) << overlapped.status();
+  EXPECT_TRUE(overlapped->optim.overlap);
+  EXPECT_EQ(overlapped->optim.bucket_mb, 0.5);
+  // Replicated overlap does not depend on the optimizer.
+  EXPECT_TRUE(ParseJobSpec(With("optim", "optim: {name: adafactor, overlap: true}")).ok());
+  for (const char* bad : {"optim: {bucket_mb: 0}", "optim: {bucket_mb: -1}", "optim: {bucket_mb: 5000}"}) {
+    absl::StatusOr<JobSpec> spec = ParseJobSpec(With("optim", bad));
+    EXPECT_FALSE(spec.ok()) << bad;
+    if (!spec.ok()) EXPECT_THAT(std::string(spec.status().message()), HasSubstr("optim.bucket_mb")) << bad;
+  }
+}
+
 TEST(JobSpecTest, ResumeIsOwnUnlessGivenAndOnlyForTrainJobs) {
   absl::StatusOr<JobSpec> unset = ParseJobSpec(kMinimalSpec);
   ASSERT_TRUE(unset.ok()) << unset.status();

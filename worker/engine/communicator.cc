@@ -5,7 +5,11 @@
 #include <cstdint>
 #include <iostream>
 #include <memory>
+#include <functional>
 #include <string>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include <mpi.h>
 #include <torch/torch.h>
@@ -36,9 +40,73 @@ bool Overlap(const torch::Tensor& a, const torch::Tensor& b) {
   return a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
 }
 
+// A collective that ran to completion when it was started.
+class CompletedCollective : public PendingCollective {
+ public:
+  bool Test() override { return true; }
+  void Wait() override {}
+};
+
+// A collective that runs when it is waited on: MPI is initialised with
+// MPI_THREAD_FUNNELED (align-worker, align-bench), so only the thread that
+// created the communicator may call it. Autograd runs the backward of CPU
+// tensors on the thread that called backward(), but that of device tensors on
+// its own device threads, where gradient hooks then fire.
+class DeferredCollective : public PendingCollective {
+ public:
+  explicit DeferredCollective(std::function<void()> run) : run_(std::move(run)) {}
+  bool Test() override { return !run_; }
+  void Wait() override {
+    if (!run_) return;
+    std::function<void()> run = std::move(run_);
+    run_ = nullptr;
+    run();
+  }
+
+ private:
+  std::function<void()> run_;
+};
+
+// MPI requests of one collective, the tensors they read and write (alive
+// until done), and what follows on completion (the division of a mean).
+class MpiPendingCollective : public PendingCollective {
+ public:
+  MpiPendingCollective(std::vector<MPI_Request> requests, std::vector<torch::Tensor> tensors,
+                       std::function<void()> on_done)
+      : requests_(std::move(requests)), tensors_(std::move(tensors)), on_done_(std::move(on_done)) {}
+  ~MpiPendingCollective() override {
+    // Dropped unwaited (a step that threw): the buffers must outlive MPI's use.
+    if (!done_) MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+  }
+  bool Test() override {
+    if (done_) return true;
+    int flag = 0;
+    MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &flag, MPI_STATUSES_IGNORE);
+    if (flag) Finish();
+    return done_;
+  }
+  void Wait() override {
+    if (done_) return;
+    MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+    Finish();
+  }
+
+ private:
+  void Finish() {
+    done_ = true;
+    if (on_done_) on_done_();
+    tensors_.clear();
+  }
+
+  std::vector<MPI_Request> requests_;
+  std::vector<torch::Tensor> tensors_;
+  std::function<void()> on_done_;
+  bool done_ = false;
+};
+
 class MpiCommunicator : public Communicator {
  public:
-  MpiCommunicator() {
+  MpiCommunicator() : owner_(std::this_thread::get_id()) {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
   }
@@ -114,6 +182,50 @@ class MpiCommunicator : public Communicator {
 
   void Barrier() override { MPI_Barrier(MPI_COMM_WORLD); }
 
+  // MPI_Iallreduce / MPI_Ireduce_scatter_block on CPU tensors from the
+  // communicator's own thread. Device tensors (staged through host memory),
+  // or a call from another thread, run deferred: the collective happens at
+  // Wait(), on the thread that waits.
+  std::unique_ptr<PendingCollective> StartAllReduceSum(torch::Tensor t) override {
+    if (size_ == 1) return std::make_unique<CompletedCollective>();
+    if (!t.device().is_cpu() || std::this_thread::get_id() != owner_) {
+      return std::make_unique<DeferredCollective>([this, t]() mutable { AllReduceSum(t); });
+    }
+    constexpr int64_t kSlice = int64_t{1} << 30;
+    const MPI_Datatype type = MpiType(t);
+    char* base = static_cast<char*>(t.data_ptr());
+    std::vector<MPI_Request> requests;
+    for (int64_t offset = 0; offset < t.numel(); offset += kSlice) {
+      const int count = static_cast<int>(std::min(kSlice, t.numel() - offset));
+      requests.emplace_back();
+      MPI_Iallreduce(MPI_IN_PLACE, base + offset * t.element_size(), count, type, MPI_SUM, MPI_COMM_WORLD,
+                     &requests.back());
+    }
+    return std::make_unique<MpiPendingCollective>(std::move(requests), std::vector<torch::Tensor>{t}, nullptr);
+  }
+
+  std::unique_ptr<PendingCollective> StartReduceScatter(torch::Tensor input, torch::Tensor output,
+                                                        ReduceOp op) override {
+    CheckScatterShapes(input, output, size_);
+    TORCH_CHECK(!Overlap(input, output), "ReduceScatter: output must not overlap input");
+    if (size_ == 1) {
+      output.copy_(input);
+      return std::make_unique<CompletedCollective>();
+    }
+    if (!input.device().is_cpu() || !output.device().is_cpu() || std::this_thread::get_id() != owner_) {
+      return std::make_unique<DeferredCollective>(
+          [this, input, output, op]() mutable { ReduceScatter(input, output, op); });
+    }
+    const MPI_Datatype type = MpiType(output);
+    std::vector<MPI_Request> requests(1);
+    MPI_Ireduce_scatter_block(input.data_ptr(), output.data_ptr(), BlockCount(output.numel()), type, MPI_SUM,
+                              MPI_COMM_WORLD, &requests[0]);
+    std::function<void()> on_done;
+    if (op == ReduceOp::kMean) on_done = [output, size = size_]() mutable { output.div_(size); };
+    return std::make_unique<MpiPendingCollective>(std::move(requests), std::vector<torch::Tensor>{input, output},
+                                                  std::move(on_done));
+  }
+
  private:
   // Device tensors without NCCL: copy to the host, reduce there, copy back.
   template <typename Fn>
@@ -123,6 +235,7 @@ class MpiCommunicator : public Communicator {
     t.copy_(host);
   }
 
+  std::thread::id owner_;  // the thread MPI_THREAD_FUNNELED lets call MPI
   int rank_ = 0, size_ = 1;
 };
 
@@ -152,6 +265,17 @@ void CheckScatterShapes(const torch::Tensor& whole, const torch::Tensor& part, i
               whole.scalar_type(), " and ", part.scalar_type());
   TORCH_CHECK(whole.numel() == part.numel() * world_size, "reduce-scatter/all-gather over ", world_size,
               " ranks: the whole tensor has ", whole.numel(), " elements, the per-rank part ", part.numel());
+}
+
+std::unique_ptr<PendingCollective> Communicator::StartAllReduceSum(torch::Tensor tensor) {
+  AllReduceSum(tensor);
+  return std::make_unique<CompletedCollective>();
+}
+
+std::unique_ptr<PendingCollective> Communicator::StartReduceScatter(torch::Tensor input, torch::Tensor output,
+                                                                    ReduceOp op) {
+  ReduceScatter(input, output, op);
+  return std::make_unique<CompletedCollective>();
 }
 
 std::unique_ptr<Communicator> MakeMpiCommunicator() { return std::make_unique<MpiCommunicator>(); }
@@ -192,6 +316,16 @@ GradientReducer::GradientReducer(Communicator& comm, std::vector<torch::Tensor> 
     buckets_.back().push_back(i);
     current += bytes;
   }
+}
+
+int64_t GradientReducer::LargestBucketBytes() const {
+  int64_t largest = 0;
+  for (const auto& bucket : buckets_) {
+    int64_t bytes = 0;
+    for (size_t i : bucket) bytes += params_[i].numel() * 4;
+    largest = std::max(largest, bytes);
+  }
+  return largest;
 }
 
 void GradientReducer::AverageGradients() {

@@ -19,6 +19,22 @@ namespace align::engine {
 // sum divided by the world size).
 enum class ReduceOp { kSum, kMean };
 
+// A collective started without waiting for it (Communicator::Start*). It keeps
+// its tensors alive until it is done; its output may be read once Wait() has
+// returned. Wait() must be called (on the thread that runs the step) before the
+// handle is dropped, and handles are waited on in the order they were started,
+// the same order on every rank.
+class PendingCollective {
+ public:
+  virtual ~PendingCollective() = default;
+  // Whether it is done, without blocking. Also what lets MPI move it on:
+  // Open MPI progresses a non-blocking collective only inside MPI calls.
+  virtual bool Test() = 0;
+  // Blocks until it is done (a device collective: until the current stream
+  // is ordered after it).
+  virtual void Wait() = 0;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -38,6 +54,15 @@ class Communicator {
   // dtype). `input` may be that very slice of `output` (in place).
   virtual void AllGather(const torch::Tensor& input, torch::Tensor& output) = 0;
   virtual void Barrier() = 0;
+
+  // Non-blocking AllReduceSum / ReduceScatter: the collective starts now and
+  // runs while the caller goes on (backward), until the handle's Wait(). The
+  // caller leaves the tensors alone until then. Every rank starts the same
+  // collectives in the same order. This default runs the blocking collective
+  // and returns a handle that is already done (the single-process world).
+  virtual std::unique_ptr<PendingCollective> StartAllReduceSum(torch::Tensor tensor);
+  virtual std::unique_ptr<PendingCollective> StartReduceScatter(torch::Tensor input, torch::Tensor output,
+                                                                ReduceOp op);
 };
 
 // TORCH_CHECKs what ReduceScatter and AllGather need of their tensors (every
@@ -62,6 +87,8 @@ class GradientReducer {
  public:
   GradientReducer(Communicator& comm, std::vector<torch::Tensor> params, int64_t bucket_bytes = 25 << 20);
   void AverageGradients();
+  // The fp32 bytes of the largest bucket (the packed copy AverageGradients makes).
+  int64_t LargestBucketBytes() const;
 
  private:
   Communicator& comm_;

@@ -33,7 +33,8 @@ std::pair<int64_t, int64_t> FlatLayout::ShardPart(size_t i, int rank) const {
   return begin < end ? std::make_pair(begin, end) : std::make_pair(begin, begin);
 }
 
-absl::StatusOr<FlatParameters> FlatParameters::Create(const NamedParameters& params, int world_size) {
+absl::StatusOr<FlatParameters> FlatParameters::Create(const NamedParameters& params, int world_size,
+                                                      FlatGradients gradients) {
   if (params.empty()) return absl::InvalidArgumentError("no trainable parameters to flatten");
   if (world_size < 1) return absl::InvalidArgumentError("world size must be >= 1");
   const torch::Device device = params.front().second.device();
@@ -55,15 +56,15 @@ absl::StatusOr<FlatParameters> FlatParameters::Create(const NamedParameters& par
   flat.params_ = params;
   const auto options = torch::TensorOptions().dtype(torch::kFloat).device(device);
   flat.values_ = torch::zeros({flat.layout_.padded_numel}, options);
-  flat.gradients_ = torch::zeros({flat.layout_.padded_numel}, options);
+  if (gradients == FlatGradients::kBuffer) flat.gradients_ = torch::zeros({flat.layout_.padded_numel}, options);
   torch::NoGradGuard no_grad;
   const std::vector<torch::Tensor> value_views = flat.Views(flat.values_);
-  flat.gradient_views_ = flat.Views(flat.gradients_);
+  if (gradients == FlatGradients::kBuffer) flat.gradient_views_ = flat.Views(flat.gradients_);
   for (size_t i = 0; i < params.size(); ++i) {
     torch::Tensor p = params[i].second;
     value_views[i].copy_(p);
     p.set_data(value_views[i]);
-    p.mutable_grad() = flat.gradient_views_[i];
+    p.mutable_grad() = gradients == FlatGradients::kBuffer ? flat.gradient_views_[i] : torch::Tensor();
   }
   return flat;
 }
@@ -90,6 +91,7 @@ torch::Tensor FlatParameters::InBufferOrder(size_t i, const torch::Tensor& value
 }
 
 void FlatParameters::ZeroGradients() {
+  TORCH_CHECK(gradients_.defined(), "FlatParameters::ZeroGradients: no gradient buffer");
   torch::NoGradGuard no_grad;
   gradients_.zero_();
   for (size_t i = 0; i < params_.size(); ++i) {
@@ -99,6 +101,7 @@ void FlatParameters::ZeroGradients() {
 }
 
 void FlatParameters::AdoptReplacedGradients() {
+  TORCH_CHECK(gradients_.defined(), "FlatParameters::AdoptReplacedGradients: no gradient buffer");
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < params_.size(); ++i) {
     torch::Tensor p = params_[i].second;

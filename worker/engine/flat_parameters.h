@@ -40,18 +40,24 @@ struct FlatLayout {
   int world_size = 1;
 };
 
+// Whether backward accumulates into a flat gradient buffer (each gradient a
+// view of it), or into autograd's own gradient tensors (overlapped reduction
+// packs those bucket by bucket and drops them: no whole-size buffer is kept).
+enum class FlatGradients { kBuffer, kNone };
+
 class FlatParameters {
  public:
   // Copies the parameters' values into one buffer and makes each parameter a
   // view of it (Tensor::set_data: a module keeps its parameter objects, which
-  // now alias the buffer), and gives each a gradient that is a view of a
-  // second buffer, where backward accumulates. InvalidArgument unless every
-  // parameter is an fp32 tensor on one device.
-  static absl::StatusOr<FlatParameters> Create(const NamedParameters& params, int world_size);
+  // now alias the buffer), and, with kBuffer, gives each a gradient that is a
+  // view of a second buffer, where backward accumulates. InvalidArgument
+  // unless every parameter is an fp32 tensor on one device.
+  static absl::StatusOr<FlatParameters> Create(const NamedParameters& params, int world_size,
+                                               FlatGradients gradients = FlatGradients::kBuffer);
 
   const FlatLayout& layout() const { return layout_; }
   const NamedParameters& parameters() const { return params_; }
-  // [padded_numel] each.
+  // [padded_numel] each (gradients: undefined without kBuffer).
   const torch::Tensor& values() const { return values_; }
   const torch::Tensor& gradients() const { return gradients_; }
   // Rank `rank`'s [shard_numel] slice of values() / of any flat tensor.
@@ -65,6 +71,7 @@ class FlatParameters {
   // i occupies in the buffer: its memory order, not necessarily the logical one.
   torch::Tensor InBufferOrder(size_t i, const torch::Tensor& value) const;
 
+  // kBuffer only.
   // Zeroes the gradient buffer and points every parameter's gradient at its
   // view again (in case something replaced or cleared it).
   void ZeroGradients();

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <cuda_runtime_api.h>
@@ -13,6 +14,7 @@
 #include <nccl.h>
 #include <torch/torch.h>
 
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
@@ -63,6 +65,8 @@ class StreamMark {
   StreamMark(const StreamMark&) = delete;
   StreamMark& operator=(const StreamMark&) = delete;
 
+  cudaEvent_t event() const { return event_; }
+
   AsyncPoll Poll() const {
     const cudaError_t e = cudaEventQuery(event_);
     if (e == cudaSuccess) return {AsyncState::kDone, ""};
@@ -74,12 +78,39 @@ class StreamMark {
   cudaEvent_t event_ = nullptr;
 };
 
+// A collective enqueued on the communicator's own stream: Wait() orders the
+// waiting thread's current stream after it (it does not block the host, as
+// the blocking collectives do not). Its tensors stay referenced until then;
+// the caching allocator also knows they are in use on the collective's
+// stream (recordStream), so memory freed earlier is not handed out again
+// before the collective is done with it.
+class NcclPendingCollective : public PendingCollective {
+ public:
+  NcclPendingCollective(int device, std::shared_ptr<StreamMark> done, std::vector<torch::Tensor> tensors)
+      : device_(device), done_(std::move(done)), tensors_(std::move(tensors)) {}
+  bool Test() override { return done_->Poll().state != AsyncState::kPending; }
+  void Wait() override {
+    c10::cuda::CUDAGuard guard(device_);
+    const cudaStream_t current = c10::cuda::getCurrentCUDAStream(device_).stream();
+    TORCH_CHECK(cudaStreamWaitEvent(current, done_->event(), 0) == cudaSuccess, "cudaStreamWaitEvent failed");
+    tensors_.clear();
+  }
+
+ private:
+  int device_;
+  std::shared_ptr<StreamMark> done_;
+  std::vector<torch::Tensor> tensors_;
+};
+
 class NcclCommunicator : public Communicator {
  public:
   NcclCommunicator(int device, ncclComm_t comm, std::unique_ptr<Communicator> host, absl::Duration timeout)
       : device_(device),
         comm_(comm),
         host_(std::move(host)),
+        // Collectives started during backward run on a stream of their own,
+        // beside the compute stream that goes on with backward.
+        collective_stream_(c10::cuda::getStreamFromPool(/*isHighPriority=*/true, device)),
         watchdog_(timeout, [this](const std::string& why) {
           std::cerr << "align-worker: rank " << rank() << ": aborting the NCCL communicator: " << why << std::endl;
           ncclCommAbort(comm_);
@@ -143,15 +174,58 @@ class NcclCommunicator : public Communicator {
 
   void Barrier() override { host_->Barrier(); }
 
+  std::unique_ptr<PendingCollective> StartAllReduceSum(torch::Tensor t) override {
+    if (!t.is_cuda()) return host_->StartAllReduceSum(t);
+    return StartOnCollectiveStream({t}, "ncclAllReduce", [&](cudaStream_t stream) {
+      return ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(), NcclType(t), ncclSum, comm_, stream);
+    });
+  }
+
+  std::unique_ptr<PendingCollective> StartReduceScatter(torch::Tensor input, torch::Tensor output,
+                                                        ReduceOp op) override {
+    if (!input.is_cuda() && !output.is_cuda()) return host_->StartReduceScatter(input, output, op);
+    TORCH_CHECK(input.is_cuda() && output.is_cuda(), "ncclReduceScatter needs both tensors on the GPU");
+    CheckScatterShapes(input, output, world_size());
+    const ncclRedOp_t nccl_op = op == ReduceOp::kMean ? ncclAvg : ncclSum;
+    return StartOnCollectiveStream({input, output}, "ncclReduceScatter", [&](cudaStream_t stream) {
+      return ncclReduceScatter(input.data_ptr(), output.data_ptr(), output.numel(), NcclType(output), nccl_op,
+                               comm_, stream);
+    });
+  }
+
  private:
   // Enqueues one collective on the current stream and hands it to the watchdog.
   template <typename Enqueue>
   void Launch(const torch::Tensor& t, const char* what, Enqueue enqueue) {
-    const std::string aborted = watchdog_.abort_reason();
-    TORCH_CHECK(aborted.empty(), "the NCCL communicator was aborted: ", aborted);
     TORCH_CHECK(t.is_contiguous(), "NCCL collectives need contiguous tensors");
     c10::cuda::CUDAGuard guard(device_);
-    const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(device_).stream();
+    EnqueueWatched(c10::cuda::getCurrentCUDAStream(device_).stream(), t.numel(), what, enqueue);
+  }
+
+  // The collective's stream first waits for the work the current stream has
+  // queued so far (what produced the tensors), then runs the collective.
+  template <typename Enqueue>
+  std::unique_ptr<PendingCollective> StartOnCollectiveStream(std::vector<torch::Tensor> tensors, const char* what,
+                                                             Enqueue enqueue) {
+    for (const torch::Tensor& t : tensors) TORCH_CHECK(t.is_contiguous(), "NCCL collectives need contiguous tensors");
+    c10::cuda::CUDAGuard guard(device_);
+    const StreamMark produced(c10::cuda::getCurrentCUDAStream(device_).stream());
+    TORCH_CHECK(cudaStreamWaitEvent(collective_stream_.stream(), produced.event(), 0) == cudaSuccess,
+                "cudaStreamWaitEvent failed");
+    std::shared_ptr<StreamMark> done =
+        EnqueueWatched(collective_stream_.stream(), tensors.back().numel(), what, enqueue);
+    for (const torch::Tensor& t : tensors) {
+      c10::cuda::CUDACachingAllocator::recordStream(t.storage().data_ptr(), collective_stream_);
+    }
+    return std::make_unique<NcclPendingCollective>(device_, std::move(done), std::move(tensors));
+  }
+
+  // Enqueues one collective on `stream` and hands it to the watchdog; the
+  // mark is done when the collective is.
+  template <typename Enqueue>
+  std::shared_ptr<StreamMark> EnqueueWatched(cudaStream_t stream, int64_t numel, const char* what, Enqueue enqueue) {
+    const std::string aborted = watchdog_.abort_reason();
+    TORCH_CHECK(aborted.empty(), "the NCCL communicator was aborted: ", aborted);
     ncclResult_t r = enqueue(stream);
     if (r == ncclInProgress) {
       // Non-blocking: the call returns before NCCL has enqueued the kernel.
@@ -161,15 +235,17 @@ class NcclCommunicator : public Communicator {
     }
     TORCH_CHECK(r == ncclSuccess, what, " failed: ", ncclGetErrorString(r));
     auto mark = std::make_shared<StreamMark>(stream);
-    watchdog_.Watch(absl::StrCat(what, " of ", t.numel(), " elements"), [this, mark] {
+    watchdog_.Watch(absl::StrCat(what, " of ", numel, " elements"), [this, mark] {
       AsyncPoll comm = PollComm(comm_);
       return comm.state == AsyncState::kFailed ? comm : mark->Poll();
     });
+    return mark;
   }
 
   int device_;
   ncclComm_t comm_;
   std::unique_ptr<Communicator> host_;
+  c10::cuda::CUDAStream collective_stream_;
   CollectiveWatchdog watchdog_;  // last: its thread stops before the rest is destroyed
 };
 

@@ -9,21 +9,93 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "worker/engine/bucket_schedule.h"
 #include "worker/engine/grad_norm.h"
+#include "worker/engine/overlapped_reduction.h"
 #include "worker/engine/sharded_optimizer.h"
 
 namespace align::engine {
 namespace {
 
+std::vector<int64_t> GradientBytesOf(const std::vector<torch::Tensor>& params) {
+  std::vector<int64_t> bytes;
+  for (const torch::Tensor& p : params) bytes.push_back(p.numel() * 4);  // reduced in fp32
+  return bytes;
+}
+
+// Replicated, overlapped: each bucket's gradients packed into one fp32
+// tensor, all-reduced (sum) while backward goes on, then divided by the world
+// size and copied back: the operations GradientReducer does, per element, so
+// the mean is the same bits as without overlap where the all-reduce adds the
+// ranks' values in the same order (always with two ranks: a + b).
+class OverlappedAllReduce : public OverlappedReduction {
+ public:
+  OverlappedAllReduce(Communicator& comm, const std::vector<torch::Tensor>& params, int64_t bucket_bytes)
+      : OverlappedReduction(params, ReverseOrderBuckets(GradientBytesOf(params), bucket_bytes)), comm_(comm) {}
+
+ protected:
+  Started Start(size_t b) override {
+    std::vector<torch::Tensor> grads;
+    for (size_t i : buckets()[b]) {
+      torch::Tensor p = params()[i];
+      if (!p.grad().defined()) {
+        p.mutable_grad() = torch::zeros_like(p);
+        CountGradient(i);
+      }
+      grads.push_back(p.grad().to(torch::kFloat).reshape({-1}));
+    }
+    torch::Tensor flat = torch::cat(grads);
+    return {comm_.StartAllReduceSum(flat), flat};
+  }
+  void Done(size_t b, const torch::Tensor& flat) override {
+    flat.div_(comm_.world_size());
+    int64_t offset = 0;
+    for (size_t i : buckets()[b]) {
+      torch::Tensor grad = params()[i].grad();
+      grad.copy_(flat.narrow(0, offset, grad.numel()).view_as(grad));
+      offset += grad.numel();
+    }
+  }
+
+ private:
+  Communicator& comm_;
+};
+
 class ReplicatedUpdater : public ParameterUpdater {
  public:
   ReplicatedUpdater(const NamedParameters& params, const OptimSpec& spec, Communicator& comm)
-      : params_(Tensors(params)), reducer_(comm, params_), optimizer_(MakeOptimizer(params, spec)) {}
+      : params_(Tensors(params)),
+        comm_(comm),
+        reducer_(comm, params_, BucketBytes(spec.bucket_mb)),
+        optimizer_(MakeOptimizer(params, spec)) {
+    // One rank has nothing to reduce (GradientReducer leaves the gradients as they are too).
+    if (spec.overlap && comm.world_size() > 1) {
+      overlapped_ = std::make_unique<OverlappedAllReduce>(comm, params_, BucketBytes(spec.bucket_mb));
+    }
+  }
 
   void ZeroGradients() override {
     for (auto& p : params_) p.mutable_grad() = torch::Tensor();
+    if (overlapped_) overlapped_->BeginStep();
   }
-  void AverageGradients() override { reducer_.AverageGradients(); }
+  void BeforeLastBackward() override {
+    if (overlapped_) overlapped_->Arm();
+  }
+  void AverageGradients() override {
+    if (overlapped_) {
+      overlapped_->Finish();
+      gradient_bytes_ = {overlapped_->peak_bytes(), overlapped_->held_bytes()};
+      return;
+    }
+    reducer_.AverageGradients();
+    // Every gradient, and one packed bucket at a time while it is reduced.
+    gradient_bytes_.held = 0;
+    for (const auto& p : params_) {
+      if (p.grad().defined()) gradient_bytes_.held += static_cast<int64_t>(p.grad().nbytes());
+    }
+    gradient_bytes_.peak = gradient_bytes_.held + (comm_.world_size() > 1 ? reducer_.LargestBucketBytes() : 0);
+  }
   double GradNorm() override { return GlobalGradNorm(params_); }
   void ScaleGradients(double scale) override { engine::ScaleGradients(params_, scale); }
   void Step(double lr) override { optimizer_->Step(lr); }
@@ -38,7 +110,12 @@ class ReplicatedUpdater : public ParameterUpdater {
     }
     return bytes;
   }
-  std::string Describe() const override { return "replicated"; }
+  GradientMemory GradientBytes() const override { return gradient_bytes_; }
+  std::string Describe() const override {
+    return overlapped_ ? absl::StrCat("replicated, ", overlapped_->buckets().size(),
+                                      " gradient buckets all-reduced during backward")
+                       : "replicated";
+  }
 
  private:
   static std::vector<torch::Tensor> Tensors(const NamedParameters& params) {
@@ -48,8 +125,11 @@ class ReplicatedUpdater : public ParameterUpdater {
   }
 
   std::vector<torch::Tensor> params_;
+  Communicator& comm_;
   GradientReducer reducer_;
+  std::unique_ptr<OverlappedAllReduce> overlapped_;  // optim.overlap on more than one rank
   std::unique_ptr<Optimizer> optimizer_;
+  GradientMemory gradient_bytes_;
 };
 
 }  // namespace

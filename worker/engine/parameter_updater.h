@@ -7,6 +7,9 @@
 //     (GradientReducer all-reduces the gradients, each rank takes the same step);
 //   sharded (worker/engine/sharded_optimizer.h): each rank holds the averaged
 //     gradient and the optimizer state of its shard of the flat parameters only.
+// Either way, `optim.overlap` reduces the gradients bucket by bucket while
+// the step's last backward runs (worker/engine/overlapped_reduction.h)
+// instead of after it.
 // The trainer and align-bench see this interface only.
 
 #include <cstdint>
@@ -24,12 +27,23 @@
 
 namespace align::engine {
 
+// Gradient storage of one rank, in bytes, as the updater counts it: full-size
+// gradients, packed buckets being reduced, the averaged shard.
+struct GradientMemory {
+  int64_t peak = 0;  // the most held at once in the last step, until AverageGradients returned
+  int64_t held = 0;  // held from AverageGradients to the optimizer step
+};
+
 class ParameterUpdater {
  public:
   virtual ~ParameterUpdater() = default;
   // Before a step's first backward.
   virtual void ZeroGradients() = 0;
+  // Before the step's last backward (earlier ones only accumulate). With
+  // overlap, that backward's final gradients start their buckets' collectives.
+  virtual void BeforeLastBackward() = 0;
   // After the step's last backward: the mean gradient over ranks (collective).
+  // With overlap: the buckets backward did not start, then waits for all.
   virtual void AverageGradients() = 0;
   // The L2 norm of the whole averaged gradient, the same on every rank
   // (collective when sharded); not finite when a gradient is not.
@@ -47,12 +61,14 @@ class ParameterUpdater {
   virtual absl::Status LoadState(const std::map<std::string, torch::Tensor>& state) = 0;
   // Bytes of optimizer state this rank holds between steps.
   virtual int64_t StateBytes() const = 0;
+  virtual GradientMemory GradientBytes() const = 0;
   // "replicated" or "sharded over N ranks".
   virtual std::string Describe() const = 0;
 };
 
-// The replicated or sharded updater for `spec.shard`. InvalidArgument where
-// sharding cannot hold the parameters (adafactor; not one fp32 device).
+// The replicated or sharded updater for `spec.shard`, overlapped with
+// backward for `spec.overlap`. InvalidArgument where sharding cannot hold the
+// parameters (adafactor; not one fp32 device).
 absl::StatusOr<std::unique_ptr<ParameterUpdater>> MakeParameterUpdater(const NamedParameters& params,
                                                                        const OptimSpec& spec, Communicator& comm);
 

@@ -16,6 +16,17 @@
 // gradient buffer is still whole on every rank (backward writes all of it);
 // the averaged gradient is a shard.
 //
+// With `optim.overlap` the parameters are flattened bucket by bucket instead
+// (buckets of about `optim.bucket_mb`, in reverse registration order, each
+// its own flat buffer sharded over the ranks): rank r owns part r of every
+// bucket. There is no flat gradient buffer: backward accumulates into
+// autograd's own gradient tensors; in the step's last backward, as soon as a
+// bucket's gradients are final, they are packed, reduce-scattered into this
+// rank's part of the bucket (while backward goes on) and dropped. Between
+// backward and the optimizer step a rank holds the averaged shard only, not a
+// whole-model gradient. The shard optimizer then steps over one tensor per
+// bucket and the parts are all-gathered bucket by bucket.
+//
 // State() gathers the moments into the replicated per-parameter layout
 // ("<param>.exp_avg", "<param>.exp_avg_sq", "step"), so checkpoints look the
 // same whether the run was sharded or not, and either kind of run resumes
@@ -28,6 +39,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <torch/types.h>
 
@@ -49,7 +61,10 @@ class ShardedOptimizer : public ParameterUpdater {
   static absl::StatusOr<std::unique_ptr<ShardedOptimizer>> Create(const NamedParameters& params,
                                                                   const OptimSpec& spec, Communicator& comm);
 
+  ~ShardedOptimizer() override;
+
   void ZeroGradients() override;
+  void BeforeLastBackward() override;
   void AverageGradients() override;
   double GradNorm() override;
   void ScaleGradients(double scale) override;
@@ -57,20 +72,27 @@ class ShardedOptimizer : public ParameterUpdater {
   std::map<std::string, torch::Tensor> State() override;
   absl::Status LoadState(const std::map<std::string, torch::Tensor>& state) override;
   int64_t StateBytes() const override;
+  GradientMemory GradientBytes() const override;
   std::string Describe() const override;
 
-  const FlatParameters& flat() const { return flat_; }
-
  private:
-  ShardedOptimizer(FlatParameters flat, Communicator& comm);
+  class OverlappedReduceScatter;
 
-  FlatParameters flat_;
+  ShardedOptimizer(std::vector<FlatParameters> buckets, Communicator& comm);
+
+  // The flat buffers: one holding every parameter, or one per bucket (overlap).
+  std::vector<FlatParameters> buckets_;
   Communicator& comm_;
-  torch::Tensor value_shard_;     // this rank's slice of flat_.values()
-  torch::Tensor gradient_shard_;  // the averaged gradient of that slice
-  // AdamW over one parameter, value_shard_ (its gradient: gradient_shard_),
-  // under the name kShardName: its slots are this rank's part of the moments.
+  // The averaged gradient of this rank's shards, bucket after bucket, one
+  // contiguous tensor (the norm and the clipping see it whole).
+  torch::Tensor gradient_shard_;
+  // Per bucket: this rank's slice of its values(), and its part of gradient_shard_.
+  std::vector<torch::Tensor> value_shards_, gradient_shards_;
+  // AdamW over the value shards (their gradients: the gradient shards), named
+  // ShardName(b): its slots are this rank's part of the moments.
   std::unique_ptr<Optimizer> shard_optimizer_;
+  std::unique_ptr<OverlappedReduceScatter> overlapped_;  // optim.overlap
+  GradientMemory gradient_bytes_;
 };
 
 }  // namespace align::engine

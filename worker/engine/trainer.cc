@@ -268,6 +268,7 @@ absl::StatusOr<StepMetrics> TrainerImpl::TrainStep(int64_t step) {
                             schedule_->num_train_timesteps(), device_);
     StepResult r = step_->Forward(tensors, draws, /*train=*/true);
     const double loss_value = r.out.loss.item<double>();
+    if (micro == accum - 1) updater_->BeforeLastBackward();
     if (std::isfinite(loss_value)) {
       (r.out.loss / static_cast<double>(accum)).backward();
     } else {

@@ -148,6 +148,8 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
   OptimSpec optim;
   optim.fused = o.fused_optimizer;
   optim.shard = o.shard_optimizer;
+  optim.overlap = o.overlap_reduction;
+  optim.bucket_mb = o.bucket_mb;
   // Sharded: over the ranks mpirun started (every rank runs the same batch);
   // replicated: this process alone.
   const std::unique_ptr<engine::Communicator> comm =
@@ -213,6 +215,7 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
         r = step.Forward(batch, draws, /*train=*/true);
         if (i == 0) step_flops += count.flops();
       }
+      if (micro + 1 == o.micro_batches) (*updater)->BeforeLastBackward();
       (r.out.loss / static_cast<double>(o.micro_batches)).backward();
     }
     weight_casts.reset();
@@ -258,6 +261,18 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
   comm->AllReduceSum(state_bytes);
   std::vector<int64_t> state_bytes_per_rank;
   for (int r = 0; r < comm->world_size(); ++r) state_bytes_per_rank.push_back(state_bytes[r].item<int64_t>());
+  // Each rank's gradient storage in the last step: the most at once, and what
+  // it keeps from backward's end to the optimizer step.
+  const engine::GradientMemory gradient_bytes = (*updater)->GradientBytes();
+  torch::Tensor gradient_sizes = torch::zeros({2, comm->world_size()}, torch::kDouble);
+  gradient_sizes[0][comm->rank()] = static_cast<double>(gradient_bytes.peak);
+  gradient_sizes[1][comm->rank()] = static_cast<double>(gradient_bytes.held);
+  comm->AllReduceSum(gradient_sizes);
+  std::vector<int64_t> peak_gradient_bytes_per_rank, gradient_bytes_per_rank;
+  for (int r = 0; r < comm->world_size(); ++r) {
+    peak_gradient_bytes_per_rank.push_back(gradient_sizes[0][r].item<int64_t>());
+    gradient_bytes_per_rank.push_back(gradient_sizes[1][r].item<int64_t>());
+  }
 
   std::sort(times.begin(), times.end());
   const double median = times[times.size() / 2];
@@ -276,7 +291,11 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
                          {"fused_optimizer", o.fused_optimizer},
                          {"shard_optimizer", o.shard_optimizer},
                          {"ranks", comm->world_size()},
+                         {"overlap_reduction", o.overlap_reduction},
+                         {"bucket_mb", o.bucket_mb},
                          {"optimizer_state_bytes_per_rank", state_bytes_per_rank},
+                         {"peak_gradient_bytes_per_rank", peak_gradient_bytes_per_rank},
+                         {"gradient_bytes_per_rank", gradient_bytes_per_rank},
                          {"grad_clip", optim.grad_clip},
                          {"device", device.str()},
                          {"torch_threads", torch::get_num_threads()},

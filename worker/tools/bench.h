@@ -28,6 +28,9 @@ struct BenchOptions {
   // optim.shard: optimizer state and averaged gradients sharded over the
   // ranks of the MPI world (the caller has initialised MPI; run under mpirun).
   bool shard_optimizer = false;
+  // optim.overlap: gradients reduced bucket by bucket during backward.
+  bool overlap_reduction = false;
+  double bucket_mb = 25;  // optim.bucket_mb: MiB of gradient per collective
   std::string device = "auto";     // auto | cpu | cuda
   int warmup_steps = 2;
   int steps = 5;

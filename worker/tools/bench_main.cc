@@ -33,6 +33,10 @@ int main(int argc, char** argv) {
   app.add_flag("--fused-optimizer", o.fused_optimizer, "AdamW as one multi-tensor kernel per device (optim.fused)");
   app.add_flag("--shard-optimizer", o.shard_optimizer,
                "AdamW state and averaged gradients sharded over the ranks of mpirun (optim.shard)");
+  app.add_flag("--overlap-reduction", o.overlap_reduction,
+               "reduce gradients bucket by bucket while backward runs (optim.overlap)");
+  app.add_option("--bucket-mb", o.bucket_mb, "MiB of gradient reduced in one collective (optim.bucket_mb)")
+      ->check(CLI::Range(1e-6, 4096.0));
   app.add_option("--device", o.device, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_option("--warmup", o.warmup_steps, "untimed steps first");
   app.add_option("--steps", o.steps, "timed steps (the median is reported)");

@@ -450,6 +450,99 @@ TEST_F(TrainIntegrationTest, ShardedLoraMatchesReplicatedLora) {
   EXPECT_NE(ReadBytes(root_ / "lora-sharded.log").find("sharded over 2 ranks"), std::string::npos);
 }
 
+// optim.overlap, replicated: gradients all-reduced bucket by bucket during the last of two
+// micro-batches' backward (small buckets: many per model) end with the same bits as the
+// all-reduce after backward, clipping included. Each element's mean is the same operations
+// either way (the sum over ranks, then / 2); with two ranks an all-reduce adds a + b whichever
+// elements share a message.
+TEST_F(TrainIntegrationTest, OverlappedReplicatedRunEqualsTheBlockingOneBitForBit) {
+  const std::string common = "batch: {pairs_per_rank: 2, grad_accum: 2}\nsteps: 3\neval_every: 0\ncheckpoint_every: 0\n";
+  const std::string optim = "optim: {name: adamw, lr: 1.0e-3, weight_decay: 0.01, grad_clip: 1.0, bucket_mb: 0.5";
+  TrainOnTwoRanks("blocking", WriteSpec("blocking", "{type: dpo, beta: 5}", common + optim + "}\n"));
+  TrainOnTwoRanks("overlapped", WriteSpec("overlapped", "{type: dpo, beta: 5}", common + optim + ", overlap: true}\n"));
+  EXPECT_NE(ReadBytes(root_ / "overlapped.log").find("gradient buckets all-reduced during backward"), std::string::npos)
+      << ReadBytes(root_ / "overlapped.log");
+  const auto a = Weights((root_ / "blocking" / "checkpoint-3").string());
+  const auto b = Weights((root_ / "overlapped" / "checkpoint-3").string());
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, wa] : a) EXPECT_TRUE(wa == b.at(name)) << name;
+  const auto la = Metrics("blocking"), lb = Metrics("overlapped");
+  ASSERT_EQ(la.size(), lb.size());
+  ASSERT_FALSE(la.empty());
+  EXPECT_GT(la[0].at("grad_norm").get<double>(), 1.0);  // clipped
+  for (size_t i = 0; i < la.size(); ++i) {
+    if (!la[i].contains("loss")) continue;  // an evaluation line
+    EXPECT_EQ(la[i].at("grad_norm"), lb[i].at("grad_norm")) << i;
+  }
+}
+
+// optim.overlap, sharded: each bucket reduce-scattered into this rank's part of it during the
+// last backward. The averaged gradients are the same bits, but a rank's shard is part r of
+// every bucket instead of one 1/N slice of the whole flat buffer, so the fp64 norm is summed in
+// another grouping and AdamW's vectorised body and scalar tail meet at other elements: within
+// fp32 rounding of the blocking sharded run (the tolerance of ShardedTrainingMatchesReplicated),
+// not bit-identical. A resumed overlapped run is bit-identical to the uninterrupted one.
+TEST_F(TrainIntegrationTest, OverlappedShardedRunMatchesTheBlockingOneAndResumesBitIdentically) {
+  const std::string common = "batch: {pairs_per_rank: 2, grad_accum: 2}\nsteps: 4\neval_every: 0\ncheckpoint_every: 2\n";
+  const std::string optim = "optim: {name: adamw, lr: 1.0e-3, weight_decay: 0.01, grad_clip: 1.0, shard: true, bucket_mb: 0.5";
+  TrainOnTwoRanks("sharded-blocking", WriteSpec("sharded-blocking", "{type: dpo, beta: 5}", common + optim + "}\n"));
+  const std::string spec = WriteSpec("sharded-overlapped", "{type: dpo, beta: 5}", common + optim + ", overlap: true}\n");
+  TrainOnTwoRanks("sharded-overlapped", spec);
+  const std::string log = ReadBytes(root_ / "sharded-overlapped.log");
+  EXPECT_NE(log.find("gradient buckets reduce-scattered during backward"), std::string::npos) << log;
+
+  const fs::path last = root_ / "sharded-overlapped" / "checkpoint-4";
+  const auto a = Weights((root_ / "sharded-blocking" / "checkpoint-4").string());
+  const auto b = Weights(last.string());
+  const Divergence d = Compare(a, b, Weights(kTiny));
+  EXPECT_GT(d.max_update, 1e-4);
+  EXPECT_EQ(OutsideRounding(a, b, d.max_update, 1e-5), 0)
+      << "largest update " << d.max_update << ", largest difference " << d.max_difference;
+  const auto la = Metrics("sharded-blocking"), lb = Metrics("sharded-overlapped");
+  ASSERT_EQ(la.size(), lb.size());
+  ASSERT_FALSE(la.empty());
+  EXPECT_GT(la[0].at("grad_norm").get<double>(), 1.0);  // clipped
+  for (size_t i = 0; i < la.size(); ++i) {
+    if (!la[i].contains("loss")) continue;  // an evaluation line
+    const double norm = la[i].at("grad_norm").get<double>();
+    EXPECT_NEAR(lb[i].at("grad_norm").get<double>(), norm, 1e-9 * norm) << i;
+  }
+
+  const std::string optimizer = ReadBytes(last / "optimizer.safetensors");
+  fs::remove_all(last);
+  TrainOnTwoRanks("sharded-overlapped", spec);  // resumes from checkpoint-2
+  const auto resumed = Weights(last.string());
+  ASSERT_EQ(resumed.size(), b.size());
+  for (const auto& [name, w] : b) EXPECT_TRUE(resumed.at(name) == w) << name;
+  EXPECT_TRUE(ReadBytes(last / "optimizer.safetensors") == optimizer);
+}
+
+// LoRA with overlap: only the adapters have hooks and buckets. Replicated: the same bits as
+// without overlap; sharded and overlapped: within rounding of them.
+TEST_F(TrainIntegrationTest, OverlappedLoraMatchesBlockingLora) {
+  const std::string common = "lora: {rank: 4, alpha: 8}\nreference: base\nbatch: {pairs_per_rank: 2, grad_accum: 2}\n"
+                             "steps: 3\neval_every: 0\ncheckpoint_every: 0\n";
+  const std::string optim = "optim: {name: adamw, lr: 1.0e-2, grad_clip: 1.0e-4, bucket_mb: 0.01";
+  TrainOnTwoRanks("lora-blocking", WriteSpec("lora-blocking", "{type: dpo, beta: 5}", common + optim + "}\n"));
+  TrainOnTwoRanks("lora-overlapped",
+                  WriteSpec("lora-overlapped", "{type: dpo, beta: 5}", common + optim + ", overlap: true}\n"));
+  TrainOnTwoRanks("lora-sharded-overlapped", WriteSpec("lora-sharded-overlapped", "{type: dpo, beta: 5}",
+                                                       common + optim + ", shard: true, overlap: true}\n"));
+  const auto a = FileTensors(root_ / "lora-blocking" / "checkpoint-3" / "pytorch_lora_weights.safetensors");
+  const auto b = FileTensors(root_ / "lora-overlapped" / "checkpoint-3" / "pytorch_lora_weights.safetensors");
+  const auto c = FileTensors(root_ / "lora-sharded-overlapped" / "checkpoint-3" / "pytorch_lora_weights.safetensors");
+  ASSERT_FALSE(a.empty());
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, w] : a) EXPECT_TRUE(w == b.at(name)) << name;
+  double largest = 0;
+  for (const auto& [name, w] : a) {
+    for (float x : w) largest = std::max(largest, double(std::abs(x)));
+  }
+  const Divergence d = Compare(a, c, {});
+  EXPECT_LE(d.max_difference, 1e-5 * largest) << "largest adapter weight " << largest;
+  EXPECT_GT(Metrics("lora-blocking").at(0).at("grad_norm").get<double>(), 1.0e-4);  // clipped
+}
+
 // bf16 autocast over fp32 master weights, with activation checkpointing and
 // gradient accumulation: the step runs and its numbers are finite.
 TEST_F(TrainIntegrationTest, Bf16WithCheckpointingAndAccumulationTrains) {
