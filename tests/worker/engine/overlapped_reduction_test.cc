@@ -5,7 +5,6 @@
 // gradient buckets (several per model), with and without overlap.
 
 #include <gtest/gtest.h>
-#include <mpi.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -223,14 +222,3 @@ TEST_F(OverlappedReductionTest, NonBlockingCollectivesEqualTheBlockingOnes) {
 
 }  // namespace
 }  // namespace align::engine
-
-int main(int argc, char** argv) {
-  int provided = 0;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-  testing::InitGoogleTest(&argc, argv);
-  int failed = RUN_ALL_TESTS() != 0 ? 1 : 0;
-  // Every rank exits with the verdict of all of them.
-  MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  MPI_Finalize();
-  return failed;
-}
