@@ -170,8 +170,9 @@ absl::Status TrainerImpl::Init() {
     for (auto& item : policy_->named_parameters()) named.emplace_back(item.key(), item.value());
   }
   ASSIGN_OR_RETURN(updater_, MakeParameterUpdater(named, spec_.optim, comm_));
-  std::cerr << "align-worker: rank " << comm_.rank() << ": optimizer state " << updater_->StateBytes() << " bytes, "
-            << updater_->Describe() << "\n";
+  // One write: the ranks share the terminal, and pieces written apart interleave.
+  std::cerr << absl::StrCat("align-worker: rank ", comm_.rank(), ": optimizer state ", updater_->StateBytes(),
+                            " bytes, ", updater_->Describe(), "\n");
   if (spec_.gradient_checkpointing.mode == GradientCheckpointingMode::kAuto) {
     // Planned once the optimizer state's size is known; every rank fails alike when nothing fits.
     const int64_t samples = (loss_->needs_rejected() ? 2 : 1) * spec_.batch.pairs_per_rank;
