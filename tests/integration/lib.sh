@@ -105,7 +105,13 @@ stop_workers() {
   fi
 }
 
+# Helper loops a test runs in the background (cleanup stops them before it
+# waits for the remaining children).
+background_pids=()
+
 cleanup() {
+  local pid
+  for pid in "${background_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   stop_workers
   if [[ -n "$coordinator_pid" ]]; then
     { kill -9 "$coordinator_pid" || true; wait "$coordinator_pid" || true; } 2>/dev/null
