@@ -19,26 +19,11 @@ namespace align::diffusers {
 namespace {
 
 absl::Status Validate(const ClipVisionConfig& c) {
-  for (const auto& [name, value] :
-       std::vector<std::pair<const char*, int64_t>>{{"hidden_size", c.hidden_size},
-                                                    {"intermediate_size", c.intermediate_size},
-                                                    {"num_hidden_layers", c.num_hidden_layers},
-                                                    {"num_attention_heads", c.num_attention_heads},
-                                                    {"image_size", c.image_size},
-                                                    {"patch_size", c.patch_size},
-                                                    {"projection_dim", c.projection_dim}}) {
-    if (value <= 0) return absl::InvalidArgumentError(absl::StrCat(name, " = ", value, " must be positive"));
-  }
-  if (c.hidden_size % c.num_attention_heads != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("hidden_size ", c.hidden_size,
-                                                   " is not divisible by num_attention_heads ",
-                                                   c.num_attention_heads));
-  }
+  RETURN_IF_ERROR(ValidateClipEncoderFields(c, {{"image_size", c.image_size}, {"patch_size", c.patch_size}}));
   if (c.image_size % c.patch_size != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("image_size ", c.image_size, " is not a multiple of patch_size ", c.patch_size));
   }
-  if (!(c.layer_norm_eps > 0)) return absl::InvalidArgumentError("layer_norm_eps must be positive");
   return absl::OkStatus();
 }
 
@@ -63,18 +48,11 @@ absl::StatusOr<ClipVisionConfig> ParseClipVisionConfig(const std::string& json_t
   ClipVisionConfig c;
   r.Expect("model_type", "clip_vision_model");
   ReadClipArchitecture(r, "CLIPVisionModel", &c.with_projection);
-  c.hidden_size = r.Int("hidden_size", c.hidden_size);
-  c.intermediate_size = r.Int("intermediate_size", c.intermediate_size);
-  c.num_hidden_layers = r.Int("num_hidden_layers", c.num_hidden_layers);
-  c.num_attention_heads = r.Int("num_attention_heads", c.num_attention_heads);
+  ReadClipEncoderFields(r, &c);
   c.image_size = r.Int("image_size", c.image_size);
   c.patch_size = r.Int("patch_size", c.patch_size);
-  c.layer_norm_eps = r.Double("layer_norm_eps", c.layer_norm_eps);
-  c.projection_dim = r.Int("projection_dim", c.projection_dim);
-  ReadClipActivation(r, &c.hidden_act);
   // RGB input: the patch embedding's in_channels.
   r.ExpectOneOf("num_channels", {3});
-  ExpectNoClipDropout(r);
   r.ExpectOneOf("pruned_heads", {nlohmann::json::object(), nullptr});
   IgnorePretrainedConfigKeys(r);
   RETURN_IF_ERROR(r.Finish());

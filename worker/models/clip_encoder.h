@@ -30,6 +30,21 @@ struct ClipEncoderShape {
   bool causal = false;  // the text tower's causal mask
 };
 
+// The shape of a text (ClipTextConfig, causal) or vision (ClipVisionConfig)
+// tower's encoder: both configs name these numbers alike.
+template <typename Config>
+ClipEncoderShape ClipEncoderShapeOf(const Config& config, bool causal) {
+  ClipEncoderShape shape;
+  shape.hidden_size = config.hidden_size;
+  shape.intermediate_size = config.intermediate_size;
+  shape.num_attention_heads = config.num_attention_heads;
+  shape.num_hidden_layers = config.num_hidden_layers;
+  shape.hidden_act = config.hidden_act;
+  shape.layer_norm_eps = config.layer_norm_eps;
+  shape.causal = causal;
+  return shape;
+}
+
 class ClipAttentionImpl : public torch::nn::Module {
  public:
   ClipAttentionImpl(const ClipEncoderShape& shape, const torch::TensorOptions& options);

@@ -39,23 +39,11 @@ torch::Tensor ClipTextEmbeddingsImpl::forward(const torch::Tensor& input_ids) {
   return token_embedding(input_ids) + position_embedding(positions);
 }
 
-ClipEncoderShape TextEncoderShape(const diffusers::ClipTextConfig& config) {
-  ClipEncoderShape shape;
-  shape.hidden_size = config.hidden_size;
-  shape.intermediate_size = config.intermediate_size;
-  shape.num_attention_heads = config.num_attention_heads;
-  shape.num_hidden_layers = config.num_hidden_layers;
-  shape.hidden_act = config.hidden_act;
-  shape.layer_norm_eps = config.layer_norm_eps;
-  shape.causal = true;
-  return shape;
-}
-
 ClipTextModelImpl::ClipTextModelImpl(const diffusers::ClipTextConfig& config, bool with_projection,
                                      const torch::TensorOptions& options)
     : config_(config) {
   embeddings = register_module("embeddings", ClipTextEmbeddings(config, options));
-  encoder = register_module("encoder", ClipEncoder(TextEncoderShape(config), options));
+  encoder = register_module("encoder", ClipEncoder(ClipEncoderShapeOf(config, /*causal=*/true), options));
   final_layer_norm =
       register_module("final_layer_norm", LayerNorm(config.hidden_size, config.layer_norm_eps, options));
   if (with_projection) {

@@ -47,9 +47,6 @@ class ClipTextEmbeddingsImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ClipTextEmbeddings);
 
-// The encoder a text config describes (causal).
-ClipEncoderShape TextEncoderShape(const diffusers::ClipTextConfig& config);
-
 struct ClipTextOutput {
   // The embeddings, then each layer's output: num_hidden_layers + 1 entries,
   // none with final_layer_norm applied (transformers' hidden_states).

@@ -11,18 +11,6 @@
 
 namespace align::models {
 
-ClipEncoderShape VisionEncoderShape(const diffusers::ClipVisionConfig& config) {
-  ClipEncoderShape shape;
-  shape.hidden_size = config.hidden_size;
-  shape.intermediate_size = config.intermediate_size;
-  shape.num_attention_heads = config.num_attention_heads;
-  shape.num_hidden_layers = config.num_hidden_layers;
-  shape.hidden_act = config.hidden_act;
-  shape.layer_norm_eps = config.layer_norm_eps;
-  shape.causal = false;
-  return shape;
-}
-
 ClipVisionEmbeddingsImpl::ClipVisionEmbeddingsImpl(const diffusers::ClipVisionConfig& config,
                                                    const torch::TensorOptions& options)
     : patch_size_(config.patch_size) {
@@ -52,7 +40,7 @@ ClipVisionTransformerImpl::ClipVisionTransformerImpl(const diffusers::ClipVision
     : config_(config) {
   embeddings = register_module("embeddings", ClipVisionEmbeddings(config, options));
   pre_layrnorm = register_module("pre_layrnorm", LayerNorm(config.hidden_size, config.layer_norm_eps, options));
-  encoder = register_module("encoder", ClipEncoder(VisionEncoderShape(config), options));
+  encoder = register_module("encoder", ClipEncoder(ClipEncoderShapeOf(config, /*causal=*/false), options));
   post_layernorm =
       register_module("post_layernorm", LayerNorm(config.hidden_size, config.layer_norm_eps, options));
 }

@@ -28,9 +28,6 @@
 
 namespace align::models {
 
-// The encoder a vision config describes (not causal).
-ClipEncoderShape VisionEncoderShape(const diffusers::ClipVisionConfig& config);
-
 class ClipVisionEmbeddingsImpl : public torch::nn::Module {
  public:
   ClipVisionEmbeddingsImpl(const diffusers::ClipVisionConfig& config, const torch::TensorOptions& options);
