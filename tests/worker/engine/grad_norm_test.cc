@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 namespace align::engine {
