@@ -53,12 +53,19 @@ int64_t CheckPairErrors(const PairErrors& e, bool needs_reference) {
 
 // Ties count 1/2: at z == 0 the model is indifferent, which is neither a win
 // nor a loss (and a freshly initialised policy equals its reference: z == 0).
-double ImplicitAccuracy(const torch::Tensor& logits) {
+torch::Tensor ImplicitAccuracy(const torch::Tensor& logits) {
   torch::Tensor wins = (logits > 0).to(torch::kDouble) + 0.5 * (logits == 0).to(torch::kDouble);
-  return wins.mean().item<double>();
+  return wins.mean();
 }
 
-double MeanOf(const torch::Tensor& t) { return t.to(torch::kDouble).mean().item<double>(); }
+torch::Tensor MeanOf(const torch::Tensor& t) { return t.to(torch::kDouble).mean(); }
+
+// The host fields stay NaN until Compute reads the tensors.
+void SetMetrics(LossOutput& out, const torch::Tensor& accuracy, const torch::Tensor& margin) {
+  out.implicit_accuracy = out.reward_margin = std::nan("");
+  out.implicit_accuracy_on_device = accuracy;
+  out.reward_margin_on_device = margin;
+}
 
 // Diffusion-DPO and f-DPO: z = beta (f'(u_w) - f'(u_l)), loss = softplus(-z).
 class FDivergenceDpoLoss : public PreferenceLoss {
@@ -66,7 +73,7 @@ class FDivergenceDpoLoss : public PreferenceLoss {
   FDivergenceDpoLoss(std::string name, Divergence divergence, double alpha, double beta, int64_t T)
       : name_(std::move(name)), divergence_(divergence), alpha_(alpha), beta_(beta), T_(T) {}
 
-  LossOutput Compute(const PairErrors& e) const override {
+  LossOutput ComputeOnDevice(const PairErrors& e) const override {
     CheckPairErrors(e, /*needs_reference=*/true);
     // The reference is frozen; detaching keeps a reference forward that ran
     // with grad enabled out of the graph.
@@ -78,8 +85,7 @@ class FDivergenceDpoLoss : public PreferenceLoss {
     // -log sigmoid(z) as softplus(-z): no log(0) when z is very negative.
     out.loss = torch::softplus(-z).mean();
     out.logits = z.detach();
-    out.implicit_accuracy = ImplicitAccuracy(out.logits);
-    out.reward_margin = MeanOf(out.logits);
+    SetMetrics(out, ImplicitAccuracy(out.logits), MeanOf(out.logits));
     return out;
   }
   bool needs_reference() const override { return true; }
@@ -98,7 +104,7 @@ class MapoLoss : public PreferenceLoss {
  public:
   MapoLoss(double mapo_beta, double snr_value, int64_t T) : mapo_beta_(mapo_beta), snr_value_(snr_value), T_(T) {}
 
-  LossOutput Compute(const PairErrors& e) const override {
+  LossOutput ComputeOnDevice(const PairErrors& e) const override {
     CheckPairErrors(e, /*needs_reference=*/false);
     torch::Tensor l_w = ToComputeDtype(e.policy_w);
     torch::Tensor l_l = ToComputeDtype(e.policy_l);
@@ -107,8 +113,7 @@ class MapoLoss : public PreferenceLoss {
     LossOutput out;
     out.loss = l_w.mean() + mapo_beta_ * torch::softplus(-logits).mean();
     out.logits = logits.detach();
-    out.implicit_accuracy = ImplicitAccuracy(out.logits);
-    out.reward_margin = MeanOf(margin.detach());
+    SetMetrics(out, ImplicitAccuracy(out.logits), MeanOf(margin.detach()));
     return out;
   }
   bool needs_reference() const override { return false; }
@@ -129,7 +134,7 @@ class SftLoss : public PreferenceLoss {
  public:
   explicit SftLoss(int64_t T) : T_(T) {}
 
-  LossOutput Compute(const PairErrors& e) const override {
+  LossOutput ComputeOnDevice(const PairErrors& e) const override {
     const bool has_rejected = e.policy_l.defined();
     if (has_rejected) {
       CheckPairErrors(e, /*needs_reference=*/false);
@@ -142,8 +147,7 @@ class SftLoss : public PreferenceLoss {
     out.loss = l_w.mean();
     out.logits = has_rejected ? (-0.5 * static_cast<double>(T_) * (l_w - ToComputeDtype(e.policy_l))).detach()
                               : torch::zeros_like(l_w).detach();
-    out.implicit_accuracy = ImplicitAccuracy(out.logits);
-    out.reward_margin = MeanOf(out.logits);
+    SetMetrics(out, ImplicitAccuracy(out.logits), MeanOf(out.logits));
     return out;
   }
   bool needs_reference() const override { return false; }
@@ -155,6 +159,13 @@ class SftLoss : public PreferenceLoss {
 };
 
 }  // namespace
+
+LossOutput PreferenceLoss::Compute(const PairErrors& errors) const {
+  LossOutput out = ComputeOnDevice(errors);
+  out.implicit_accuracy = out.implicit_accuracy_on_device.item<double>();
+  out.reward_margin = out.reward_margin_on_device.item<double>();
+  return out;
+}
 
 torch::Tensor ImplicitLogRatio(const torch::Tensor& policy, const torch::Tensor& reference,
                                int64_t num_train_timesteps) {

@@ -30,6 +30,9 @@ struct LossOutput {
                              // when policy_l was not computed (training steps)
   double implicit_accuracy;  // mean of 1[logit > 0], ties (logit == 0) counting 1/2
   double reward_margin;      // mean z (dpo/fdpo), mean s(L_w)-s(L_l) (mapo), mean stand-in (sft)
+  // The two above as 0-dim fp64 tensors on the errors' device: what a step
+  // that never waits for the device keeps, to read after it ran.
+  torch::Tensor implicit_accuracy_on_device, reward_margin_on_device;
 };
 
 class PreferenceLoss {
@@ -37,7 +40,11 @@ class PreferenceLoss {
   virtual ~PreferenceLoss() = default;
   // Throws c10::Error when the tensors are not [B] vectors of one length
   // (or the reference is missing for a loss that needs it): a caller bug.
-  virtual LossOutput Compute(const PairErrors& errors) const = 0;
+  // ComputeOnDevice, then the two metrics read to the host.
+  LossOutput Compute(const PairErrors& errors) const;
+  // The loss without a host synchronisation: implicit_accuracy and
+  // reward_margin are left NaN, their *_on_device tensors hold them.
+  virtual LossOutput ComputeOnDevice(const PairErrors& errors) const = 0;
   virtual bool needs_reference() const = 0;  // false for mapo and sft
   // Whether the loss reads the rejected half (policy_l, reference_l); false for
   // sft, whose policy then runs on the preferred images only. Compute accepts

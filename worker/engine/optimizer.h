@@ -21,6 +21,16 @@ class Optimizer {
   virtual ~Optimizer() = default;
   // One update of every parameter that has a gradient, at learning rate `lr`.
   virtual void Step(double lr) = 0;
+  // Step without host synchronisation and without a host value that changes
+  // from step to step, for a captured CUDA graph (worker/engine/step_graph.h):
+  // `lr` is a 0-dim fp32 tensor on the parameters' device, read when the
+  // update runs; `skip` a 0-dim fp32 tensor there, 1 or 0: at 1 nothing is
+  // updated and the step is not counted (as when the caller skips Step).
+  // Every trainable parameter must have a gradient. Only the fused AdamW
+  // (optim.fused) has it; the others throw (c10::Error), and say so in
+  // CanStepOnDevice.
+  virtual void StepOnDevice(const torch::Tensor& lr, const torch::Tensor& skip);
+  virtual absl::Status CanStepOnDevice() const;
   // "<param>.<slot>" -> tensor, plus "step".
   virtual std::map<std::string, torch::Tensor> State() const = 0;
   virtual absl::Status LoadState(const std::map<std::string, torch::Tensor>& state) = 0;

@@ -111,6 +111,36 @@ class ReplicatedUpdater : public ParameterUpdater {
     return bytes;
   }
   GradientMemory GradientBytes() const override { return gradient_bytes_; }
+
+  absl::Status CanStepOnDevice() const override {
+    if (comm_.world_size() > 1) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "a step on the device runs on one rank: the gradients' all-reduce over ", comm_.world_size(),
+          " ranks cannot be captured"));
+    }
+    return optimizer_->CanStepOnDevice();
+  }
+  void ZeroGradientsInPlace() override {
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> grads;
+    for (auto& p : params_) {
+      if (!p.grad().defined()) {
+        p.mutable_grad() = torch::zeros_like(p);
+      } else {
+        grads.push_back(p.grad());
+      }
+    }
+    if (!grads.empty()) at::_foreach_zero_(grads);
+  }
+  torch::Tensor GradNormOnDevice() override { return GlobalGradNormOnDevice(params_); }
+  void ClipGradientsOnDevice(const torch::Tensor& norm, double grad_clip) override {
+    engine::ClipGradientsOnDevice(params_, norm, grad_clip);
+  }
+  void StepOnDevice(const torch::Tensor& lr, const torch::Tensor& skip) override {
+    TORCH_CHECK(comm_.world_size() == 1, CanStepOnDevice().message());
+    optimizer_->StepOnDevice(lr, skip);
+  }
+
   std::string Describe() const override {
     return overlapped_ ? absl::StrCat("replicated, ", overlapped_->buckets().size(),
                                       " gradient buckets all-reduced during backward")
@@ -133,6 +163,41 @@ class ReplicatedUpdater : public ParameterUpdater {
 };
 
 }  // namespace
+
+absl::Status ParameterUpdater::CanStepOnDevice() const {
+  return absl::FailedPreconditionError(
+      absl::StrCat("a step on the device needs the replicated updater (not optim.shard); this one is ", Describe()));
+}
+
+void ParameterUpdater::ZeroGradientsInPlace() { TORCH_CHECK(false, CanStepOnDevice().message()); }
+
+torch::Tensor ParameterUpdater::GradNormOnDevice() {
+  TORCH_CHECK(false, CanStepOnDevice().message());
+  return torch::Tensor();
+}
+
+void ParameterUpdater::ClipGradientsOnDevice(const torch::Tensor& /*norm*/, double /*grad_clip*/) {
+  TORCH_CHECK(false, CanStepOnDevice().message());
+}
+
+void ParameterUpdater::StepOnDevice(const torch::Tensor& /*lr*/, const torch::Tensor& /*skip*/) {
+  TORCH_CHECK(false, CanStepOnDevice().message());
+}
+
+DeviceUpdate UpdateOnDevice(ParameterUpdater& updater, const torch::Tensor& lr, double grad_clip,
+                            const torch::Tensor& nonfinite_losses) {
+  torch::NoGradGuard no_grad;
+  updater.AverageGradients();
+  DeviceUpdate update;
+  update.grad_norm = updater.GradNormOnDevice();
+  const torch::Tensor bad = torch::logical_or(torch::logical_not(torch::isfinite(update.grad_norm)),
+                                              nonfinite_losses.to(update.grad_norm.device()) > 0);
+  update.skipped = bad.to(torch::kFloat);
+  // Clipped even when skipped (no host decision): the update then reads none of them.
+  if (grad_clip > 0) updater.ClipGradientsOnDevice(update.grad_norm, grad_clip);
+  updater.StepOnDevice(lr, update.skipped);
+  return update;
+}
 
 absl::StatusOr<std::unique_ptr<ParameterUpdater>> MakeParameterUpdater(const NamedParameters& params,
                                                                        const OptimSpec& spec, Communicator& comm) {

@@ -62,6 +62,23 @@ class ParameterUpdater {
   // Bytes of optimizer state this rank holds between steps.
   virtual int64_t StateBytes() const = 0;
   virtual GradientMemory GradientBytes() const = 0;
+
+  // --- The same step without host synchronisation, for a captured CUDA
+  // graph (worker/engine/step_graph.h). Only the replicated updater of one
+  // rank with the fused AdamW has it (a collective of MPI cannot be
+  // captured); the others throw (c10::Error) and say why here.
+  virtual absl::Status CanStepOnDevice() const;
+  // ZeroGradients that keeps every gradient's memory (zeroed in place,
+  // allocated where missing): a replayed graph writes to the addresses it
+  // captured, and backward then accumulates into them.
+  virtual void ZeroGradientsInPlace();
+  // GradNorm as a 0-dim fp64 tensor on the device.
+  virtual torch::Tensor GradNormOnDevice();
+  // Clipping as the trainer decides it (times grad_clip / (norm + 1e-6)
+  // where norm > grad_clip), decided on the device.
+  virtual void ClipGradientsOnDevice(const torch::Tensor& norm, double grad_clip);
+  // Optimizer::StepOnDevice: lr and skip are 0-dim fp32 device tensors.
+  virtual void StepOnDevice(const torch::Tensor& lr, const torch::Tensor& skip);
   // "replicated" or "sharded over N ranks".
   virtual std::string Describe() const = 0;
 };
@@ -71,5 +88,20 @@ class ParameterUpdater {
 // parameters (adafactor; not one fp32 device).
 absl::StatusOr<std::unique_ptr<ParameterUpdater>> MakeParameterUpdater(const NamedParameters& params,
                                                                        const OptimSpec& spec, Communicator& comm);
+
+// What the trainer does between the last backward and the next step, on the
+// device: averages the gradients (nothing to do on one rank), measures their
+// norm, and unless the step is skipped clips them (grad_clip > 0) and steps
+// at `lr` (0-dim fp32 on the device). Skipped, as the trainer skips: where
+// the norm is not finite or `nonfinite_losses` (0-dim, a count of micro-
+// batches whose loss was not finite) is above 0; nothing is updated and no
+// step is counted. No host synchronisation: `updater.CanStepOnDevice()` must
+// be OK.
+struct DeviceUpdate {
+  torch::Tensor grad_norm;  // 0-dim fp64
+  torch::Tensor skipped;    // 0-dim fp32: 1 skipped, 0 stepped
+};
+DeviceUpdate UpdateOnDevice(ParameterUpdater& updater, const torch::Tensor& lr, double grad_clip,
+                            const torch::Tensor& nonfinite_losses);
 
 }  // namespace align::engine

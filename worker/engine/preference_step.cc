@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "worker/models/autocast.h"
 #include "worker/models/lora.h"
 
@@ -59,6 +61,20 @@ PreferenceStep::PreferenceStep(models::UNet2DConditionModel policy, models::UNet
       reference_is_base_(reference_is_base) {}
 
 StepResult PreferenceStep::Forward(const PairTensors& batch, const NoiseDraws& draws, bool train) {
+  StepResult r = ForwardOnDevice(batch, draws, train);
+  // One read for all of them: each would wait for the device.
+  const torch::Tensor host = r.metrics.cpu();
+  const auto m = host.accessor<double, 1>();
+  r.out.implicit_accuracy = m[kStepImplicitAccuracy];
+  r.out.reward_margin = m[kStepRewardMargin];
+  r.policy_w = m[kStepPolicyW];
+  r.policy_l = m[kStepPolicyL];
+  r.reference_w = m[kStepReferenceW];
+  r.reference_l = m[kStepReferenceL];
+  return r;
+}
+
+StepResult PreferenceStep::ForwardOnDevice(const PairTensors& batch, const NoiseDraws& draws, bool train) {
   const int64_t b = batch.pairs;
   torch::Tensor noisy = schedule_.AddNoise(batch.latents, draws.noise, draws.timesteps);
   torch::Tensor target = schedule_.Target(batch.latents, draws.noise, draws.timesteps);
@@ -113,14 +129,15 @@ StepResult PreferenceStep::Forward(const PairTensors& batch, const NoiseDraws& d
   }
 
   StepResult r;
-  r.out = loss_.Compute(errors);
+  r.out = loss_.ComputeOnDevice(errors);
   r.policy_samples = preferred_only ? b : 2 * b;
-  r.policy_w = errors.policy_w.mean().item<double>();
-  if (errors.policy_l.defined()) r.policy_l = errors.policy_l.mean().item<double>();
-  if (errors.reference_w.defined()) {
-    r.reference_w = errors.reference_w.mean().item<double>();
-    r.reference_l = errors.reference_l.mean().item<double>();
-  }
+  r.policy_w = r.policy_l = r.reference_w = r.reference_l = std::nan("");
+  // Each MSE's mean in its own dtype, then widened: the value .item<double>() reads.
+  const torch::Tensor zero = torch::zeros({}, torch::TensorOptions(torch::kDouble).device(r.out.loss.device()));
+  auto mean_of = [&](const torch::Tensor& t) { return t.defined() ? t.detach().mean().to(torch::kDouble) : zero; };
+  r.metrics = torch::stack({r.out.loss.detach().to(torch::kDouble), r.out.implicit_accuracy_on_device,
+                            r.out.reward_margin_on_device, mean_of(errors.policy_w), mean_of(errors.policy_l),
+                            mean_of(errors.reference_w), mean_of(errors.reference_l)});
   return r;
 }
 

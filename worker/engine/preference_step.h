@@ -37,12 +37,27 @@ struct NoiseDraws {
 NoiseDraws DrawNoise(uint64_t seed, RandomStream stream, int64_t a, const std::vector<int64_t>& keys,
                      c10::IntArrayRef latent_shape, int64_t num_timesteps, torch::Device device);
 
+// The entries of StepResult::metrics, in the order the trainer sums them.
+enum StepMetric : int64_t {
+  kStepLoss,
+  kStepImplicitAccuracy,
+  kStepRewardMargin,
+  kStepPolicyW,
+  kStepPolicyL,
+  kStepReferenceW,
+  kStepReferenceL,
+  kStepMetricCount
+};
+
 struct StepResult {
   LossOutput out;
   double policy_w = 0, policy_l = 0, reference_w = 0, reference_l = 0;  // mean MSEs
   // Images the policy UNet ran on: 2B, or B when a training step's loss reads
   // the preferred half only (sft); policy_l is then 0 (not computed).
   int64_t policy_samples = 0;
+  // [kStepMetricCount] fp64 on the device: the loss, out's two metrics and
+  // the four mean MSEs above (0 where not computed), as the doubles hold them.
+  torch::Tensor metrics;
 };
 
 class PreferenceStep {
@@ -60,6 +75,10 @@ class PreferenceStep {
   // the rejected half, a training forward runs the policy on the preferred
   // half only; evaluation runs both so held-out metrics stay comparable.
   StepResult Forward(const PairTensors& batch, const NoiseDraws& draws, bool train);
+  // Forward without a host synchronisation (a captured CUDA graph reads its
+  // metrics after replay): the doubles of the result (its out's too) are left
+  // NaN, `metrics` holds them. Forward is this plus one read of `metrics`.
+  StepResult ForwardOnDevice(const PairTensors& batch, const NoiseDraws& draws, bool train);
 
  private:
   models::UNet2DConditionModel policy_, reference_;

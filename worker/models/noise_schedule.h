@@ -1,6 +1,9 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
+#include <utility>
+#include <vector>
 
 // The DDPM forward process used for training: alphas_cumprod from the betas,
 // q(x_t | x_0) noising, and the training target (epsilon or velocity).
@@ -35,8 +38,14 @@ class NoiseSchedule {
   std::pair<torch::Tensor, torch::Tensor> Coefficients(const torch::Tensor& like,
                                                        const torch::Tensor& timesteps) const;
 
+  // alphas_cumprod_ on `device`, copied there once: a copy from host memory
+  // per step could not be captured in a CUDA graph.
+  torch::Tensor AlphasCumprodOn(torch::Device device) const;
+
   diffusers::SchedulerConfig config_;
   torch::Tensor alphas_cumprod_;
+  mutable std::mutex device_copies_mutex_;
+  mutable std::vector<torch::Tensor> device_copies_;
 };
 
 }  // namespace align::models

@@ -12,6 +12,7 @@
 #include <optional>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/diffusers/unet_config.h"
 #include "common/job_spec.h"
@@ -26,6 +27,7 @@
 #include "worker/engine/optimizer.h"
 #include "worker/engine/parameter_updater.h"
 #include "worker/engine/preference_step.h"
+#include "worker/engine/step_graph.h"
 #include "worker/models/autocast.h"
 #include "worker/models/flop_counter.h"
 #include "worker/models/layers.h"
@@ -102,6 +104,15 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
     err << "align-bench: --resolution must be a multiple of 8; --pairs, --micro-batches, --steps, --tokens positive\n";
     return 2;
   }
+  if (o.cuda_graph && !o.fused_optimizer) {
+    err << "align-bench: --cuda-graph needs --fused-optimizer (the optimizer step that runs on the device)\n";
+    return 2;
+  }
+  if (o.cuda_graph && o.shard_optimizer) {
+    err << "align-bench: --cuda-graph does not combine with --shard-optimizer: its reduce-scatter and all-gather "
+           "are MPI collectives, which a CUDA graph cannot capture\n";
+    return 2;
+  }
   torch::Device device(torch::kCPU);
   if (o.device == "cuda" || (o.device == "auto" && torch::cuda::is_available())) {
     if (!torch::cuda::is_available()) {
@@ -110,6 +121,10 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
     }
     // Rank r of a host on GPU r, as the trainer does (0 when launched alone).
     device = torch::Device(torch::kCUDA, static_cast<int>(engine::LocalRank() % torch::cuda::device_count()));
+  }
+  if (o.cuda_graph && !device.is_cuda()) {
+    err << "align-bench: --cuda-graph needs a CUDA device, the step would run on " << device.str() << "\n";
+    return 2;
   }
   const bool bf16 = o.precision == "bf16";
   if (o.bf16_weight_casts == "per_step" && !bf16) {
@@ -159,6 +174,13 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
   if (!updater.ok()) {
     err << "align-bench: " << updater.status().message() << "\n";
     return 2;
+  }
+  if (o.cuda_graph) {
+    const absl::Status on_device = (*updater)->CanStepOnDevice();
+    if (!on_device.ok()) {
+      err << "align-bench: --cuda-graph: " << on_device.message() << "\n";
+      return 2;
+    }
   }
   std::optional<engine::RecomputePlan> recompute_plan;
   if (checkpointing->mode == GradientCheckpointingMode::kAuto) {
@@ -225,24 +247,77 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
     if (grad_norm > optim.grad_clip) (*updater)->ScaleGradients(optim.grad_clip / (grad_norm + 1e-6));
     (*updater)->Step(1e-6);
   };
+  // --cuda-graph: the same step with no host synchronisation, reading its
+  // noise and learning rate from static buffers, captured after
+  // kGraphWarmups eager runs and replayed since.
+  constexpr int kGraphWarmups = 3;
+  std::unique_ptr<engine::StepGraph> graph;
+  engine::NoiseDraws static_draws;
+  bool graph_flops_counted = false;
+  const torch::Tensor lr = torch::full({}, 1e-6, torch::TensorOptions(torch::kFloat).device(device));
+  if (o.cuda_graph) {
+    const engine::NoiseDraws shapes = draw_noise(0);
+    static_draws = {torch::empty_like(shapes.noise), torch::empty_like(shapes.timesteps)};
+    const torch::Tensor static_lr = torch::empty_like(lr);
+    auto device_step = [&, static_lr] {
+      (*updater)->ZeroGradientsInPlace();
+      std::optional<models::WeightCastCache> weight_casts;
+      if (bf16 && o.bf16_weight_casts == "per_step") weight_casts.emplace();
+      torch::Tensor nonfinite_losses = torch::zeros({}, torch::TensorOptions(torch::kFloat).device(device));
+      for (int micro = 0; micro < o.micro_batches; ++micro) {
+        engine::StepResult r;
+        {
+          models::ScopedFlopCount count;
+          r = step.ForwardOnDevice(batch, static_draws, /*train=*/true);
+          if (!graph_flops_counted) step_flops += count.flops();
+        }
+        if (micro + 1 == o.micro_batches) (*updater)->BeforeLastBackward();
+        (r.out.loss / static_cast<double>(o.micro_batches)).backward();
+        nonfinite_losses.add_(torch::isfinite(r.out.loss.detach()).logical_not());
+      }
+      graph_flops_counted = true;
+      weight_casts.reset();
+      engine::UpdateOnDevice(**updater, static_lr, optim.grad_clip, nonfinite_losses);
+    };
+    graph = std::make_unique<engine::StepGraph>(
+        device, std::vector<torch::Tensor>{static_draws.noise, static_draws.timesteps, static_lr}, device_step,
+        kGraphWarmups);
+  }
+  auto run_any_step = [&](int i, const engine::NoiseDraws& draws) -> absl::Status {
+    if (!graph) {
+      run_step(i, draws);
+      return absl::OkStatus();
+    }
+    return graph->Run({draws.noise, draws.timesteps, lr});
+  };
+  // Captured: the warm-ups and the capture are not timed, only replays.
+  const int untimed_steps = graph ? std::max(o.warmup_steps, kGraphWarmups + 1) : o.warmup_steps;
   std::vector<double> times;
-  for (int i = 0; i < o.warmup_steps + o.steps; ++i) {
+  for (int i = 0; i < untimed_steps + o.steps; ++i) {
     const engine::NoiseDraws draws = draw_noise(i);
     engine::SynchronizeDevice(device);
     const auto start = Clock::now();
-    run_step(i, draws);
+    const absl::Status ran = run_any_step(i, draws);
+    if (!ran.ok()) {
+      err << "align-bench: " << ran.message() << "\n";
+      return 1;
+    }
     engine::SynchronizeDevice(device);
-    if (i >= o.warmup_steps) times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+    if (i >= untimed_steps) times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
   }
   // The profiled step is not timed: recording slows the host down.
   std::optional<ProfileSummary> profile;
   if (!o.profile_path.empty()) {
-    const int i = o.warmup_steps + o.steps;
+    const int i = untimed_steps + o.steps;
     const engine::NoiseDraws draws = draw_noise(i);
     engine::SynchronizeDevice(device);
     StepProfile recording(device);
-    run_step(i, draws);
+    const absl::Status ran = run_any_step(i, draws);
     engine::SynchronizeDevice(device);
+    if (!ran.ok()) {
+      err << "align-bench: " << ran.message() << "\n";
+      return 1;
+    }
     absl::StatusOr<ProfileSummary> summary = recording.Finish(o.profile_path);
     if (!summary.ok()) {
       err << "align-bench: --profile: " << summary.status().message() << "\n";
@@ -293,6 +368,7 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
                          {"ranks", comm->world_size()},
                          {"overlap_reduction", o.overlap_reduction},
                          {"bucket_mb", o.bucket_mb},
+                         {"cuda_graph", o.cuda_graph},
                          {"optimizer_state_bytes_per_rank", state_bytes_per_rank},
                          {"peak_gradient_bytes_per_rank", peak_gradient_bytes_per_rank},
                          {"gradient_bytes_per_rank", gradient_bytes_per_rank},

@@ -31,6 +31,10 @@ struct BenchOptions {
   // optim.overlap: gradients reduced bucket by bucket during backward.
   bool overlap_reduction = false;
   double bucket_mb = 25;  // optim.bucket_mb: MiB of gradient per collective
+  // The whole step (forward, backward, clipping, fused AdamW) captured as one
+  // CUDA graph and replayed (worker/engine/step_graph.h). Needs a CUDA device
+  // and fused_optimizer; not with shard_optimizer.
+  bool cuda_graph = false;
   std::string device = "auto";     // auto | cpu | cuda
   int warmup_steps = 2;
   int steps = 5;

@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
                "reduce gradients bucket by bucket while backward runs (optim.overlap)");
   app.add_option("--bucket-mb", o.bucket_mb, "MiB of gradient reduced in one collective (optim.bucket_mb)")
       ->check(CLI::Range(1e-6, 4096.0));
+  app.add_flag("--cuda-graph", o.cuda_graph,
+               "capture the whole step in one CUDA graph and replay it (needs --fused-optimizer and a GPU)");
   app.add_option("--device", o.device, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_option("--warmup", o.warmup_steps, "untimed steps first");
   app.add_option("--steps", o.steps, "timed steps (the median is reported)");

@@ -118,6 +118,105 @@ TEST(OptimizerTest, StateRoundTripsAndIsChecked) {
   EXPECT_FALSE(other->LoadState(state).ok());
 }
 
+// The step a captured CUDA graph replays: the fused update with the learning
+// rate and the step count in tensors, a skip flag instead of the caller's
+// branch. Against the fused Step over steps with a changing learning rate
+// and one skipped step (the caller does not call Step).
+TEST(AdamWOnDeviceTest, MatchesTheFusedStepWithAChangingLrAndASkippedStep) {
+  OptimSpec spec;
+  spec.weight_decay = 0.01;
+  spec.beta2 = 0.99;
+  spec.fused = true;
+  torch::manual_seed(7);
+  const std::vector<std::vector<int64_t>> shapes = {{4, 3, 3, 3}, {17}, {8, 5}, {1}};
+  NamedParameters host_params, device_params;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    torch::Tensor init = torch::randn(shapes[i]);
+    host_params.emplace_back("p" + std::to_string(i), init.clone().set_requires_grad(true));
+    device_params.emplace_back("p" + std::to_string(i), init.clone().set_requires_grad(true));
+  }
+  auto host = MakeAdamW(host_params, spec);
+  auto device = MakeAdamW(device_params, spec);
+  ASSERT_TRUE(device->CanStepOnDevice().ok());
+  const torch::Tensor lr = torch::zeros({}, torch::kFloat), skip = torch::zeros({}, torch::kFloat);
+  const std::vector<double> lrs = {1e-3, 2e-3, 5e-4, 3e-3, 1e-4, 7e-4};
+  const int skipped_step = 3;
+  for (size_t step = 0; step < lrs.size(); ++step) {
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      const torch::Tensor g = torch::randn(shapes[i]);
+      host_params[i].second.mutable_grad() = g.clone();
+      device_params[i].second.mutable_grad() = g.clone();
+    }
+    const bool skipped = step == skipped_step;
+    if (!skipped) host->Step(lrs[step]);
+    // What a step copies into the graph's static inputs before it replays.
+    lr.copy_(torch::full({}, lrs[step], torch::kFloat));
+    skip.fill_(skipped ? 1.0 : 0.0);
+    device->StepOnDevice(lr, skip);
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      EXPECT_TRUE(torch::allclose(device_params[i].second, host_params[i].second, /*rtol=*/1e-6, /*atol=*/1e-7))
+          << "step " << step << " param " << i;
+    }
+    const auto host_state = host->State(), device_state = device->State();
+    EXPECT_EQ(device_state.at("step").item<int64_t>(), host_state.at("step").item<int64_t>()) << "step " << step;
+    for (const auto& [key, value] : host_state) {
+      if (key == "step") continue;
+      EXPECT_TRUE(torch::allclose(device_state.at(key), value, 1e-6, 1e-9)) << key << " after step " << step;
+    }
+  }
+  EXPECT_EQ(device->State().at("step").item<int64_t>(), static_cast<int64_t>(lrs.size()) - 1);
+}
+
+// A skipped device step changes nothing, bit for bit.
+TEST(AdamWOnDeviceTest, SkipLeavesParametersAndMomentsAsTheyWere) {
+  OptimSpec spec;
+  spec.fused = true;
+  torch::Tensor p = torch::randn({5}).set_requires_grad(true);
+  auto opt = MakeAdamW({{"p", p}}, spec);
+  p.mutable_grad() = torch::randn({5});
+  opt->StepOnDevice(torch::full({}, 1e-2, torch::kFloat), torch::zeros({}, torch::kFloat));
+  const torch::Tensor p_before = p.detach().clone();
+  const auto state_before = opt->State();
+  p.mutable_grad() = torch::full({5}, std::nan(""));
+  opt->StepOnDevice(torch::full({}, 1e-2, torch::kFloat), torch::ones({}, torch::kFloat));
+  EXPECT_TRUE(torch::equal(p.detach(), p_before));
+  for (const auto& [key, value] : opt->State()) EXPECT_TRUE(torch::equal(value, state_before.at(key))) << key;
+}
+
+// Eager steps after device ones, and a loaded state, continue one count.
+TEST(AdamWOnDeviceTest, EagerStepsAndLoadStateKeepOneStepCount) {
+  OptimSpec spec;
+  spec.fused = true;
+  torch::Tensor p = torch::randn({3}).set_requires_grad(true);
+  auto opt = MakeAdamW({{"p", p}}, spec);
+  const torch::Tensor lr = torch::full({}, 1e-3, torch::kFloat), go = torch::zeros({}, torch::kFloat);
+  p.mutable_grad() = torch::randn({3});
+  opt->Step(1e-3);
+  opt->StepOnDevice(lr, go);
+  opt->StepOnDevice(lr, go);
+  EXPECT_EQ(opt->State().at("step").item<int64_t>(), 3);
+  opt->Step(1e-3);  // a last partial batch, eagerly
+  EXPECT_EQ(opt->State().at("step").item<int64_t>(), 4);
+  opt->StepOnDevice(lr, go);
+  EXPECT_EQ(opt->State().at("step").item<int64_t>(), 5);
+  auto state = opt->State();
+  state["step"] = torch::tensor({int64_t{40}});
+  ASSERT_TRUE(opt->LoadState(state).ok());
+  opt->StepOnDevice(lr, go);
+  EXPECT_EQ(opt->State().at("step").item<int64_t>(), 41);
+}
+
+TEST(AdamWOnDeviceTest, OnlyTheFusedAdamWStepsOnTheDevice) {
+  OptimSpec spec;
+  torch::Tensor p = torch::randn({3}).set_requires_grad(true);
+  EXPECT_FALSE(MakeAdamW({{"p", p}}, spec)->CanStepOnDevice().ok());
+  spec.name = OptimizerName::kAdafactor;
+  spec.fused = true;
+  EXPECT_FALSE(MakeOptimizer({{"p", p}}, spec)->CanStepOnDevice().ok());
+  spec.name = OptimizerName::kAdamW;
+  EXPECT_TRUE(MakeOptimizer({{"p", p}}, spec)->CanStepOnDevice().ok());
+}
+
 TEST(LrScheduleTest, WarmupThenConstantOrCosine) {
   OptimSpec spec;
   spec.lr = 1.0;

@@ -1,6 +1,7 @@
 #include "worker/tools/bench.h"
 
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -145,6 +146,32 @@ TEST_F(BenchTest, GradientCheckpointingModesReportTheRecomputedBlocks) {
   std::ostringstream out, err;
   EXPECT_EQ(RunBench(budget_without_auto, out, err), 2);
   EXPECT_NE(err.str().find("--memory-budget-gib"), std::string::npos) << err.str();
+}
+
+// --cuda-graph is refused, with the reason, where the step cannot be
+// captured: without the fused AdamW, sharded over MPI, on the CPU.
+TEST_F(BenchTest, CudaGraphIsRefusedWhereTheStepCannotBeCaptured) {
+  auto refusal = [](const BenchOptions& o) {
+    std::ostringstream out, err;
+    EXPECT_EQ(RunBench(o, out, err), 2) << out.str();
+    EXPECT_TRUE(out.str().empty());
+    return err.str();
+  };
+  BenchOptions o = TinyBench("");
+  o.cuda_graph = true;
+  EXPECT_NE(refusal(o).find("--cuda-graph needs --fused-optimizer"), std::string::npos);
+  o.fused_optimizer = true;
+  BenchOptions sharded = o;
+  sharded.shard_optimizer = true;
+  EXPECT_NE(refusal(sharded).find("--cuda-graph does not combine with --shard-optimizer"), std::string::npos);
+  EXPECT_NE(refusal(o).find("--cuda-graph needs a CUDA device"), std::string::npos);
+  o.device = "auto";
+  if (!torch::cuda::is_available()) EXPECT_NE(refusal(o).find("needs a CUDA device"), std::string::npos);
+}
+
+// Without the option the line says so.
+TEST_F(BenchTest, TheLineSaysWhetherTheStepWasCaptured) {
+  EXPECT_FALSE(RunOrFail(TinyBench("")).at("cuda_graph").get<bool>());
 }
 
 }  // namespace
