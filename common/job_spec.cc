@@ -217,7 +217,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
   ASSIGN_OR_RETURN(
       Fields f, Fields::Of(root, "",
                            {"name", "type", "model", "dataset", "output", "loss", "optim", "batch", "steps",
-                            "seed", "precision", "bf16_weight_casts", "gradient_checkpointing", "memory_budget_gib", "channels_last", "checkpoint_every", "eval_every",
+                            "seed", "precision", "bf16_weight_casts", "gradient_checkpointing", "memory_budget_gib", "channels_last", "fused_geglu", "checkpoint_every", "eval_every",
                             "evaluate_every", "evaluation", "max_bad_steps", "device", "allow_tf32", "progress_timeout_s", "resume", "curriculum",
                             "prepare", "generate", "score", "pairs", "evaluate", "after", "data", "lora", "reference"}));
   JobSpec spec;
@@ -301,6 +301,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
                           "applies with precision: bf16 (fp32 weights are not cast)"));
   RETURN_IF_ERROR(ParseGradientCheckpointing(f, spec.type == JobType::kTrain, &spec.gradient_checkpointing));
   RETURN_IF_ERROR(f.Bool("channels_last", &spec.channels_last));
+  RETURN_IF_ERROR(f.Bool("fused_geglu", &spec.fused_geglu));
   RETURN_IF_ERROR(f.Int("checkpoint_every", &spec.checkpoint_every));
   RETURN_IF_ERROR(
       f.Check("checkpoint_every", spec.checkpoint_every >= 0, "must be >= 0 (0: only at the end)"));

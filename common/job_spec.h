@@ -272,6 +272,9 @@ struct JobSpec {
   // Channels-last (NHWC) UNet activations and convolution weights: the layout
   // GPU convolution kernels prefer; the same math (docs/training.md).
   bool channels_last = false;
+  // The UNet's feed-forward GEGLU as one fused op (a CUDA kernel on GPUs): the
+  // same math, less activation memory (docs/training.md).
+  bool fused_geglu = false;
   int64_t checkpoint_every = 0;  // 0: only at the end
   int64_t eval_every = 0;        // 0: only at the end
   // type train: sample and score the policy every N steps and at the end; 0: never.

@@ -41,6 +41,7 @@ precision: bf16
 bf16_weight_casts: per_step
 gradient_checkpointing: true
 channels_last: true
+fused_geglu: true
 checkpoint_every: 200
 eval_every: 100
 max_bad_steps: 3
@@ -79,6 +80,7 @@ TEST(JobSpecTest, ParsesFullSpec) {
   EXPECT_EQ(spec->bf16_weight_casts, WeightCasts::kPerStep);
   EXPECT_TRUE(spec->gradient_checkpointing);
   EXPECT_TRUE(spec->channels_last);
+  EXPECT_TRUE(spec->fused_geglu);
   EXPECT_EQ(spec->checkpoint_every, 200);
   EXPECT_EQ(spec->eval_every, 100);
   EXPECT_EQ(spec->max_bad_steps, 3);
@@ -107,6 +109,7 @@ TEST(JobSpecTest, Defaults) {
   EXPECT_EQ(spec->bf16_weight_casts, WeightCasts::kPerForward);
   EXPECT_FALSE(spec->gradient_checkpointing);
   EXPECT_FALSE(spec->channels_last);
+  EXPECT_FALSE(spec->fused_geglu);
   EXPECT_EQ(spec->checkpoint_every, 0);
   EXPECT_EQ(spec->eval_every, 0);
   EXPECT_EQ(spec->max_bad_steps, 5);
@@ -300,6 +303,7 @@ INSTANTIATE_TEST_SUITE_P(
                 With("gradient_checkpointing", "gradient_checkpointing: maybe"),
                 {"gradient_checkpointing", "true or false"}},
         BadCase{"channels_last", With("channels_last", "channels_last: nhwc"), {"channels_last", "true or false"}},
+        BadCase{"fused_geglu", With("fused_geglu", "fused_geglu: cuda"), {"fused_geglu", "true or false"}},
         BadCase{"checkpoint_every", With("checkpoint_every", "checkpoint_every: -1"), {"checkpoint_every"}},
         BadCase{"eval_every", With("eval_every", "eval_every: -5"), {"eval_every"}},
         BadCase{"max_bad_steps", With("max_bad_steps", "max_bad_steps: 0"), {"max_bad_steps", ">= 1"}},

@@ -139,10 +139,12 @@ absl::Status TrainerImpl::Init() {
     reference_->eval();
     for (auto& p : reference_->parameters()) p.set_requires_grad(false);
     reference_->set_channels_last(spec_.channels_last);
+    reference_->set_fused_geglu(spec_.fused_geglu);
   }
   // After the adapters exist and before the optimizer takes the parameters:
   // their optimizer state follows their layout.
   policy_->set_channels_last(spec_.channels_last);
+  policy_->set_fused_geglu(spec_.fused_geglu);
 
   ASSIGN_OR_RETURN(std::unique_ptr<data::PairReader> train, data::PairReader::Open(spec_.dataset, "train"));
   train_data_ = std::move(train);

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "worker/models/activation_recompute.h"
+#include "worker/models/fused_geglu.h"
 
 namespace align::models {
 
@@ -11,8 +12,8 @@ GEGLUImpl::GEGLUImpl(int64_t dim_in, int64_t dim_out, const torch::TensorOptions
 }
 
 torch::Tensor GEGLUImpl::forward(const torch::Tensor& x) {
-  auto halves = proj(x).chunk(2, -1);
-  return halves[0] * torch::gelu(halves[1]);
+  const torch::Tensor projection = proj(x);
+  return fused_ ? FusedGeglu(projection) : UnfusedGeglu(projection);
 }
 
 FeedForwardImpl::FeedForwardImpl(int64_t dim, const torch::TensorOptions& options) {

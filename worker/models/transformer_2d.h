@@ -19,8 +19,14 @@ class GEGLUImpl : public torch::nn::Module {
   GEGLUImpl(int64_t dim_in, int64_t dim_out, const torch::TensorOptions& options);
   torch::Tensor forward(const torch::Tensor& x);
 
+  // The gating as one op (fused_geglu.h): reads the projection once and saves
+  // only it for backward. The same math; parameters unchanged.
+  void set_fused(bool enabled) { fused_ = enabled; }
+  bool fused() const { return fused_; }
+
  private:
   Linear proj{nullptr};
+  bool fused_ = false;
 };
 TORCH_MODULE(GEGLU);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "worker/models/transformer_2d.h"
 
 namespace align::models {
 namespace {
@@ -209,6 +211,14 @@ void UNet2DConditionModelImpl::set_channels_last(bool enabled) {
     if (p.dim() == 4) p.set_data(p.contiguous(format));
   }
   channels_last_ = enabled;
+}
+
+void UNet2DConditionModelImpl::set_fused_geglu(bool enabled) {
+  // Every GEGLU below, wherever the block structure puts it.
+  for (const std::shared_ptr<torch::nn::Module>& module : modules(/*include_self=*/false)) {
+    if (auto* geglu = module->as<GEGLUImpl>()) geglu->set_fused(enabled);
+  }
+  fused_geglu_ = enabled;
 }
 
 }  // namespace align::models

@@ -57,6 +57,11 @@ class UNet2DConditionModelImpl : public torch::nn::Module {
   // takes them); the output keeps the sample's layout.
   void set_channels_last(bool enabled);
   bool channels_last() const { return channels_last_; }
+  // Every transformer feed-forward's GEGLU as one fused op (fused_geglu.h):
+  // the same math, outputs and gradients equal to fp32 rounding, less
+  // activation memory. Parameters and their names are unchanged.
+  void set_fused_geglu(bool enabled);
+  bool fused_geglu() const { return fused_geglu_; }
   int64_t num_parameters() const;
 
  private:
@@ -66,6 +71,7 @@ class UNet2DConditionModelImpl : public torch::nn::Module {
   std::vector<std::string> block_names_;
   std::vector<bool> recomputed_;  // by block, as block_names_
   bool channels_last_ = false;
+  bool fused_geglu_ = false;
   Conv2d conv_in{nullptr}, conv_out{nullptr};
   TimestepEmbedding time_embedding{nullptr}, add_embedding{nullptr};
   std::vector<DownStage> down_stages_;

@@ -156,8 +156,10 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
     reference->eval();
     for (auto& p : reference->parameters()) p.set_requires_grad(false);
     reference->set_channels_last(o.channels_last);
+    reference->set_fused_geglu(o.fused_geglu);
   }
   policy->set_channels_last(o.channels_last);
+  policy->set_fused_geglu(o.fused_geglu);
   engine::NamedParameters named;
   for (auto& item : policy->named_parameters()) named.emplace_back(item.key(), item.value());
   OptimSpec optim;
@@ -362,6 +364,7 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
                          {"gradient_checkpointing", o.gradient_checkpointing},
                          {"recomputed_blocks", policy->recomputed_blocks()},
                          {"channels_last", o.channels_last},
+                         {"fused_geglu", o.fused_geglu},
                          {"bf16_weight_casts", o.bf16_weight_casts},
                          {"fused_optimizer", o.fused_optimizer},
                          {"shard_optimizer", o.shard_optimizer},

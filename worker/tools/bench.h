@@ -23,6 +23,7 @@ struct BenchOptions {
   std::string gradient_checkpointing = "none";
   double memory_budget_gib = 0;  // auto only; 0: the trainer's default budget
   bool channels_last = false;      // NHWC activations and convolution weights
+  bool fused_geglu = false;        // the feed-forward GEGLU as one fused op (fused_geglu)
   std::string bf16_weight_casts = "per_forward";  // or per_step (JobSpec::bf16_weight_casts)
   bool fused_optimizer = false;    // optim.fused: ATen's multi-tensor AdamW
   // optim.shard: optimizer state and averaged gradients sharded over the

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   app.add_option("--memory-budget-gib", o.memory_budget_gib,
                  "the device memory --gradient-checkpointing auto plans for (default: 85% of the GPU's)");
   app.add_flag("--channels-last", o.channels_last, "NHWC activations and convolution weights (channels_last)");
+  app.add_flag("--fused-geglu", o.fused_geglu, "the feed-forward GEGLU as one fused op (fused_geglu)");
   app.add_option("--bf16-weight-casts", o.bf16_weight_casts,
                  "bf16: cast each fp32 weight per forward, or once per step (bf16_weight_casts)")
       ->check(CLI::IsMember({"per_forward", "per_step"}));
