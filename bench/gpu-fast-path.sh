@@ -20,7 +20,7 @@ build=${1:-/tmp/b}
 out=${2:-${OUT:-.}}
 config=${BENCH_CONFIG:-tests/data/sdxl-base/unet/config.json}
 matrix=${GPU_MATRIX:-"dpo:2:0 dpo:2:1"}
-variants=${FAST_VARIANTS:-"fast=--fused-optimizer,--channels-last,--bf16-weight-casts,per_step graph=--fused-optimizer,--channels-last,--bf16-weight-casts,per_step,--cuda-graph"}
+variants=${FAST_VARIANTS:-"fast=--fused-optimizer,--channels-last,--bf16-weight-casts,per_step,--fused-geglu graph=--fused-optimizer,--channels-last,--bf16-weight-casts,per_step,--fused-geglu,--cuda-graph"}
 bench=$build/worker/align-bench
 [[ -x "$bench" ]] || { echo "no $bench: build first (.gpu/bench.sh build)" >&2; exit 2; }
 mkdir -p "$out"

@@ -37,6 +37,7 @@
 #include "worker/engine/rank_agreement.h"
 #include "worker/models/autocast.h"
 #include "worker/models/fp32_precision.h"
+#include "worker/models/fused_geglu.h"
 #include "worker/models/lora.h"
 #include "worker/models/lora_io.h"
 #include "worker/models/noise_schedule.h"
@@ -145,6 +146,11 @@ absl::Status TrainerImpl::Init() {
   // their optimizer state follows their layout.
   policy_->set_channels_last(spec_.channels_last);
   policy_->set_fused_geglu(spec_.fused_geglu);
+  if (spec_.fused_geglu && device_.is_cuda() && !models::FusedGegluHasCudaKernels() && comm_.rank() == 0) {
+    // Not an error: the unfused ops compute the same; the log says why it is not faster.
+    std::cerr << "align-worker: fused_geglu: this build has no CUDA kernels (no nvcc at configure time); "
+                 "GEGLU runs unfused\n";
+  }
 
   ASSIGN_OR_RETURN(std::unique_ptr<data::PairReader> train, data::PairReader::Open(spec_.dataset, "train"));
   train_data_ = std::move(train);
