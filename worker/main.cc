@@ -73,6 +73,8 @@ int main(int argc, char** argv) {
                        "Recompute activations in backward (checks the checkpointed path)");
   verify_cmd->add_flag("--channels-last", verify.channels_last,
                        "NHWC activations and convolution weights (checks the channels-last path)");
+  verify_cmd->add_flag("--fused-geglu", verify.fused_geglu,
+                       "The feed-forwards' GEGLU as one op (checks the fused path)");
   verify_cmd->add_option("--lora", verify.lora_path,
                          "LoRA adapter (folder or .safetensors) on the UNet: compares out (adapter on), out_base "
                          "(off) and the adapter's gradients with the base frozen")

@@ -83,6 +83,7 @@ absl::Status VerifyUNet(const VerifyModelOptions& opts, const TensorMap& io, tor
   unet->set_gradient_checkpointing(opts.gradient_checkpointing);
   if (!opts.lora_path.empty()) RETURN_IF_ERROR(AddLora(opts, unet));
   unet->set_channels_last(opts.channels_last);
+  unet->set_fused_geglu(opts.fused_geglu);
 
   auto as_input = [&](const std::string& key) -> absl::StatusOr<torch::Tensor> {
     ASSIGN_OR_RETURN(torch::Tensor t, Require(io, key));

@@ -16,6 +16,7 @@ struct VerifyModelOptions {
   std::string dtype = "fp32";   // fp32 | bf16
   bool gradient_checkpointing = false;
   bool channels_last = false;  // NHWC activations and convolution weights
+  bool fused_geglu = false;    // the feed-forwards' GEGLU as one op (worker/models/fused_geglu.h)
   // A LoRA adapter on the UNet (worker/models/lora_io.h): the io file then
   // holds `out` with it, `out_base` without it and grad.<layer>.lora_A/B.
   std::string lora_path;
