@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <numeric>
@@ -225,9 +226,13 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
     return engine::DrawNoise(o.seed, RandomStream::kNoise, i, keys, batch.latents.sizes().slice(1),
                              sched.num_train_timesteps, device);
   };
-  // One step as the trainer runs it; the noise is drawn outside the timing.
-  auto run_step = [&](int i, const engine::NoiseDraws& draws) {
-    (*updater)->ZeroGradients();
+  // A step's micro-batches, forward and backward, with the bf16 weight
+  // copies of the step; `on_device` keeps the metrics on the device (a
+  // captured step reads nothing on the host). Each micro-batch's loss goes to
+  // `each_loss`. The model FLOPs are counted on the first call.
+  bool flops_counted = false;
+  auto forward_backward = [&](const engine::NoiseDraws& draws, bool on_device,
+                              const std::function<void(const torch::Tensor&)>& each_loss) {
     std::optional<models::WeightCastCache> weight_casts;
     if (bf16 && o.bf16_weight_casts == "per_step") weight_casts.emplace();
     for (int micro = 0; micro < o.micro_batches; ++micro) {
@@ -236,13 +241,19 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
         // Forwards only (policy and reference): recomputation under gradient
         // checkpointing is overhead, not model FLOPs.
         models::ScopedFlopCount count;
-        r = step.Forward(batch, draws, /*train=*/true);
-        if (i == 0) step_flops += count.flops();
+        r = on_device ? step.ForwardOnDevice(batch, draws, /*train=*/true) : step.Forward(batch, draws, /*train=*/true);
+        if (!flops_counted) step_flops += count.flops();
       }
       if (micro + 1 == o.micro_batches) (*updater)->BeforeLastBackward();
       (r.out.loss / static_cast<double>(o.micro_batches)).backward();
+      each_loss(r.out.loss);
     }
-    weight_casts.reset();
+    flops_counted = true;
+  };
+  // One step as the trainer runs it; the noise is drawn outside the timing.
+  auto run_step = [&](const engine::NoiseDraws& draws) {
+    (*updater)->ZeroGradients();
+    forward_backward(draws, /*on_device=*/false, [](const torch::Tensor&) {});
     // Clipped as the trainer (and the diffusers reference step) does.
     (*updater)->AverageGradients();
     const double grad_norm = (*updater)->GradNorm();
@@ -255,7 +266,6 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
   constexpr int kGraphWarmups = 3;
   std::unique_ptr<engine::StepGraph> graph;
   engine::NoiseDraws static_draws;
-  bool graph_flops_counted = false;
   const torch::Tensor lr = torch::full({}, 1e-6, torch::TensorOptions(torch::kFloat).device(device));
   if (o.cuda_graph) {
     const engine::NoiseDraws shapes = draw_noise(0);
@@ -263,31 +273,19 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
     const torch::Tensor static_lr = torch::empty_like(lr);
     auto device_step = [&, static_lr] {
       (*updater)->ZeroGradientsInPlace();
-      std::optional<models::WeightCastCache> weight_casts;
-      if (bf16 && o.bf16_weight_casts == "per_step") weight_casts.emplace();
       torch::Tensor nonfinite_losses = torch::zeros({}, torch::TensorOptions(torch::kFloat).device(device));
-      for (int micro = 0; micro < o.micro_batches; ++micro) {
-        engine::StepResult r;
-        {
-          models::ScopedFlopCount count;
-          r = step.ForwardOnDevice(batch, static_draws, /*train=*/true);
-          if (!graph_flops_counted) step_flops += count.flops();
-        }
-        if (micro + 1 == o.micro_batches) (*updater)->BeforeLastBackward();
-        (r.out.loss / static_cast<double>(o.micro_batches)).backward();
-        nonfinite_losses.add_(torch::isfinite(r.out.loss.detach()).logical_not());
-      }
-      graph_flops_counted = true;
-      weight_casts.reset();
+      forward_backward(static_draws, /*on_device=*/true, [&](const torch::Tensor& loss) {
+        nonfinite_losses.add_(torch::isfinite(loss.detach()).logical_not());
+      });
       engine::UpdateOnDevice(**updater, static_lr, optim.grad_clip, nonfinite_losses);
     };
     graph = std::make_unique<engine::StepGraph>(
         device, std::vector<torch::Tensor>{static_draws.noise, static_draws.timesteps, static_lr}, device_step,
         kGraphWarmups);
   }
-  auto run_any_step = [&](int i, const engine::NoiseDraws& draws) -> absl::Status {
+  auto run_any_step = [&](const engine::NoiseDraws& draws) -> absl::Status {
     if (!graph) {
-      run_step(i, draws);
+      run_step(draws);
       return absl::OkStatus();
     }
     return graph->Run({draws.noise, draws.timesteps, lr});
@@ -299,7 +297,7 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
     const engine::NoiseDraws draws = draw_noise(i);
     engine::SynchronizeDevice(device);
     const auto start = Clock::now();
-    const absl::Status ran = run_any_step(i, draws);
+    const absl::Status ran = run_any_step(draws);
     if (!ran.ok()) {
       err << "align-bench: " << ran.message() << "\n";
       return 1;
@@ -314,7 +312,7 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
     const engine::NoiseDraws draws = draw_noise(i);
     engine::SynchronizeDevice(device);
     StepProfile recording(device);
-    const absl::Status ran = run_any_step(i, draws);
+    const absl::Status ran = run_any_step(draws);
     engine::SynchronizeDevice(device);
     if (!ran.ok()) {
       err << "align-bench: " << ran.message() << "\n";
