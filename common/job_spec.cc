@@ -213,11 +213,29 @@ absl::Status ParsePrepare(const Fields& f, PrepareSpec* prepare) {
   return absl::OkStatus();
 }
 
+// cuda_graph captures the whole step, so the step may hold nothing a graph
+// cannot record: an MPI collective (optim.shard, optim.overlap), a host-side
+// optimizer loop (only the fused AdamW steps on the device), or random draws
+// inside the step (LoRA dropout). More than one rank is refused by the
+// worker, which knows the group's size.
+absl::Status CheckCudaGraph(const Fields& f, const JobSpec& spec) {
+  if (!spec.cuda_graph) return absl::OkStatus();
+  RETURN_IF_ERROR(f.Check("cuda_graph", spec.type == JobType::kTrain, "only applies to type train"));
+  RETURN_IF_ERROR(f.Check("cuda_graph", spec.optim.fused,
+                          "needs optim.fused: true (the fused AdamW is the optimizer step that runs on the device)"));
+  RETURN_IF_ERROR(f.Check("cuda_graph", !spec.optim.shard && !spec.optim.overlap,
+                          "does not combine with optim.shard or optim.overlap: their collectives are MPI's, which a "
+                          "CUDA graph cannot capture"));
+  RETURN_IF_ERROR(f.Check("cuda_graph", !spec.lora || spec.lora->dropout == 0,
+                          "does not combine with lora.dropout > 0 (random draws inside the captured step)"));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
   ASSIGN_OR_RETURN(
       Fields f, Fields::Of(root, "",
                            {"name", "type", "model", "dataset", "output", "loss", "optim", "batch", "steps",
-                            "seed", "precision", "bf16_weight_casts", "gradient_checkpointing", "memory_budget_gib", "channels_last", "fused_geglu", "checkpoint_every", "eval_every",
+                            "seed", "precision", "bf16_weight_casts", "gradient_checkpointing", "memory_budget_gib", "channels_last", "fused_geglu", "cuda_graph", "checkpoint_every", "eval_every",
                             "evaluate_every", "evaluation", "max_bad_steps", "device", "allow_tf32", "progress_timeout_s", "resume", "curriculum",
                             "prepare", "generate", "score", "pairs", "evaluate", "after", "data", "lora", "reference"}));
   JobSpec spec;
@@ -302,6 +320,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
   RETURN_IF_ERROR(ParseGradientCheckpointing(f, spec.type == JobType::kTrain, &spec.gradient_checkpointing));
   RETURN_IF_ERROR(f.Bool("channels_last", &spec.channels_last));
   RETURN_IF_ERROR(f.Bool("fused_geglu", &spec.fused_geglu));
+  RETURN_IF_ERROR(f.Bool("cuda_graph", &spec.cuda_graph));
   RETURN_IF_ERROR(f.Int("checkpoint_every", &spec.checkpoint_every));
   RETURN_IF_ERROR(
       f.Check("checkpoint_every", spec.checkpoint_every >= 0, "must be >= 0 (0: only at the end)"));
@@ -347,6 +366,7 @@ absl::StatusOr<JobSpec> ParseDocument(const YAML::Node& root) {
   if (f.Has("lora")) spec.lora.emplace();  // `lora:` alone: the defaults
   if (lora) RETURN_IF_ERROR(ParseLoraSection(*lora, &*spec.lora));
   RETURN_IF_ERROR(ParseReference(f, spec.lora.has_value(), &spec.reference));
+  RETURN_IF_ERROR(CheckCudaGraph(f, spec));
 
   // A type's own section is the job for that type, and meaningless otherwise.
   for (const auto& [section, section_type] : NameTable<JobType>{{"prepare", JobType::kPrepare},

@@ -275,6 +275,10 @@ struct JobSpec {
   // The UNet's feed-forward GEGLU as one fused op (a CUDA kernel on GPUs): the
   // same math, less activation memory (docs/training.md).
   bool fused_geglu = false;
+  // Each training step as one CUDA graph, captured once and replayed (on the
+  // CPU the same graph-safe step runs eagerly); one rank with the fused AdamW
+  // (docs/training.md, "One graph per step").
+  bool cuda_graph = false;
   int64_t checkpoint_every = 0;  // 0: only at the end
   int64_t eval_every = 0;        // 0: only at the end
   // type train: sample and score the policy every N steps and at the end; 0: never.

@@ -193,6 +193,20 @@ std::string With(const std::string& key, const std::string& line) {
   return out;
 }
 std::string Loss(const std::string& loss) { return With("loss", "loss: " + loss); }
+
+TEST(JobSpecTest, CudaGraphWithTheFusedAdamW) {
+  absl::StatusOr<JobSpec> spec = ParseJobSpec(With("cuda_graph", "cuda_graph: true\noptim: {fused: true}"));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_TRUE(spec->cuda_graph);
+  EXPECT_FALSE(ParseJobSpec(kMinimalSpec)->cuda_graph);
+  // Train only, like the step it changes.
+  absl::StatusOr<JobSpec> prepare = ParseJobSpec(
+      "name: p\ntype: prepare\nmodel: /m\ndataset: /d\noutput: /o\ncuda_graph: true\noptim: {fused: true}\n"
+      "prepare: {input: /in.jsonl}\n");
+  ASSERT_FALSE(prepare.ok());
+  EXPECT_THAT(prepare.status().message(), HasSubstr("cuda_graph"));
+}
+
 std::string Optim(const std::string& optim) { return With("optim", "optim: " + optim); }
 
 class JobSpecErrorTest : public testing::TestWithParam<BadCase> {};
@@ -304,6 +318,18 @@ INSTANTIATE_TEST_SUITE_P(
                 {"gradient_checkpointing", "true or false"}},
         BadCase{"channels_last", With("channels_last", "channels_last: nhwc"), {"channels_last", "true or false"}},
         BadCase{"fused_geglu", With("fused_geglu", "fused_geglu: cuda"), {"fused_geglu", "true or false"}},
+        BadCase{"cuda_graph", With("cuda_graph", "cuda_graph: yes please"), {"cuda_graph", "true or false"}},
+        BadCase{"cuda_graph without the fused adamw", With("cuda_graph", "cuda_graph: true"),
+                {"cuda_graph", "optim.fused: true"}},
+        BadCase{"cuda_graph with shard",
+                With("cuda_graph", "cuda_graph: true\noptim: {fused: true, shard: true}"),
+                {"cuda_graph", "MPI"}},
+        BadCase{"cuda_graph with overlap",
+                With("cuda_graph", "cuda_graph: true\noptim: {fused: true, overlap: true}"),
+                {"cuda_graph", "optim.overlap"}},
+        BadCase{"cuda_graph with lora dropout",
+                With("cuda_graph", "cuda_graph: true\noptim: {fused: true}\nlora: {dropout: 0.1}"),
+                {"cuda_graph", "lora.dropout"}},
         BadCase{"checkpoint_every", With("checkpoint_every", "checkpoint_every: -1"), {"checkpoint_every"}},
         BadCase{"eval_every", With("eval_every", "eval_every: -5"), {"eval_every"}},
         BadCase{"max_bad_steps", With("max_bad_steps", "max_bad_steps: 0"), {"max_bad_steps", ">= 1"}},

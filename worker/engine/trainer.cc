@@ -26,6 +26,7 @@
 #include "common/status_macros.h"
 #include "worker/engine/training_checkpoint.h"
 #include "worker/engine/auto_checkpointing.h"
+#include "worker/engine/captured_step.h"
 #include "worker/engine/device_memory.h"
 #include "worker/engine/local_rank.h"
 #include "worker/engine/losses.h"
@@ -68,7 +69,26 @@ class TrainerImpl : public Trainer {
   int64_t start_step() const override { return start_step_; }
 
  private:
+  // One micro-batch of this step, on the device, with its noise.
+  struct MicroBatch {
+    PairTensors tensors;
+    NoiseDraws draws;
+  };
+  // What a step's micro-batches add up to over every rank, and how it ended.
+  struct StepSums {
+    std::vector<double> metrics;  // [kStepMetricCount], StepMetric order
+    double nonfinite_losses = 0;  // micro-batches whose loss was not finite
+    double grad_norm = 0;
+    bool skipped = false;
+  };
   absl::StatusOr<StepMetrics> TrainStep(int64_t step);
+  absl::StatusOr<MicroBatch> NextMicroBatch(int64_t step);
+  // The step as the trainer takes it by default: a micro-batch with a
+  // non-finite loss is not back-propagated, and the step is skipped.
+  absl::StatusOr<StepSums> EagerStep(int64_t step, double lr);
+  // cuda_graph: the same step with no host synchronisation (captured_step.h),
+  // on one rank: its sums are already every rank's.
+  absl::StatusOr<StepSums> CapturedTrainStep(int64_t step, double lr);
   absl::StatusOr<EvalMetrics> Evaluate(int64_t step);
   absl::Status EvaluateFinalStepIfMissing();
   // Evaluation during training (evaluate_every): rank 0 logs it; `report`: the hook hears of it.
@@ -90,6 +110,7 @@ class TrainerImpl : public Trainer {
   std::unique_ptr<PreferenceLoss> loss_;
   std::unique_ptr<PreferenceStep> step_;
   std::unique_ptr<ParameterUpdater> updater_;  // gradients and optimizer, replicated or sharded
+  std::unique_ptr<CapturedStep> captured_step_;  // with cuda_graph
   std::shared_ptr<const data::PairReader> train_data_, heldout_data_;
   std::optional<data::EmptyPrompt> empty_prompt_;  // with data.prompt_dropout > 0
   std::unique_ptr<data::PrefetchingReader> prefetch_;
@@ -196,6 +217,18 @@ absl::Status TrainerImpl::Init() {
               << "\n";
   }
 
+  if (spec_.cuda_graph) {
+    const CapturedStepOptions options{spec_.optim.grad_clip,
+                                      bf16_ && spec_.bf16_weight_casts == WeightCasts::kPerStep};
+    absl::StatusOr<std::unique_ptr<CapturedStep>> captured =
+        CapturedStep::Create(*step_, *updater_, device_, options);
+    if (!captured.ok()) return absl::InvalidArgumentError(absl::StrCat("cuda_graph: ", captured.status().message()));
+    captured_step_ = std::move(*captured);
+    if (!device_.is_cuda() && comm_.rank() == 0) {
+      std::cerr << "align-worker: cuda_graph: on the CPU the graph-safe step runs eagerly (nothing to capture)\n";
+    }
+  }
+
   if (!plan_) {
     // The coordinator's planner, run locally (curriculum stages included).
     ASSIGN_OR_RETURN(std::unique_ptr<plan::StepPlanner> planner,
@@ -246,84 +279,116 @@ void TrainerImpl::EnqueuePrefetch(int64_t step) {
   }
 }
 
+absl::StatusOr<TrainerImpl::MicroBatch> TrainerImpl::NextMicroBatch(int64_t step) {
+  if (pending_plans_.empty()) return absl::InternalError("no plan for this step (plan source failed)");
+  plan::MicroBatchPlan mb = pending_plans_.front();
+  pending_plans_.erase(pending_plans_.begin());
+  // A bad pair on one rank fails the job on every rank, before the next collective.
+  absl::StatusOr<data::PairBatch> batch = prefetch_->Next();
+  RETURN_IF_ERROR(AgreeOnFailure(comm_, batch.status()));
+  if (empty_prompt_) empty_prompt_->ApplyDropout(*batch, spec_.seed, step, spec_.data.prompt_dropout);
+  data::DrawLatents(*batch, spec_.seed, step);  // per-step flips and VAE samples, when the dataset has them
+  MicroBatch micro;
+  micro.tensors = ToDevice(*batch, device_);
+  micro.draws = DrawNoise(spec_.seed, RandomStream::kNoise, step, mb.positions, micro.tensors.latents.sizes().slice(1),
+                          schedule_->num_train_timesteps(), device_);
+  return micro;
+}
+
+absl::StatusOr<TrainerImpl::StepSums> TrainerImpl::EagerStep(int64_t step, double lr) {
+  updater_->ZeroGradients();
+  StepSums sums;
+  sums.metrics.assign(kStepMetricCount, 0.0);
+  const int64_t accum = spec_.batch.grad_accum;
+  // Ends with the backward passes, before the optimizer changes the weights.
+  std::optional<models::WeightCastCache> weight_casts;
+  if (bf16_ && spec_.bf16_weight_casts == WeightCasts::kPerStep) weight_casts.emplace();
+  for (int64_t micro = 0; micro < accum; ++micro) {
+    ASSIGN_OR_RETURN(MicroBatch mb, NextMicroBatch(step));
+    StepResult r = step_->Forward(mb.tensors, mb.draws, /*train=*/true);
+    const double loss_value = r.out.loss.item<double>();
+    if (micro == accum - 1) updater_->BeforeLastBackward();
+    if (std::isfinite(loss_value)) {
+      (r.out.loss / static_cast<double>(accum)).backward();
+    } else {
+      sums.nonfinite_losses += 1;
+    }
+    const double values[kStepMetricCount] = {loss_value,    r.out.implicit_accuracy, r.out.reward_margin, r.policy_w,
+                                             r.policy_l,    r.reference_w,           r.reference_l};
+    for (int64_t i = 0; i < kStepMetricCount; ++i) sums.metrics[i] += values[i];
+  }
+  weight_casts.reset();
+  updater_->AverageGradients();
+  // Summed over ranks before the skip decision, so that every rank decides alike.
+  std::vector<double> local = sums.metrics;
+  local.push_back(sums.nonfinite_losses);
+  torch::Tensor packed = torch::tensor(local, torch::kDouble);
+  comm_.AllReduceSum(packed);
+  for (int64_t i = 0; i < kStepMetricCount; ++i) sums.metrics[i] = packed[i].item<double>();
+  sums.nonfinite_losses = packed[kStepMetricCount].item<double>();
+  sums.grad_norm = updater_->GradNorm();
+  sums.skipped = sums.nonfinite_losses > 0 || !std::isfinite(sums.grad_norm);
+  if (!sums.skipped) {
+    if (spec_.optim.grad_clip > 0 && sums.grad_norm > spec_.optim.grad_clip) {
+      updater_->ScaleGradients(spec_.optim.grad_clip / (sums.grad_norm + 1e-6));
+    }
+    updater_->Step(lr);
+  }
+  return sums;
+}
+
+absl::StatusOr<TrainerImpl::StepSums> TrainerImpl::CapturedTrainStep(int64_t step, double lr) {
+  std::vector<PairTensors> tensors;
+  std::vector<NoiseDraws> draws;
+  for (int64_t micro = 0; micro < spec_.batch.grad_accum; ++micro) {
+    ASSIGN_OR_RETURN(MicroBatch mb, NextMicroBatch(step));
+    tensors.push_back(std::move(mb.tensors));
+    draws.push_back(std::move(mb.draws));
+  }
+  ASSIGN_OR_RETURN(CapturedStepOutcome outcome, captured_step_->Run(tensors, draws, lr));
+  StepSums sums;
+  sums.metrics = std::move(outcome.metric_sums);
+  sums.nonfinite_losses = static_cast<double>(outcome.nonfinite_losses);
+  sums.grad_norm = outcome.grad_norm;
+  sums.skipped = outcome.skipped;
+  return sums;
+}
+
 absl::StatusOr<StepMetrics> TrainerImpl::TrainStep(int64_t step) {
   const auto start = Clock::now();
   EnqueuePrefetch(step + 1);
-  updater_->ZeroGradients();
   if (spec_.lora && spec_.lora->dropout > 0) {
     // Adapter dropout draws from torch's generator: keyed by step and rank so
     // that a resumed run drops what the uninterrupted one would have.
     torch::manual_seed(DeriveSeed(spec_.seed, {kLoraDropoutStream, static_cast<uint64_t>(step),
                                                static_cast<uint64_t>(comm_.rank())}));
   }
-
-  // loss, accuracy, margin, policy w/l, reference w/l, non-finite flag
-  std::vector<double> sums(8, 0.0);
-  const int64_t accum = spec_.batch.grad_accum;
-  // Ends with the backward passes, before the optimizer changes the weights.
-  std::optional<models::WeightCastCache> weight_casts;
-  if (bf16_ && spec_.bf16_weight_casts == WeightCasts::kPerStep) weight_casts.emplace();
-  for (int64_t micro = 0; micro < accum; ++micro) {
-    if (pending_plans_.empty()) return absl::InternalError("no plan for this step (plan source failed)");
-    plan::MicroBatchPlan mb = pending_plans_.front();
-    pending_plans_.erase(pending_plans_.begin());
-    // A bad pair on one rank fails the job on every rank, before the next collective.
-    absl::StatusOr<data::PairBatch> batch = prefetch_->Next();
-    RETURN_IF_ERROR(AgreeOnFailure(comm_, batch.status()));
-    if (empty_prompt_) empty_prompt_->ApplyDropout(*batch, spec_.seed, step, spec_.data.prompt_dropout);
-    data::DrawLatents(*batch, spec_.seed, step);  // per-step flips and VAE samples, when the dataset has them
-    PairTensors tensors = ToDevice(*batch, device_);
-    NoiseDraws draws = DrawNoise(spec_.seed, RandomStream::kNoise, step, mb.positions, tensors.latents.sizes().slice(1),
-                            schedule_->num_train_timesteps(), device_);
-    StepResult r = step_->Forward(tensors, draws, /*train=*/true);
-    const double loss_value = r.out.loss.item<double>();
-    if (micro == accum - 1) updater_->BeforeLastBackward();
-    if (std::isfinite(loss_value)) {
-      (r.out.loss / static_cast<double>(accum)).backward();
-    } else {
-      sums[7] += 1;
-    }
-    sums[0] += loss_value;
-    sums[1] += r.out.implicit_accuracy;
-    sums[2] += r.out.reward_margin;
-    sums[3] += r.policy_w;
-    sums[4] += r.policy_l;
-    sums[5] += r.reference_w;
-    sums[6] += r.reference_l;
-  }
-
-  weight_casts.reset();
-  updater_->AverageGradients();
-  torch::Tensor packed = torch::tensor(sums, torch::kDouble);
-  comm_.AllReduceSum(packed);
-  const double denom = static_cast<double>(accum * comm_.world_size());
   StepMetrics m;
   m.step = step + 1;
-  m.grad_norm = updater_->GradNorm();
-  m.skipped = packed[7].item<double>() > 0 || !std::isfinite(m.grad_norm);
-  m.loss = packed[0].item<double>() / denom;
-  m.implicit_accuracy = packed[1].item<double>() / denom;
-  m.reward_margin = packed[2].item<double>() / denom;
-  m.policy_mse_w = packed[3].item<double>() / denom;
-  m.policy_mse_l = packed[4].item<double>() / denom;
-  m.reference_mse_w = packed[5].item<double>() / denom;
-  m.reference_mse_l = packed[6].item<double>() / denom;
   m.lr = LearningRate(spec_.optim, step, spec_.steps);
   m.stage = plan_->StageOf(step);
+  ASSIGN_OR_RETURN(StepSums sums, captured_step_ ? CapturedTrainStep(step, m.lr) : EagerStep(step, m.lr));
 
-  if (!m.skipped) {
-    if (spec_.optim.grad_clip > 0 && m.grad_norm > spec_.optim.grad_clip) {
-      updater_->ScaleGradients(spec_.optim.grad_clip / (m.grad_norm + 1e-6));
-    }
-    updater_->Step(m.lr);
-  }
+  // Means over every micro-batch of every rank.
+  const double denom = static_cast<double>(spec_.batch.grad_accum * comm_.world_size());
+  const auto mean = [&](StepMetric metric) { return sums.metrics[metric] / denom; };
+  m.grad_norm = sums.grad_norm;
+  m.skipped = sums.skipped;
+  m.loss = mean(kStepLoss);
+  m.implicit_accuracy = mean(kStepImplicitAccuracy);
+  m.reward_margin = mean(kStepRewardMargin);
+  m.policy_mse_w = mean(kStepPolicyW);
+  m.policy_mse_l = mean(kStepPolicyL);
+  m.reference_mse_w = mean(kStepReferenceW);
+  m.reference_mse_l = mean(kStepReferenceL);
   if (spec_.lora) {
     m.lora_norm = models::LoraNorm(*policy_);
     m.lora_scale = spec_.lora->alpha / static_cast<double>(spec_.lora->rank);
   }
   SynchronizeDevice(device_);
   m.step_s = std::chrono::duration<double>(Clock::now() - start).count();
-  m.pairs_per_s = static_cast<double>(spec_.batch.pairs_per_rank * accum * comm_.world_size()) / m.step_s;
+  m.pairs_per_s =
+      static_cast<double>(spec_.batch.pairs_per_rank * spec_.batch.grad_accum * comm_.world_size()) / m.step_s;
   m.gpu_memory_bytes = PeakDeviceMemoryBytes(device_);
   return m;
 }

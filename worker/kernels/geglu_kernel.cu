@@ -47,16 +47,23 @@ __device__ __forceinline__ void Store(T* p, const Pack<T, kWidth>& pack) {
   *reinterpret_cast<Pack<T, kWidth>*>(p) = pack;
 }
 
-// One thread per kWidth output columns of a row (grid-stride); inner % kWidth == 0.
-template <typename T, int kWidth>
-__global__ void __launch_bounds__(kThreads)
-    GegluForwardKernel(const T* __restrict__ projection, T* __restrict__ out, int64_t rows, int64_t inner) {
+// Calls visit(row, col) for every kWidth-wide pack of output columns, one
+// thread per pack (grid-stride); inner % kWidth == 0.
+template <int kWidth, typename Visit>
+__device__ __forceinline__ void ForEachPack(int64_t rows, int64_t inner, Visit visit) {
   const int64_t packs_per_row = inner / kWidth;
   const int64_t packs = rows * packs_per_row;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < packs; i += stride) {
     const int64_t row = i / packs_per_row;
-    const int64_t col = (i - row * packs_per_row) * kWidth;
+    visit(row, (i - row * packs_per_row) * kWidth);
+  }
+}
+
+template <typename T, int kWidth>
+__global__ void __launch_bounds__(kThreads)
+    GegluForwardKernel(const T* __restrict__ projection, T* __restrict__ out, int64_t rows, int64_t inner) {
+  ForEachPack<kWidth>(rows, inner, [&](int64_t row, int64_t col) {
     const T* in_row = projection + row * 2 * inner;
     const Pack<T, kWidth> hidden = Load<T, kWidth>(in_row + col);
     const Pack<T, kWidth> gate = Load<T, kWidth>(in_row + inner + col);
@@ -66,7 +73,7 @@ __global__ void __launch_bounds__(kThreads)
       result.v[k] = FromFloat<T>(ToFloat(hidden.v[k]) * Gelu(ToFloat(gate.v[k])));
     }
     Store<T, kWidth>(out + row * inner + col, result);
-  }
+  });
 }
 
 // The products in the order autograd forms them for the unfused ops (mul's
@@ -75,12 +82,7 @@ template <typename T, int kWidth>
 __global__ void __launch_bounds__(kThreads)
     GegluBackwardKernel(const T* __restrict__ grad_out, const T* __restrict__ projection,
                         T* __restrict__ grad_projection, int64_t rows, int64_t inner) {
-  const int64_t packs_per_row = inner / kWidth;
-  const int64_t packs = rows * packs_per_row;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < packs; i += stride) {
-    const int64_t row = i / packs_per_row;
-    const int64_t col = (i - row * packs_per_row) * kWidth;
+  ForEachPack<kWidth>(rows, inner, [&](int64_t row, int64_t col) {
     const T* in_row = projection + row * 2 * inner;
     T* grad_row = grad_projection + row * 2 * inner;
     const Pack<T, kWidth> g = Load<T, kWidth>(grad_out + row * inner + col);
@@ -96,7 +98,7 @@ __global__ void __launch_bounds__(kThreads)
     }
     Store<T, kWidth>(grad_row + col, grad_hidden);
     Store<T, kWidth>(grad_row + inner + col, grad_gate);
-  }
+  });
 }
 
 bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }

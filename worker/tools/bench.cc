@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <functional>
 #include <cstdint>
 #include <memory>
 #include <numeric>
@@ -28,7 +27,7 @@
 #include "worker/engine/optimizer.h"
 #include "worker/engine/parameter_updater.h"
 #include "worker/engine/preference_step.h"
-#include "worker/engine/step_graph.h"
+#include "worker/engine/captured_step.h"
 #include "worker/models/autocast.h"
 #include "worker/models/flop_counter.h"
 #include "worker/models/layers.h"
@@ -178,13 +177,6 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
     err << "align-bench: " << updater.status().message() << "\n";
     return 2;
   }
-  if (o.cuda_graph) {
-    const absl::Status on_device = (*updater)->CanStepOnDevice();
-    if (!on_device.ok()) {
-      err << "align-bench: --cuda-graph: " << on_device.message() << "\n";
-      return 2;
-    }
-  }
   std::optional<engine::RecomputePlan> recompute_plan;
   if (checkpointing->mode == GradientCheckpointingMode::kAuto) {
     data::PairShape shape;
@@ -227,12 +219,9 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
                              sched.num_train_timesteps, device);
   };
   // A step's micro-batches, forward and backward, with the bf16 weight
-  // copies of the step; `on_device` keeps the metrics on the device (a
-  // captured step reads nothing on the host). Each micro-batch's loss goes to
-  // `each_loss`. The model FLOPs are counted on the first call.
+  // copies of the step. The model FLOPs are counted on the first call.
   bool flops_counted = false;
-  auto forward_backward = [&](const engine::NoiseDraws& draws, bool on_device,
-                              const std::function<void(const torch::Tensor&)>& each_loss) {
+  auto forward_backward = [&](const engine::NoiseDraws& draws) {
     std::optional<models::WeightCastCache> weight_casts;
     if (bf16 && o.bf16_weight_casts == "per_step") weight_casts.emplace();
     for (int micro = 0; micro < o.micro_batches; ++micro) {
@@ -241,57 +230,50 @@ int RunBenchOrThrow(const BenchOptions& o, std::ostream& out, std::ostream& err)
         // Forwards only (policy and reference): recomputation under gradient
         // checkpointing is overhead, not model FLOPs.
         models::ScopedFlopCount count;
-        r = on_device ? step.ForwardOnDevice(batch, draws, /*train=*/true) : step.Forward(batch, draws, /*train=*/true);
+        r = step.Forward(batch, draws, /*train=*/true);
         if (!flops_counted) step_flops += count.flops();
       }
       if (micro + 1 == o.micro_batches) (*updater)->BeforeLastBackward();
       (r.out.loss / static_cast<double>(o.micro_batches)).backward();
-      each_loss(r.out.loss);
     }
     flops_counted = true;
   };
   // One step as the trainer runs it; the noise is drawn outside the timing.
   auto run_step = [&](const engine::NoiseDraws& draws) {
     (*updater)->ZeroGradients();
-    forward_backward(draws, /*on_device=*/false, [](const torch::Tensor&) {});
+    forward_backward(draws);
     // Clipped as the trainer (and the diffusers reference step) does.
     (*updater)->AverageGradients();
     const double grad_norm = (*updater)->GradNorm();
     if (grad_norm > optim.grad_clip) (*updater)->ScaleGradients(optim.grad_clip / (grad_norm + 1e-6));
     (*updater)->Step(1e-6);
   };
-  // --cuda-graph: the same step with no host synchronisation, reading its
-  // noise and learning rate from static buffers, captured after
-  // kGraphWarmups eager runs and replayed since.
-  constexpr int kGraphWarmups = 3;
-  std::unique_ptr<engine::StepGraph> graph;
-  engine::NoiseDraws static_draws;
-  const torch::Tensor lr = torch::full({}, 1e-6, torch::TensorOptions(torch::kFloat).device(device));
+  // --cuda-graph: the trainer's cuda_graph step (worker/engine/captured_step.h),
+  // captured after its eager warm-ups and replayed since. The first step
+  // runs as above, counting the FLOPs.
+  std::unique_ptr<engine::CapturedStep> captured;
+  const engine::CapturedStepOptions captured_options{optim.grad_clip, bf16 && o.bf16_weight_casts == "per_step"};
   if (o.cuda_graph) {
-    const engine::NoiseDraws shapes = draw_noise(0);
-    static_draws = {torch::empty_like(shapes.noise), torch::empty_like(shapes.timesteps)};
-    const torch::Tensor static_lr = torch::empty_like(lr);
-    auto device_step = [&, static_lr] {
-      (*updater)->ZeroGradientsInPlace();
-      torch::Tensor nonfinite_losses = torch::zeros({}, torch::TensorOptions(torch::kFloat).device(device));
-      forward_backward(static_draws, /*on_device=*/true, [&](const torch::Tensor& loss) {
-        nonfinite_losses.add_(torch::isfinite(loss.detach()).logical_not());
-      });
-      engine::UpdateOnDevice(**updater, static_lr, optim.grad_clip, nonfinite_losses);
-    };
-    graph = std::make_unique<engine::StepGraph>(
-        device, std::vector<torch::Tensor>{static_draws.noise, static_draws.timesteps, static_lr}, device_step,
-        kGraphWarmups);
+    absl::StatusOr<std::unique_ptr<engine::CapturedStep>> made =
+        engine::CapturedStep::Create(step, **updater, device, captured_options);
+    if (!made.ok()) {
+      err << "align-bench: --cuda-graph: " << made.status().message() << "\n";
+      return 2;
+    }
+    captured = std::move(*made);
   }
   auto run_any_step = [&](const engine::NoiseDraws& draws) -> absl::Status {
-    if (!graph) {
+    if (!captured || !flops_counted) {
       run_step(draws);
       return absl::OkStatus();
     }
-    return graph->Run({draws.noise, draws.timesteps, lr});
+    const std::vector<engine::PairTensors> batches(o.micro_batches, batch);
+    const std::vector<engine::NoiseDraws> noise(o.micro_batches, draws);
+    return captured->Run(batches, noise, 1e-6).status();
   };
-  // Captured: the warm-ups and the capture are not timed, only replays.
-  const int untimed_steps = graph ? std::max(o.warmup_steps, kGraphWarmups + 1) : o.warmup_steps;
+  // Captured: the eager step, the warm-ups and the capture are not timed, only replays.
+  const int untimed_steps =
+      captured ? std::max(o.warmup_steps, 1 + captured_options.warmup_runs + 1) : o.warmup_steps;
   std::vector<double> times;
   for (int i = 0; i < untimed_steps + o.steps; ++i) {
     const engine::NoiseDraws draws = draw_noise(i);

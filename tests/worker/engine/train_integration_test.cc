@@ -271,6 +271,59 @@ TEST_F(TrainIntegrationTest, ChannelsLastRunEqualsTheNchwRun) {
   EXPECT_EQ(OutsideRounding(a, b, d.max_update, 1e-4), 0) << "largest update " << d.max_update;
 }
 
+// Everything a file holds, for byte-for-byte comparisons.
+std::string ReadBytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// cuda_graph takes the graph-safe step (on the CPU eagerly, nothing to
+// capture): on one rank, with micro-batches accumulated and a checkpoint in
+// between, every logged step and the final weights equal the eager run's to
+// fp32 rounding (the device step reads its learning rate as a float). On two
+// ranks the job fails at start, saying why.
+TEST_F(TrainIntegrationTest, CudaGraphRunEqualsTheEagerRunOnOneRank) {
+  const std::string common = "optim: {name: adamw, lr: 1.0e-2, eps: 100.0, weight_decay: 0.01, grad_clip: 0.5, "
+                             "fused: true, warmup_steps: 2}\n"
+                             "batch: {pairs_per_rank: 2, grad_accum: 2}\nsteps: 3\neval_every: 2\ncheckpoint_every: 2\n";
+  const std::string eager = WriteSpec("eager-step", "{type: dpo, beta: 5}", common);
+  const std::string graph = WriteSpec("graph-step", "{type: dpo, beta: 5}", common + "cuda_graph: true\n");
+  ASSERT_EQ(Shell(Mpirun(1) + ALIGN_WORKER_BIN + " train --spec " + eager + " > /dev/null 2>&1"), 0);
+  const fs::path log = root_ / "graph-step.log";
+  ASSERT_EQ(Shell(Mpirun(1) + ALIGN_WORKER_BIN + " train --spec " + graph + " > " + log.string() + " 2>&1"), 0)
+      << "see " << log;
+  EXPECT_NE(ReadBytes(log).find("cuda_graph: on the CPU the graph-safe step runs eagerly"), std::string::npos);
+
+  const auto la = Metrics("eager-step"), lb = Metrics("graph-step");
+  ASSERT_EQ(la.size(), lb.size());
+  int steps = 0;
+  for (size_t i = 0; i < la.size(); ++i) {
+    for (const char* key : {"loss", "grad_norm", "implicit_accuracy", "reward_margin", "policy_mse_w",
+                            "reference_mse_l", "lr", "heldout_loss"}) {
+      if (!la[i].contains(key)) continue;
+      ASSERT_TRUE(lb[i].contains(key)) << key << " at line " << i;
+      const double a = la[i][key].get<double>(), b = lb[i][key].get<double>();
+      EXPECT_NEAR(b, a, 1e-5 * (1 + std::abs(a))) << key << " at line " << i;
+    }
+    if (la[i].contains("loss")) {
+      ++steps;
+      EXPECT_EQ(la[i]["skipped"], lb[i]["skipped"]) << "line " << i;
+    }
+  }
+  EXPECT_EQ(steps, 3);
+  const auto a = Weights((root_ / "eager-step" / "checkpoint-3").string());
+  const auto b = Weights((root_ / "graph-step" / "checkpoint-3").string());
+  const Divergence d = Compare(a, b, Weights(kTiny));
+  EXPECT_GT(d.max_update, 1e-4);
+  EXPECT_EQ(OutsideRounding(a, b, d.max_update, 1e-4), 0) << "largest update " << d.max_update;
+
+  const std::string two = WriteSpec("graph-two-ranks", "{type: dpo, beta: 5}", common + "cuda_graph: true\n");
+  const fs::path two_log = root_ / "graph-two-ranks.log";
+  EXPECT_NE(Shell(Mpirun(2) + ALIGN_WORKER_BIN + " train --spec " + two + " > " + two_log.string() + " 2>&1"), 0);
+  const std::string said = ReadBytes(two_log);
+  EXPECT_NE(said.find("cuda_graph: a step on the device runs on one rank"), std::string::npos) << said;
+}
+
 // A run killed with SIGKILL after a checkpoint and started again with the same
 // spec ends with weights bit-identical to an uninterrupted run (CPU, 2 ranks).
 TEST_F(TrainIntegrationTest, KilledRunResumesBitIdentically) {
@@ -310,12 +363,6 @@ TEST_F(TrainIntegrationTest, KilledRunResumesBitIdentically) {
     if (j.contains("loss")) EXPECT_TRUE(steps.insert(j["step"].get<int64_t>()).second) << j.dump();
   }
   EXPECT_EQ(steps.size(), 8u);
-}
-
-// Everything a file holds, for byte-for-byte comparisons.
-std::string ReadBytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 // Tensors of one safetensors file as floats (LoRA adapters, optimizer state).
