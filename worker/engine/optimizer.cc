@@ -103,7 +103,6 @@ class AdamW : public SlottedOptimizer {
     TORCH_CHECK(spec_.fused, CanStepOnDevice().message());
     torch::NoGradGuard no_grad;
     for (const auto& [device, indices] : ByDevice()) {
-      TORCH_CHECK(indices.size() == params_.size(), "StepOnDevice: every parameter needs a gradient");
       // A host tensor here would be read once, when the graph is captured.
       TORCH_CHECK(lr.device() == device && skip.device() == device, "StepOnDevice: lr and skip must be on ", device);
       torch::Tensor& count = DeviceStep(device);

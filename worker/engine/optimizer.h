@@ -26,7 +26,8 @@ class Optimizer {
   // `lr` is a 0-dim fp32 tensor on the parameters' device, read when the
   // update runs; `skip` a 0-dim fp32 tensor there, 1 or 0: at 1 nothing is
   // updated and the step is not counted (as when the caller skips Step).
-  // Every trainable parameter must have a gradient. Only the fused AdamW
+  // A parameter without a gradient is left alone, as by Step (in a captured
+  // graph: the gradients that existed at the capture). Only the fused AdamW
   // (optim.fused) has it; the others throw (c10::Error), and say so in
   // CanStepOnDevice.
   virtual void StepOnDevice(const torch::Tensor& lr, const torch::Tensor& skip);

@@ -124,11 +124,7 @@ class ReplicatedUpdater : public ParameterUpdater {
     torch::NoGradGuard no_grad;
     std::vector<torch::Tensor> grads;
     for (auto& p : params_) {
-      if (!p.grad().defined()) {
-        p.mutable_grad() = torch::zeros_like(p);
-      } else {
-        grads.push_back(p.grad());
-      }
+      if (p.grad().defined()) grads.push_back(p.grad());
     }
     if (!grads.empty()) at::_foreach_zero_(grads);
   }

@@ -68,9 +68,10 @@ class ParameterUpdater {
   // rank with the fused AdamW has it (a collective of MPI cannot be
   // captured); the others throw (c10::Error) and say why here.
   virtual absl::Status CanStepOnDevice() const;
-  // ZeroGradients that keeps every gradient's memory (zeroed in place,
-  // allocated where missing): a replayed graph writes to the addresses it
-  // captured, and backward then accumulates into them.
+  // ZeroGradients that keeps every gradient's memory (zeroed in place): a
+  // replayed graph writes to the addresses it captured, and backward then
+  // accumulates into them. A gradient backward has not made yet is left for
+  // it to make (a parameter the step does not use keeps none, as eagerly).
   virtual void ZeroGradientsInPlace();
   // GradNorm as a 0-dim fp64 tensor on the device.
   virtual torch::Tensor GradNormOnDevice();

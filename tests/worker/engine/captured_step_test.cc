@@ -72,6 +72,11 @@ class TinyTraining {
     for (auto& p : reference_->parameters()) p.set_requires_grad(false);
     NamedParameters named;
     for (auto& item : policy_->named_parameters()) named.emplace_back(item.key(), item.value());
+    // A trainable parameter the step does not use: it gets no gradient, and
+    // the optimizer must leave it alone, weight decay included.
+    unused_ = torch::ones({3}, fp32).set_requires_grad(true);
+    named.emplace_back("unused", unused_);
+    optim_.weight_decay = 0.1;
     optim_.fused = true;
     optim_.grad_clip = 1e-3;  // small enough that every step clips
     comm_ = MakeSingleProcessCommunicator();
@@ -154,6 +159,9 @@ class TinyTraining {
     return params;
   }
   int64_t StepCount() { return updater_->State().at("step").item<int64_t>(); }
+  bool UnusedParameterUntouched() const {
+    return !unused_.grad().defined() && torch::equal(unused_.detach().cpu(), torch::ones({3}));
+  }
 
  private:
   torch::Device device_;
@@ -166,6 +174,7 @@ class TinyTraining {
   std::unique_ptr<ParameterUpdater> updater_;
   std::unique_ptr<PreferenceStep> step_;
   PairTensors batch_;
+  torch::Tensor unused_;
 };
 
 void ExpectSameTraining(TinyTraining& eager, TinyTraining& graphed, CapturedStep& captured, int steps, int poisoned_step,
@@ -190,6 +199,8 @@ void ExpectSameTraining(TinyTraining& eager, TinyTraining& graphed, CapturedStep
       }
     }
     EXPECT_EQ(graphed.StepCount(), eager.StepCount()) << "step " << step;
+    EXPECT_TRUE(eager.UnusedParameterUntouched()) << "step " << step;
+    EXPECT_TRUE(graphed.UnusedParameterUntouched()) << "step " << step;
     const std::vector<torch::Tensor> pa = eager.Parameters(), pb = graphed.Parameters();
     ASSERT_EQ(pa.size(), pb.size());
     for (size_t i = 0; i < pa.size(); ++i) {

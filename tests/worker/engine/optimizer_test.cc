@@ -183,6 +183,23 @@ TEST(AdamWOnDeviceTest, SkipLeavesParametersAndMomentsAsTheyWere) {
   for (const auto& [key, value] : opt->State()) EXPECT_TRUE(torch::equal(value, state_before.at(key))) << key;
 }
 
+// As Step does, the device step leaves a parameter without a gradient alone
+// (weight decay included) and updates the others.
+TEST(AdamWOnDeviceTest, AParameterWithoutAGradientIsLeftAlone) {
+  OptimSpec spec;
+  spec.fused = true;
+  spec.weight_decay = 0.1;
+  torch::Tensor used = torch::randn({4}).set_requires_grad(true), idle = torch::randn({2}).set_requires_grad(true);
+  const torch::Tensor used_before = used.detach().clone(), idle_before = idle.detach().clone();
+  auto opt = MakeAdamW({{"used", used}, {"idle", idle}}, spec);
+  used.mutable_grad() = torch::randn({4});
+  opt->StepOnDevice(torch::full({}, 1e-2, torch::kFloat), torch::zeros({}, torch::kFloat));
+  EXPECT_FALSE(torch::equal(used.detach(), used_before));
+  EXPECT_TRUE(torch::equal(idle.detach(), idle_before));
+  EXPECT_FALSE(idle.grad().defined());
+  EXPECT_EQ(opt->State().at("step").item<int64_t>(), 1);
+}
+
 // Eager steps after device ones, and a loaded state, continue one count.
 TEST(AdamWOnDeviceTest, EagerStepsAndLoadStateKeepOneStepCount) {
   OptimSpec spec;
