@@ -77,7 +77,6 @@ class TrainerImpl : public Trainer {
   // What a step's micro-batches add up to over every rank, and how it ended.
   struct StepSums {
     std::vector<double> metrics;  // [kStepMetricCount], StepMetric order
-    double nonfinite_losses = 0;  // micro-batches whose loss was not finite
     double grad_norm = 0;
     bool skipped = false;
   };
@@ -299,6 +298,7 @@ absl::StatusOr<TrainerImpl::StepSums> TrainerImpl::EagerStep(int64_t step, doubl
   updater_->ZeroGradients();
   StepSums sums;
   sums.metrics.assign(kStepMetricCount, 0.0);
+  double nonfinite_losses = 0;  // micro-batches whose loss was not finite
   const int64_t accum = spec_.batch.grad_accum;
   // Ends with the backward passes, before the optimizer changes the weights.
   std::optional<models::WeightCastCache> weight_casts;
@@ -311,7 +311,7 @@ absl::StatusOr<TrainerImpl::StepSums> TrainerImpl::EagerStep(int64_t step, doubl
     if (std::isfinite(loss_value)) {
       (r.out.loss / static_cast<double>(accum)).backward();
     } else {
-      sums.nonfinite_losses += 1;
+      nonfinite_losses += 1;
     }
     const double values[kStepMetricCount] = {loss_value,    r.out.implicit_accuracy, r.out.reward_margin, r.policy_w,
                                              r.policy_l,    r.reference_w,           r.reference_l};
@@ -321,13 +321,12 @@ absl::StatusOr<TrainerImpl::StepSums> TrainerImpl::EagerStep(int64_t step, doubl
   updater_->AverageGradients();
   // Summed over ranks before the skip decision, so that every rank decides alike.
   std::vector<double> local = sums.metrics;
-  local.push_back(sums.nonfinite_losses);
+  local.push_back(nonfinite_losses);
   torch::Tensor packed = torch::tensor(local, torch::kDouble);
   comm_.AllReduceSum(packed);
   for (int64_t i = 0; i < kStepMetricCount; ++i) sums.metrics[i] = packed[i].item<double>();
-  sums.nonfinite_losses = packed[kStepMetricCount].item<double>();
   sums.grad_norm = updater_->GradNorm();
-  sums.skipped = sums.nonfinite_losses > 0 || !std::isfinite(sums.grad_norm);
+  sums.skipped = packed[kStepMetricCount].item<double>() > 0 || !std::isfinite(sums.grad_norm);
   if (!sums.skipped) {
     if (spec_.optim.grad_clip > 0 && sums.grad_norm > spec_.optim.grad_clip) {
       updater_->ScaleGradients(spec_.optim.grad_clip / (sums.grad_norm + 1e-6));
@@ -348,7 +347,6 @@ absl::StatusOr<TrainerImpl::StepSums> TrainerImpl::CapturedTrainStep(int64_t ste
   ASSIGN_OR_RETURN(CapturedStepOutcome outcome, captured_step_->Run(tensors, draws, lr));
   StepSums sums;
   sums.metrics = std::move(outcome.metric_sums);
-  sums.nonfinite_losses = static_cast<double>(outcome.nonfinite_losses);
   sums.grad_norm = outcome.grad_norm;
   sums.skipped = outcome.skipped;
   return sums;
